@@ -1,0 +1,215 @@
+//! What an authoritative server says to one question (RFC 1034 §4.3.2).
+//!
+//! ```text
+//!  question ──► zone cut above it? ──yes──► referral: AA=0, NS in authority,
+//!                    │                        glue addresses in additional
+//!                    no
+//!                    ▼
+//!               name exists? ──no──► wildcard? ──no──► NXDOMAIN + SOA
+//!                    │                   │yes
+//!                   yes ◄────────────────┘
+//!                    ▼
+//!               type present? ──yes──► answer, AA=1
+//!                    │no
+//!               CNAME? ──yes──► answer the CNAME, follow it inside the zone
+//!                    │no
+//!                    ▼
+//!               NODATA: NOERROR, no answer, SOA in authority
+//! ```
+//!
+//! The negative answers carry the SOA with TTL min(SOA TTL, MINIMUM) so that
+//! resolvers cache them for the right time (RFC 2308 §3).
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+use crate::zone::{Node, Zone, zone_cut_above};
+
+/// How long a CNAME chain inside one zone is followed before giving up.
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// The kind of answer, for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Answer,
+    Referral,
+    NxDomain,
+    NoData,
+}
+
+/// The sections of a response, ready to send.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub outcome: Outcome,
+    pub rcode: ResponseCode,
+    pub authoritative: bool,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub additionals: Vec<Record>,
+}
+
+impl Response {
+    fn new() -> Response {
+        Response {
+            outcome: Outcome::Answer,
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+            additionals: Vec::new(),
+        }
+    }
+}
+
+/// Answer `qname`/`qtype` from `zone`; `qname` must be in the zone.
+pub fn lookup(zone: &Zone, qname: &LowerName, qtype: RecordType) -> Response {
+    let mut response = Response::new();
+    let mut name = qname.clone();
+    for _ in 0..MAX_CNAME_CHAIN {
+        match step(zone, &name, qtype, &mut response) {
+            Some(next) if zone.contains(&next) => name = next,
+            // The alias leaves this zone: the resolver follows it from here.
+            _ => break,
+        }
+    }
+    add_additional_addresses(zone, &mut response);
+    response
+}
+
+/// One step of the algorithm for one name; returns the CNAME target when the
+/// name is an alias and the question was not for the CNAME itself.
+fn step(
+    zone: &Zone,
+    name: &LowerName,
+    qtype: RecordType,
+    response: &mut Response,
+) -> Option<LowerName> {
+    // A delegation at or above the name: refer, unless this is the parent's
+    // own DS at the cut (RFC 4035 §3.1.4.1).
+    if let Some(cut) = zone_cut_above(zone, name)
+        && !(qtype == RecordType::DS && cut == *name)
+    {
+        refer(zone, &cut, response);
+        return None;
+    }
+
+    let (node, owner) = match zone.node(name) {
+        Some(node) => (node, None),
+        None => match wildcard_for(zone, name) {
+            Some(node) => (node, Some(Name::from(name))),
+            None => {
+                negative(zone, Outcome::NxDomain, response);
+                return None;
+            }
+        },
+    };
+
+    let synthesize = |record: &Record| -> Record {
+        let mut record = record.clone();
+        if let Some(owner) = &owner {
+            record.name = owner.clone();
+        }
+        record
+    };
+
+    if qtype == RecordType::ANY && !node.is_empty_non_terminal() {
+        for rrset in &node.rrsets {
+            response
+                .answers
+                .extend(rrset.records.iter().map(synthesize));
+        }
+        response.outcome = Outcome::Answer;
+        return None;
+    }
+    if let Some(rrset) = node.get(qtype) {
+        response
+            .answers
+            .extend(rrset.records.iter().map(synthesize));
+        response.outcome = Outcome::Answer;
+        return None;
+    }
+    if let Some(cname) = node.get(RecordType::CNAME) {
+        let record = synthesize(&cname.records[0]);
+        let target = match &record.data {
+            RData::CNAME(target) => LowerName::new(&target.0),
+            _ => unreachable!("a CNAME RRset holds CNAME data"),
+        };
+        response.answers.push(record);
+        response.outcome = Outcome::Answer;
+        return Some(target);
+    }
+    negative(zone, Outcome::NoData, response);
+    None
+}
+
+/// The wildcard that covers a name that does not exist, if any (RFC 4592):
+/// `*.` prepended to the closest encloser, the deepest existing ancestor.
+fn wildcard_for<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
+    let mut ancestor = name.base_name();
+    while zone.contains(&ancestor) {
+        if zone.node(&ancestor).is_some() {
+            let wildcard = LowerName::new(&Name::from(&ancestor).prepend_label("*").ok()?);
+            return zone.node(&wildcard);
+        }
+        if ancestor.is_root() {
+            break;
+        }
+        ancestor = ancestor.base_name();
+    }
+    None
+}
+
+/// A referral: not authoritative, the child's NS set in the authority
+/// section and every address we hold for those servers in the additional.
+fn refer(zone: &Zone, cut: &LowerName, response: &mut Response) {
+    let ns = zone
+        .rrset(cut, RecordType::NS)
+        .expect("a zone cut holds an NS RRset");
+    response.authorities.extend(ns.records.iter().cloned());
+    response.authoritative = false;
+    response.outcome = Outcome::Referral;
+}
+
+/// NXDOMAIN or NODATA: the SOA goes in the authority section.
+fn negative(zone: &Zone, outcome: Outcome, response: &mut Response) {
+    if outcome == Outcome::NxDomain {
+        response.rcode = ResponseCode::NXDomain;
+    }
+    response.outcome = outcome;
+    response.authorities.push(zone.negative_soa().clone());
+}
+
+/// Addresses of the servers named in NS, MX and SRV records of the response,
+/// where the zone has them: for a referral this is the glue, for answers it
+/// saves the resolver a question.
+fn add_additional_addresses(zone: &Zone, response: &mut Response) {
+    let targets: Vec<LowerName> = response
+        .answers
+        .iter()
+        .chain(response.authorities.iter())
+        .filter_map(|record| match &record.data {
+            RData::NS(ns) => Some(LowerName::new(&ns.0)),
+            RData::MX(mx) => Some(LowerName::new(&mx.exchange)),
+            RData::SRV(srv) => Some(LowerName::new(&srv.target)),
+            _ => None,
+        })
+        .collect();
+    for target in targets {
+        // Outside the zone we know nothing; below a cut we hold only glue,
+        // which belongs in referrals, not beside authoritative answers.
+        let is_glue = zone_cut_above(zone, &target).is_some();
+        if !zone.contains(&target) || (is_glue && response.outcome != Outcome::Referral) {
+            continue;
+        }
+        for rtype in [RecordType::A, RecordType::AAAA] {
+            if let Some(rrset) = zone.rrset(&target, rtype) {
+                for record in &rrset.records {
+                    if !response.additionals.contains(record) && !response.answers.contains(record)
+                    {
+                        response.additionals.push(record.clone());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! Zone files: the source of truth for every name server in the chain.
+//!
+//! A zone file (RFC 1035 §5) is read one entry at a time, so that every
+//! mistake can be reported as `file:line: reason`. hickory's text parser does
+//! the real parsing of each record; this module splits the file into entries
+//! (a line, or several joined by parentheses), keeps the `$ORIGIN`/`$TTL`
+//! context between them, and then checks what makes a zone servable:
+//!
+//! - exactly one SOA, whose owner is the zone's apex, and NS records there;
+//! - every record at or below the apex (no out-of-zone data);
+//! - no CNAME beside other data at the same name (RFC 1034 §3.6.2, RFC 2181 §10.1);
+//! - every delegation to a name server inside the delegated zone has glue;
+//! - below a delegation, nothing but those glue addresses.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
+
+/// The largest TTL a record may carry (RFC 2181 §8).
+const MAX_TTL: u32 = 0x7fff_ffff;
+
+/// A zone file that cannot be served, and where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub struct ZoneError {
+    pub file: PathBuf,
+    /// 1-based line of the entry at fault, when the fault has one.
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl fmt::Display for ZoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+/// All records of one type at one name, with the line that introduced them.
+#[derive(Debug, Clone)]
+pub struct Rrset {
+    pub rtype: RecordType,
+    pub records: Vec<Record>,
+    pub line: usize,
+}
+
+/// The records at one name. A node with no RRsets is an empty non-terminal:
+/// it exists (so a question for it is NODATA, not NXDOMAIN) because some name
+/// below it does.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub rrsets: Vec<Rrset>,
+}
+
+impl Node {
+    pub fn get(&self, rtype: RecordType) -> Option<&Rrset> {
+        self.rrsets.iter().find(|r| r.rtype == rtype)
+    }
+
+    pub fn is_empty_non_terminal(&self) -> bool {
+        self.rrsets.is_empty()
+    }
+}
+
+/// A loaded, checked zone: its apex, its SOA, and its names.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    origin: Name,
+    lower_origin: LowerName,
+    file: PathBuf,
+    nodes: HashMap<LowerName, Node>,
+    soa: Record,
+    /// The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM)
+    /// (RFC 2308 §3), so caches keep the negative answer for that long.
+    negative_soa: Record,
+}
+
+impl Zone {
+    /// Read and check a zone file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Zone, ZoneError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ZoneError {
+            file: path.to_path_buf(),
+            line: None,
+            reason: format!("cannot read zone file: {e}"),
+        })?;
+        Zone::parse(&text, path)
+    }
+
+    /// Read the records of a master file without the checks that make it a
+    /// zone: for files such as root hints, which have no SOA.
+    pub fn load_records(path: impl AsRef<Path>) -> Result<Vec<Record>, ZoneError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ZoneError {
+            file: path.to_path_buf(),
+            line: None,
+            reason: format!("cannot read file: {e}"),
+        })?;
+        Ok(read_records(&text, path)?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
+    /// Parse and check zone-file text; `file` names it in errors.
+    pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Zone, ZoneError> {
+        let file = file.as_ref();
+        let records = read_records(text, file)?;
+        build(records, file)
+    }
+
+    /// The apex: the owner of the SOA.
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    pub fn lower_origin(&self) -> &LowerName {
+        &self.lower_origin
+    }
+
+    /// The file the zone came from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    pub fn soa(&self) -> &Record {
+        &self.soa
+    }
+
+    /// The SOA to put in the authority section of NXDOMAIN and NODATA answers.
+    pub fn negative_soa(&self) -> &Record {
+        &self.negative_soa
+    }
+
+    pub fn node(&self, name: &LowerName) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    pub fn rrset(&self, name: &LowerName, rtype: RecordType) -> Option<&Rrset> {
+        self.node(name).and_then(|n| n.get(rtype))
+    }
+
+    /// Whether `name` is at or below the apex.
+    pub fn contains(&self, name: &LowerName) -> bool {
+        self.lower_origin.zone_of(name)
+    }
+
+    /// Every record in the zone, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.nodes
+            .values()
+            .flat_map(|n| n.rrsets.iter().flat_map(|r| r.records.iter()))
+    }
+
+    /// Every name with records, with the types it holds; used by docs and tests
+    /// that want to ask for everything a zone has.
+    pub fn names_and_types(&self) -> Vec<(Name, RecordType)> {
+        let mut out: Vec<(Name, RecordType)> = self
+            .nodes
+            .values()
+            .flat_map(|n| {
+                n.rrsets
+                    .iter()
+                    .map(|r| (r.records[0].name.clone(), r.rtype))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// One logical entry of a zone file: a line, or lines joined by parentheses.
+struct Entry<'t> {
+    line: usize,
+    text: &'t str,
+}
+
+/// Split zone-file text into entries, honouring quotes, escapes, comments and
+/// parentheses, and dropping entries that hold only blanks and comments.
+fn split_entries(text: &str) -> Result<Vec<Entry<'_>>, (usize, String)> {
+    let mut entries = Vec::new();
+    let (mut start, mut start_line, mut line) = (0usize, 1usize, 1usize);
+    let (mut depth, mut in_quote, mut in_comment, mut escaped) = (0u32, false, false, false);
+    let mut has_content = false;
+    for (i, c) in text.char_indices() {
+        if c == '\n' {
+            in_comment = false;
+            escaped = false;
+            if depth == 0 && !in_quote {
+                if has_content {
+                    entries.push(Entry {
+                        line: start_line,
+                        text: &text[start..i],
+                    });
+                }
+                start = i + 1;
+                start_line = line + 1;
+                has_content = false;
+            }
+            line += 1;
+            continue;
+        }
+        if in_comment {
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' => in_quote = !in_quote,
+            ';' if !in_quote => in_comment = true,
+            '(' if !in_quote => depth += 1,
+            ')' if !in_quote => {
+                if depth == 0 {
+                    return Err((line, "')' without a matching '('".into()));
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+        if !c.is_whitespace() && !in_comment {
+            has_content = true;
+        }
+    }
+    if in_quote {
+        return Err((start_line, "a quoted string is not closed".into()));
+    }
+    if depth > 0 {
+        return Err((start_line, "'(' is never closed".into()));
+    }
+    if has_content {
+        entries.push(Entry {
+            line: start_line,
+            text: &text[start..],
+        });
+    }
+    Ok(entries)
+}
+
+/// The first whitespace-separated word of an entry.
+fn first_word(text: &str) -> &str {
+    text.split_whitespace().next().unwrap_or("")
+}
+
+/// Read every record with the line it came from.
+fn read_records(text: &str, file: &Path) -> Result<Vec<(Record, usize)>, ZoneError> {
+    let err = |line: usize, reason: String| ZoneError {
+        file: file.to_path_buf(),
+        line: Some(line),
+        reason,
+    };
+    let entries = split_entries(text).map_err(|(line, reason)| err(line, reason))?;
+
+    let mut origin: Option<Name> = None;
+    let mut default_ttl: Option<String> = None;
+    let mut last_ttl: Option<u32> = None;
+    let mut last_owner: Option<Name> = None;
+    let mut records = Vec::new();
+
+    for entry in entries {
+        let word = first_word(entry.text);
+        let owner_is_blank = entry.text.starts_with([' ', '\t']);
+        if !owner_is_blank && word.starts_with('$') {
+            let mut words = entry.text.split_whitespace();
+            let directive = words.next().unwrap_or("").to_ascii_uppercase();
+            let arg = words.next().filter(|w| !w.starts_with(';'));
+            match (directive.as_str(), arg) {
+                ("$ORIGIN", Some(name)) => {
+                    let name = Name::parse(name, origin.as_ref())
+                        .map_err(|e| err(entry.line, format!("bad $ORIGIN {name}: {e}")))?;
+                    if !name.is_fqdn() {
+                        return Err(err(entry.line, format!("$ORIGIN {name} must end in a dot")));
+                    }
+                    origin = Some(name);
+                }
+                ("$TTL", Some(ttl)) => {
+                    default_ttl = Some(ttl.to_string());
+                }
+                ("$INCLUDE", _) => {
+                    return Err(err(
+                        entry.line,
+                        "$INCLUDE is not supported: keep each zone in one file".into(),
+                    ));
+                }
+                (d, None) if d == "$ORIGIN" || d == "$TTL" => {
+                    return Err(err(entry.line, format!("{d} needs a value")));
+                }
+                (d, _) => return Err(err(entry.line, format!("unknown directive {d}"))),
+            }
+            continue;
+        }
+
+        // Give hickory's parser one record with the context it needs: the
+        // origin, the TTL in force, and the owner a blank owner repeats.
+        let mut single = String::with_capacity(entry.text.len() + 64);
+        if let Some(origin) = &origin {
+            single.push_str(&format!("$ORIGIN {origin}\n"));
+        }
+        if let Some(ttl) = default_ttl
+            .clone()
+            .or_else(|| last_ttl.map(|t| t.to_string()))
+        {
+            single.push_str(&format!("$TTL {ttl}\n"));
+        }
+        if owner_is_blank {
+            let Some(owner) = &last_owner else {
+                return Err(err(
+                    entry.line,
+                    "record has no owner name and no earlier record to take it from".into(),
+                ));
+            };
+            single.push_str(&owner.to_string());
+        }
+        single.push_str(entry.text);
+        single.push('\n');
+
+        if origin.is_none() && !owner_is_blank && !word.ends_with('.') {
+            return Err(err(
+                entry.line,
+                format!("relative name {word} but no $ORIGIN is set"),
+            ));
+        }
+        let parsed = Parser::new(
+            single.as_str(),
+            None,
+            Some(origin.clone().unwrap_or_else(Name::root)),
+        )
+        .parse()
+        .map_err(|e| err(entry.line, describe_parse_error(&e.to_string(), entry.text)))?;
+        for (_, rrset) in parsed.1 {
+            for record in rrset.records_without_rrsigs() {
+                if record.dns_class != DNSClass::IN {
+                    return Err(err(
+                        entry.line,
+                        format!("class {} is not served; only IN", record.dns_class),
+                    ));
+                }
+                if record.ttl > MAX_TTL {
+                    return Err(err(
+                        entry.line,
+                        format!("TTL {} is larger than {MAX_TTL} (RFC 2181 §8)", record.ttl),
+                    ));
+                }
+                last_ttl = Some(record.ttl);
+                last_owner = Some(record.name.clone());
+                records.push((record.clone(), entry.line));
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// hickory's parse errors name tokens; add the entry so the line is obvious.
+fn describe_parse_error(error: &str, entry: &str) -> String {
+    let shown: String = entry.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shown = if shown.chars().count() > 80 {
+        format!("{}…", shown.chars().take(80).collect::<String>())
+    } else {
+        shown
+    };
+    format!("cannot parse `{shown}`: {error}")
+}
+
+/// Assemble checked records into a zone.
+fn build(records: Vec<(Record, usize)>, file: &Path) -> Result<Zone, ZoneError> {
+    let err = |line: Option<usize>, reason: String| ZoneError {
+        file: file.to_path_buf(),
+        line,
+        reason,
+    };
+
+    let mut soas = records
+        .iter()
+        .filter(|(r, _)| r.record_type() == RecordType::SOA);
+    let Some((soa, soa_line)) = soas.next().cloned() else {
+        return Err(err(
+            None,
+            "no SOA record: a zone file starts with the SOA of its apex".into(),
+        ));
+    };
+    if let Some((_, line)) = soas.next() {
+        return Err(err(
+            Some(*line),
+            format!("a second SOA record (the first is on line {soa_line})"),
+        ));
+    }
+    let origin = soa.name.clone();
+    let lower_origin = LowerName::new(&origin);
+
+    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+    for (record, line) in records {
+        let name = LowerName::new(&record.name);
+        if !lower_origin.zone_of(&name) {
+            return Err(err(
+                Some(line),
+                format!(
+                    "out-of-zone data: {} is not in the zone {origin} (the SOA's owner)",
+                    record.name
+                ),
+            ));
+        }
+        let node = nodes.entry(name).or_default();
+        let rtype = record.record_type();
+        match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
+            Some(rrset) => {
+                if rtype == RecordType::CNAME {
+                    return Err(err(
+                        Some(line),
+                        format!(
+                            "{} has a second CNAME (the first is on line {}); a name is an alias of one name only",
+                            record.name, rrset.line
+                        ),
+                    ));
+                }
+                // RFC 2181 §5.2: one TTL per RRset; keep the first as BIND does.
+                let mut record = record;
+                record.ttl = rrset.records[0].ttl;
+                if !rrset.records.iter().any(|r| r.data == record.data) {
+                    rrset.records.push(record);
+                }
+            }
+            None => node.rrsets.push(Rrset {
+                rtype,
+                records: vec![record],
+                line,
+            }),
+        }
+    }
+
+    // Empty non-terminals: every name between the apex and an owner exists.
+    let owners: Vec<Name> = nodes
+        .values()
+        .map(|n| n.rrsets[0].records[0].name.clone())
+        .collect();
+    for owner in owners {
+        let mut name = owner.base_name();
+        while name.num_labels() > origin.num_labels() {
+            nodes.entry(LowerName::new(&name)).or_default();
+            name = name.base_name();
+        }
+    }
+
+    let zone_soa = soa.clone();
+    let negative_ttl = match &soa.data {
+        RData::SOA(s) => soa.ttl.min(s.minimum),
+        _ => soa.ttl,
+    };
+    let mut negative_soa = soa;
+    negative_soa.ttl = negative_ttl;
+
+    let zone = Zone {
+        origin,
+        lower_origin,
+        file: file.to_path_buf(),
+        nodes,
+        soa: zone_soa,
+        negative_soa,
+    };
+    check(&zone)?;
+    Ok(zone)
+}
+
+/// The checks that need the whole zone: apex NS, CNAME exclusivity,
+/// delegations and their glue, and nothing else below a cut.
+fn check(zone: &Zone) -> Result<(), ZoneError> {
+    let err = |line: usize, reason: String| ZoneError {
+        file: zone.file.clone(),
+        line: Some(line),
+        reason,
+    };
+    let apex = zone.lower_origin();
+    let apex_node = zone.node(apex).expect("the SOA's node exists");
+    if apex_node.get(RecordType::NS).is_none() {
+        let line = apex_node.get(RecordType::SOA).map_or(1, |r| r.line);
+        return Err(err(
+            line,
+            format!("the apex {} has no NS records", zone.origin()),
+        ));
+    }
+
+    // Sorted for deterministic errors: the first problem in the file wins.
+    let mut names: Vec<(&LowerName, &Node)> = zone.nodes.iter().collect();
+    names.sort_by_key(|(_, node)| node.rrsets.iter().map(|r| r.line).min().unwrap_or(0));
+
+    for (name, node) in &names {
+        if let Some(cname) = node.get(RecordType::CNAME)
+            && let Some(other) = node.rrsets.iter().find(|r| r.rtype != RecordType::CNAME)
+        {
+            let line = cname.line.max(other.line);
+            return Err(err(
+                line,
+                format!(
+                    "{name} has a CNAME beside other data ({}); an alias can have no other records (RFC 1034 §3.6.2)",
+                    other.rtype
+                ),
+            ));
+        }
+
+        // At a delegation point only NS and DS belong to this zone; below
+        // one, only the glue addresses of the delegated zone's servers.
+        if let Some(cut) = zone_cut_above(zone, name) {
+            let allowed: &[RecordType] = if cut == **name {
+                &[RecordType::NS, RecordType::DS]
+            } else {
+                &[RecordType::A, RecordType::AAAA]
+            };
+            if let Some(bad) = node.rrsets.iter().find(|r| !allowed.contains(&r.rtype)) {
+                return Err(err(
+                    bad.line,
+                    format!(
+                        "{name} {} is occluded by the delegation of {cut}: only NS and DS at the cut, and glue addresses below it, belong to this zone",
+                        bad.rtype
+                    ),
+                ));
+            }
+        }
+
+        if **name != *apex
+            && let Some(ns) = node.get(RecordType::NS)
+        {
+            for record in &ns.records {
+                let RData::NS(target) = &record.data else {
+                    continue;
+                };
+                let target = LowerName::new(&target.0);
+                let has_address = zone.node(&target).is_some_and(|n| {
+                    n.get(RecordType::A).is_some() || n.get(RecordType::AAAA).is_some()
+                });
+                if name.zone_of(&target) && !has_address {
+                    return Err(err(
+                        ns.line,
+                        format!(
+                            "the delegation of {name} to {target} needs glue: {target} is inside {name}, so add an A or AAAA record for it"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The highest delegation point (a name below the apex holding NS) at or above
+/// `name`, if any.
+pub fn zone_cut_above(zone: &Zone, name: &LowerName) -> Option<LowerName> {
+    let apex_labels = zone.lower_origin().num_labels();
+    let full: Name = name.into();
+    for labels in (apex_labels + 1)..=name.num_labels() {
+        let ancestor = LowerName::new(&full.trim_to(labels as usize));
+        if zone
+            .node(&ancestor)
+            .is_some_and(|n| n.get(RecordType::NS).is_some())
+        {
+            return Some(ancestor);
+        }
+    }
+    None
+}

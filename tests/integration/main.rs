@@ -1,0 +1,7 @@
+//! One integration-test binary, one module per area, so it builds once.
+//! Every test starts real servers on loopback, in-process, on ports of its
+//! own, and asserts on DNS messages and trace events.
+
+mod nameserver;
+mod support;
+mod zones;

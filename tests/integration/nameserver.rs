@@ -1,0 +1,370 @@
+//! The name-server half of the chain, asked as a resolver asks: with RD=0.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use dnstrail::exchange::{Transport, exchange, make_query};
+use dnstrail::topology::Role;
+use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType};
+use tokio::net::UdpSocket;
+
+use crate::support::*;
+
+fn a_records(records: &[Record]) -> Vec<(String, Ipv4Addr)> {
+    let mut out: Vec<_> = records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some((r.name.to_string(), a.0)),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn ns_targets(records: &[Record]) -> Vec<String> {
+    let mut out: Vec<_> = records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn root_refers_to_com_with_glue() {
+    let stack = start_name_servers().await;
+    let response = ask(
+        addr_of(&stack, Role::Root),
+        "www.example.com.",
+        RecordType::A,
+    )
+    .await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        !response.metadata.authoritative,
+        "a referral is not authoritative"
+    );
+    assert!(response.answers.is_empty());
+    assert_eq!(ns_targets(&response.authorities), ["a.gtld-servers.net."]);
+    assert!(
+        response
+            .authorities
+            .iter()
+            .all(|r| r.name.to_string() == "com.")
+    );
+    assert_eq!(
+        a_records(&response.additionals),
+        [("a.gtld-servers.net.".into(), Ipv4Addr::new(127, 0, 0, 3))]
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn com_refers_to_four_name_servers_for_two_days() {
+    let stack = start_name_servers().await;
+    let response = ask(
+        addr_of(&stack, Role::Tld),
+        "www.example.com.",
+        RecordType::A,
+    )
+    .await;
+    assert!(!response.metadata.authoritative);
+    assert!(response.answers.is_empty());
+    assert_eq!(
+        ns_targets(&response.authorities),
+        [
+            "ns-1.awsdns-01.com.",
+            "ns-2.awsdns-02.com.",
+            "ns-3.awsdns-03.com.",
+            "ns-4.awsdns-04.com."
+        ]
+    );
+    assert!(response.authorities.iter().all(|r| r.ttl == 172800));
+    let glue = a_records(&response.additionals);
+    let expected: Vec<(String, Ipv4Addr)> = (1..=4)
+        .map(|i| {
+            (
+                format!("ns-{i}.awsdns-0{i}.com."),
+                Ipv4Addr::new(127, 0, 0, 3 + i),
+            )
+        })
+        .collect();
+    assert_eq!(glue, expected);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn ns_question_at_the_parent_is_a_referral_with_every_glue_address() {
+    let stack = start_name_servers().await;
+    let response = ask(addr_of(&stack, Role::Tld), "example.com.", RecordType::NS).await;
+    assert!(!response.metadata.authoritative);
+    assert!(response.answers.is_empty());
+    assert_eq!(response.authorities.len(), 4);
+    assert_eq!(a_records(&response.additionals).len(), 4);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn hosted_zone_answers_with_authority() {
+    let stack = start_name_servers().await;
+    for host in &stack.topology.service(Role::Auth).hosts {
+        let server = std::net::SocketAddr::new(host.ip, stack.topology.dns_port);
+        let response = ask(server, "www.example.com.", RecordType::A).await;
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert!(
+            response.metadata.authoritative,
+            "{} must answer with AA",
+            host.name
+        );
+        assert!(!response.metadata.recursion_available);
+        assert_eq!(
+            a_records(&response.answers),
+            [("www.example.com.".into(), Ipv4Addr::new(127, 0, 0, 44))]
+        );
+        assert_eq!(response.answers[0].ttl, 300);
+    }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn nxdomain_and_nodata_carry_the_soa_with_the_negative_ttl() {
+    let stack = start_name_servers().await;
+    let server = addr_of(&stack, Role::Auth);
+
+    let nx = ask(server, "nope.example.com.", RecordType::A).await;
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert!(nx.metadata.authoritative);
+    assert!(nx.answers.is_empty());
+    assert_eq!(nx.authorities.len(), 1);
+    assert_eq!(nx.authorities[0].record_type(), RecordType::SOA);
+    // min(SOA TTL 900, MINIMUM 86400), RFC 2308 §3.
+    assert_eq!(nx.authorities[0].ttl, 900);
+
+    let nodata = ask(server, "www.example.com.", RecordType::TXT).await;
+    assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
+    assert!(nodata.metadata.authoritative);
+    assert!(nodata.answers.is_empty());
+    assert_eq!(nodata.authorities[0].record_type(), RecordType::SOA);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn cname_is_followed_inside_the_zone() {
+    let stack = start_name_servers().await;
+    let response = ask(
+        addr_of(&stack, Role::Auth),
+        "blog.example.com.",
+        RecordType::A,
+    )
+    .await;
+    assert!(response.metadata.authoritative);
+    assert_eq!(response.answers.len(), 2);
+    assert_eq!(response.answers[0].record_type(), RecordType::CNAME);
+    assert_eq!(
+        a_records(&response.answers),
+        [("www.example.com.".into(), Ipv4Addr::new(127, 0, 0, 44))]
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_over_tcp() {
+    let stack = start_name_servers().await;
+    let root = ask_with(
+        addr_of(&stack, Role::Root),
+        "www.example.com.",
+        RecordType::A,
+        Transport::Tcp,
+        false,
+    )
+    .await;
+    assert!(!root.metadata.authoritative);
+    assert_eq!(a_records(&root.additionals).len(), 1);
+    let auth = ask_with(
+        addr_of(&stack, Role::Auth),
+        "www.example.com.",
+        RecordType::A,
+        Transport::Tcp,
+        true,
+    )
+    .await;
+    assert!(auth.metadata.authoritative);
+    assert_eq!(a_records(&auth.answers).len(), 1);
+    let nx = ask_with(
+        addr_of(&stack, Role::Auth),
+        "nope.example.com.",
+        RecordType::A,
+        Transport::Tcp,
+        false,
+    )
+    .await;
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn large_answers_are_truncated_over_udp_and_whole_over_tcp() {
+    let stack = start_name_servers().await;
+    let server = addr_of(&stack, Role::Auth);
+    let udp = ask_with(
+        server,
+        "big.example.com.",
+        RecordType::TXT,
+        Transport::Udp,
+        false,
+    )
+    .await;
+    assert!(udp.metadata.truncation, "a 512-byte client gets TC=1");
+    let tcp = ask_with(
+        server,
+        "big.example.com.",
+        RecordType::TXT,
+        Transport::Tcp,
+        false,
+    )
+    .await;
+    assert!(!tcp.metadata.truncation);
+    assert_eq!(tcp.answers.len(), 12);
+    let edns = ask_with(
+        server,
+        "big.example.com.",
+        RecordType::TXT,
+        Transport::Udp,
+        true,
+    )
+    .await;
+    assert!(!edns.metadata.truncation, "fits in an EDNS buffer of 1232");
+    assert_eq!(edns.answers.len(), 12);
+    assert!(edns.edns.is_some(), "EDNS is answered with EDNS");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn names_outside_every_served_zone_are_refused() {
+    let stack = start_name_servers().await;
+    let response = ask(
+        addr_of(&stack, Role::Auth),
+        "www.example.org.",
+        RecordType::A,
+    )
+    .await;
+    assert_eq!(response.metadata.response_code, ResponseCode::Refused);
+    assert!(!response.metadata.authoritative);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_opcodes_get_notimp() {
+    let stack = start_name_servers().await;
+    let mut query = make_query(&name("example.com."), RecordType::SOA, false, false);
+    query.metadata.op_code = OpCode::Status;
+    let response = exchange(
+        addr_of(&stack, Role::Auth),
+        &query,
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap()
+    .response;
+    assert_eq!(response.metadata.response_code, ResponseCode::NotImp);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn two_questions_in_one_message_get_formerr() {
+    let stack = start_name_servers().await;
+    let mut query = make_query(&name("www.example.com."), RecordType::A, false, false);
+    query.add_query(hickory_proto::op::Query::query(
+        name("example.com."),
+        RecordType::A,
+    ));
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket
+        .send_to(&query.to_vec().unwrap(), addr_of(&stack, Role::Auth))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let response = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(response.metadata.response_code, ResponseCode::FormErr);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_does_not_stop_the_server() {
+    let stack = start_name_servers().await;
+    let server = addr_of(&stack, Role::Auth);
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // Too short for a header; a header claiming records that are not there;
+    // a compression pointer that points at itself.
+    let garbage: [&[u8]; 4] = [
+        b"\x00",
+        b"\x12\x34\x01\x00\x00\x01\x00\x05\x00\x00\x00\x00",
+        b"\x12\x35\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01",
+        &[0xff; 300],
+    ];
+    for packet in garbage {
+        socket.send_to(packet, server).await.unwrap();
+    }
+    // Any reply to the garbage must be a FORMERR, never a crash.
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(200), socket.recv(&mut buf)).await
+    {
+        let reply = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    }
+    let response = ask(server, "www.example.com.", RecordType::A).await;
+    assert!(response.metadata.authoritative);
+    assert_eq!(response.answers.len(), 1);
+    // TCP too: a connection that sends a bad frame and closes.
+    let mut tcp = tokio::net::TcpStream::connect(server).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, b"\x00\x03abc")
+        .await
+        .unwrap();
+    drop(tcp);
+    let response = ask_with(
+        server,
+        "www.example.com.",
+        RecordType::A,
+        Transport::Tcp,
+        false,
+    )
+    .await;
+    assert_eq!(response.answers.len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn busy_address_is_named_in_the_error() {
+    let stack = start_name_servers().await;
+    let busy = addr_of(&stack, Role::Root);
+    let error = dnstrail::listen::bind_dns(busy)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&busy.to_string()), "{error}");
+    assert!(error.contains("in use"), "{error}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn each_stack_gets_its_own_port() {
+    let a = start_name_servers().await;
+    let b = start_name_servers().await;
+    assert_ne!(a.topology.dns_port, b.topology.dns_port);
+    let answer = ask(addr_of(&b, Role::Auth), "www.example.com.", RecordType::A).await;
+    assert_eq!(answer.answers.len(), 1);
+    assert!(matches!(addr_of(&a, Role::Root).ip(), IpAddr::V4(_)));
+    a.stop().await;
+    b.stop().await;
+}
