@@ -25,12 +25,18 @@
 //! - [`exchange`]: one question and its answer over UDP or TCP, checked
 //!   against forgery.
 //! - [`stack`]: starting several roles at once, bound before serving.
+//! - [`trace`]: the one event type every hop is described with.
+//! - [`web`]: the web server of www.example.com.
+//! - [`browse`]: the built-in browser.
 //! - [`listen`]: binding sockets first, with errors that say what to do.
 
+pub mod browse;
 pub mod cli;
 pub mod exchange;
 pub mod listen;
 pub mod nameserver;
 pub mod stack;
 pub mod topology;
+pub mod trace;
+pub mod web;
 pub mod zone;

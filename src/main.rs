@@ -48,8 +48,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tld(args) => serve_zone_role(Role::Tld, args).await,
         Command::Auth(args) => serve_zone_role(Role::Auth, args).await,
         Command::Resolver(_) => not_built("resolver"),
-        Command::Web(_) => not_built("web"),
-        Command::Browse(_) => not_built("browse"),
+        Command::Web(args) => dnstrail::web::command(args).await,
+        Command::Browse(args) => dnstrail::browse::command(args).await,
         Command::Demo(_) => not_built("demo"),
     }
 }

@@ -2,6 +2,8 @@
 //! Every test starts real servers on loopback, in-process, on ports of its
 //! own, and asserts on DNS messages and trace events.
 
+mod browse;
 mod nameserver;
 mod support;
+mod web;
 mod zones;
