@@ -32,9 +32,12 @@
 
 pub mod browse;
 pub mod cli;
+pub mod clock;
 pub mod exchange;
 pub mod listen;
 pub mod nameserver;
+pub mod resolver;
+pub mod serve;
 pub mod stack;
 pub mod topology;
 pub mod trace;

@@ -8,9 +8,11 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use dnstrail::cli::{Cli, Command, NameServerArgs};
-use dnstrail::listen::{bind_dns, parse_listen, shutdown_on_signal};
+use dnstrail::cli::{Cli, Command, NameServerArgs, ResolverArgs};
+use dnstrail::clock::Clock;
+use dnstrail::listen::{bind_dns, bind_tcp, parse_listen, shutdown_on_signal};
 use dnstrail::nameserver::{self, NameServer};
+use dnstrail::resolver::{self, Resolver};
 use dnstrail::topology::{Role, Topology};
 use dnstrail::zone::Zone;
 
@@ -47,7 +49,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Root(args) => serve_zone_role(Role::Root, args).await,
         Command::Tld(args) => serve_zone_role(Role::Tld, args).await,
         Command::Auth(args) => serve_zone_role(Role::Auth, args).await,
-        Command::Resolver(_) => not_built("resolver"),
+        Command::Resolver(args) => serve_resolver(args).await,
         Command::Web(args) => dnstrail::web::command(args).await,
         Command::Browse(args) => dnstrail::browse::command(args).await,
         Command::Demo(_) => not_built("demo"),
@@ -102,5 +104,64 @@ async fn serve_zone_role(role: Role, args: NameServerArgs) -> anyhow::Result<Exi
         listening.join(" ")
     );
     nameserver::run(NameServer::new(zones), sockets, shutdown_on_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `resolver`: the caching recursive resolver, for stub clients.
+async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
+    let hints_file = args
+        .root_hints
+        .unwrap_or_else(|| Topology::canonical(Topology::default_zones_dir()).root_hints);
+    let hints = resolver::load_hints(&hints_file).context("loading root hints")?;
+    let allow = args
+        .allow
+        .iter()
+        .map(|cidr| {
+            cidr.parse::<ipnet::IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!("--allow {cidr}: not a network (expected e.g. 192.0.2.0/24)")
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let config = resolver::Config {
+        upstream_port: args.dns_port,
+        qname_minimization: args.qname_minimization,
+        allow,
+        cache_size: args.cache_size,
+    };
+    let resolver = Resolver::new(config, hints, Clock::new());
+    if args.json {
+        resolver.trace().subscribe(|event| {
+            if let Ok(line) = serde_json::to_string(event) {
+                println!("{line}");
+            }
+        });
+    }
+    let addr = parse_listen(&args.listen, args.dns_port).map_err(anyhow::Error::msg)?;
+    let sockets = bind_dns(addr).await.context("starting the resolver")?;
+    let shutdown = shutdown_on_signal();
+    if let Some(control) = args.control {
+        anyhow::ensure!(
+            control.ip().is_loopback(),
+            "--control {control}: the control endpoint listens on loopback only"
+        );
+        let listener = bind_tcp(control)
+            .await
+            .context("starting the control endpoint")?;
+        tracing::info!("control endpoint on http://{control}/ (cache, traces, metrics)");
+        tokio::spawn(resolver::control::run(
+            resolver.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+    }
+    tracing::info!(
+        "resolver on {} (UDP and TCP), root hints from {}, upstream port {}",
+        sockets.local_addr(),
+        hints_file.display(),
+        args.dns_port
+    );
+    resolver::run(resolver, vec![sockets], shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

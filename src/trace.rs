@@ -169,6 +169,9 @@ pub enum TraceEvent {
         rcode: String,
         records: Vec<RecordView>,
         upstream_queries: usize,
+        /// Why, when the answer is SERVFAIL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<String>,
         elapsed_us: u64,
     },
     /// The browser asked its resolver for the site's address.

@@ -19,31 +19,21 @@
 
 pub mod answer;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, LowerName};
-use hickory_server::Server;
+use hickory_proto::op::{Metadata, ResponseCode};
+use hickory_proto::rr::LowerName;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::listen::DnsSockets;
+use crate::serve::{log_query, response_edns, send_failed, single_question};
 use crate::zone::Zone;
 
 pub use answer::{Outcome, lookup};
-
-/// How long a TCP client may stay idle between queries (RFC 7766 §6.2.3
-/// suggests seconds, not minutes, for a busy server).
-pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The UDP payload size we offer in EDNS answers: 1232 bytes fits the IPv6
-/// minimum MTU without fragmentation (DNS flag day 2020).
-pub const EDNS_PAYLOAD: u16 = 1232;
 
 /// An authoritative server for one or more zones.
 #[derive(Clone)]
@@ -78,18 +68,7 @@ pub async fn run(
     sockets: Vec<DnsSockets>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut dns = Server::new(server);
-    for s in sockets {
-        dns.register_socket(s.udp);
-        dns.register_listener(s.tcp, TCP_IDLE_TIMEOUT, 64);
-    }
-    let token = dns.shutdown_token().clone();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        token.cancel();
-    });
-    dns.block_until_done().await?;
-    Ok(())
+    crate::serve::run(server, sockets, shutdown).await
 }
 
 #[async_trait::async_trait]
@@ -100,61 +79,35 @@ impl RequestHandler for NameServer {
         mut response_handle: R,
     ) -> ResponseInfo {
         let mut metadata = Metadata::response_from_request(&request.metadata);
-        // RFC 6891 §6.1.1: answer EDNS with EDNS, and truncate UDP answers to
-        // the smaller of the client's buffer and ours.
-        let edns = request.edns.as_ref().map(|req| {
-            let mut edns = Edns::new();
-            edns.set_max_payload(req.max_payload().clamp(512, EDNS_PAYLOAD));
-            edns
-        });
+        let edns = response_edns(request);
         let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-
-        let error = if request.metadata.op_code != OpCode::Query {
-            Some(ResponseCode::NotImp)
-        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            Some(ResponseCode::BADVERS)
-        } else if request.queries.len() != 1 {
-            Some(ResponseCode::FormErr)
-        } else {
-            None
-        };
         let client = request.src();
 
-        let result = match error {
-            Some(code) => {
+        let zone = single_question(request).and_then(|query| {
+            // Not one of our zones: a name server is not a resolver.
+            let zone = self.zone_for(query.name()).ok_or(ResponseCode::Refused)?;
+            Ok((query, zone))
+        });
+        let result = match zone {
+            Err(code) => {
                 metadata.response_code = code;
                 response_handle
                     .send_response(builder.build_no_records(metadata))
                     .await
             }
-            None => {
-                let query = &request.queries.queries()[0];
-                let zone = (query.query_class() == DNSClass::IN)
-                    .then(|| self.zone_for(query.name()))
-                    .flatten();
-                match zone {
-                    None => {
-                        // Not our zone: a name server is not a resolver.
-                        metadata.response_code = ResponseCode::Refused;
-                        response_handle
-                            .send_response(builder.build_no_records(metadata))
-                            .await
-                    }
-                    Some(zone) => {
-                        let answer = lookup(zone, query.name(), query.query_type());
-                        metadata.authoritative = answer.authoritative;
-                        metadata.response_code = answer.rcode;
-                        response_handle
-                            .send_response(builder.build(
-                                metadata,
-                                answer.answers.iter(),
-                                answer.authorities.iter(),
-                                std::iter::empty(),
-                                answer.additionals.iter(),
-                            ))
-                            .await
-                    }
-                }
+            Ok((query, zone)) => {
+                let answer = lookup(zone, query.name(), query.query_type());
+                metadata.authoritative = answer.authoritative;
+                metadata.response_code = answer.rcode;
+                response_handle
+                    .send_response(builder.build(
+                        metadata,
+                        answer.answers.iter(),
+                        answer.authorities.iter(),
+                        std::iter::empty(),
+                        answer.additionals.iter(),
+                    ))
+                    .await
             }
         };
 
@@ -165,31 +118,8 @@ impl RequestHandler for NameServer {
             }
             Err(error) => {
                 warn!(%client, %error, "could not send response");
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(hickory_proto::op::Header {
-                    metadata,
-                    counts: Default::default(),
-                })
+                send_failed(request)
             }
         }
     }
-}
-
-/// One line per query: who asked what, and what they got.
-fn log_query(client: SocketAddr, request: &Request, info: &ResponseInfo) {
-    let question = request
-        .queries
-        .queries()
-        .first()
-        .map(|q| format!("{} {}", q.name(), q.query_type()))
-        .unwrap_or_else(|| "(no question)".into());
-    info!(
-        target: "dnstrail::query",
-        "{client} {proto} {question} -> {rcode} flags=[{flags}] answers={answers}",
-        proto = request.protocol(),
-        rcode = info.response_code,
-        flags = info.flags(),
-        answers = info.counts().answers,
-    );
 }

@@ -1,0 +1,347 @@
+//! The resolver's memory: three kinds of entry, each with its own TTL.
+//!
+//! ```text
+//!  answer      (www.example.com., A)  → 127.0.0.44        for 300 s
+//!  delegation  example.com.           → ns-1…ns-4 + glue  for 172800 s (two days)
+//!  negative    (nope.example.com., *) → NXDOMAIN + SOA    for 900 s (RFC 2308)
+//! ```
+//!
+//! When an answer expires the delegation usually has not, so the next
+//! resolution starts at the example.com name servers instead of the root:
+//! that is step 4 of the story ("the resolver will skip steps 3 and 4").
+//!
+//! Time comes from a [`Clock`] so tests and `demo` can move it forward.
+//! TTLs count down in everything served from here. The cache is bounded:
+//! when full, expired entries go first, then those closest to expiry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hickory_proto::rr::{LowerName, Name, Record, RecordType};
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::trace::{CacheKind, RecordView};
+
+/// Nothing is kept longer than a week, whatever its TTL (as BIND's
+/// max-cache-ttl); negative answers no longer than three hours (RFC 2308 §5).
+pub const MAX_TTL: u32 = 7 * 24 * 3600;
+pub const MAX_NEGATIVE_TTL: u32 = 3 * 3600;
+
+/// Where a zone's name servers are: the NS set and any addresses for them.
+#[derive(Debug, Clone)]
+pub struct Delegation {
+    pub zone: Name,
+    /// The NS records, in the order received.
+    pub ns: Vec<Record>,
+    /// A and AAAA records for those names (glue), when they came along.
+    pub glue: Vec<Record>,
+    /// The zones whose servers were asked to learn this delegation: what a
+    /// cache hit on it lets the resolver skip.
+    pub learned_from: Vec<String>,
+}
+
+/// A cached NXDOMAIN (for every type at the name) or NODATA (for one type).
+#[derive(Debug, Clone)]
+pub struct Negative {
+    pub nxdomain: bool,
+    pub soa: Option<Record>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Answer(LowerName, RecordType),
+    Delegation(LowerName),
+    /// `None`: NXDOMAIN, covering every type.
+    Negative(LowerName, Option<RecordType>),
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    Answer(Vec<Record>),
+    Delegation(Delegation),
+    Negative(Negative),
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Value,
+    ttl: u32,
+    expires: Duration,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Key, Entry>,
+    /// Entries by expiry, for eviction: (expires, seq) → key.
+    by_expiry: BTreeMap<(Duration, u64), Key>,
+    next_seq: u64,
+}
+
+/// A cache hit, with TTLs already counted down to what remains.
+#[derive(Debug, Clone)]
+pub struct Hit<T> {
+    pub value: T,
+    pub remaining: u32,
+}
+
+/// One entry as the control endpoint shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryView {
+    pub kind: CacheKind,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: Option<String>,
+    pub ttl: u32,
+    pub remaining: u32,
+    pub records: Vec<RecordView>,
+}
+
+pub struct Cache {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    clock: Clock,
+}
+
+/// Records with their TTLs replaced by what remains.
+fn with_ttl(records: &[Record], remaining: u32) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.ttl = remaining;
+            r
+        })
+        .collect()
+}
+
+impl Cache {
+    pub fn new(capacity: usize, clock: Clock) -> Cache {
+        Cache {
+            inner: Mutex::new(Inner::default()),
+            capacity: capacity.max(1),
+            clock,
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn get(&self, key: &Key) -> Option<(Value, u32)> {
+        let now = self.clock.now();
+        let inner = self.inner.lock().expect("cache lock");
+        let entry = inner.entries.get(key)?;
+        if entry.expires <= now {
+            return None;
+        }
+        let remaining = (entry.expires - now).as_secs() as u32;
+        Some((entry.value.clone(), remaining))
+    }
+
+    fn put(&self, key: Key, value: Value, ttl: u32) {
+        let ttl = ttl.min(MAX_TTL);
+        let now = self.clock.now();
+        let mut inner = self.inner.lock().expect("cache lock");
+        let inner = &mut *inner;
+        if let Some(old) = inner.entries.remove(&key) {
+            inner.by_expiry.remove(&(old.expires, old.seq));
+        }
+        if inner.entries.len() >= self.capacity {
+            // Expired entries first, then whatever expires soonest.
+            while inner.entries.len() >= self.capacity {
+                let Some((_, victim)) = inner.by_expiry.pop_first() else {
+                    break;
+                };
+                inner.entries.remove(&victim);
+            }
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let expires = now + Duration::from_secs(u64::from(ttl));
+        inner.by_expiry.insert((expires, seq), key.clone());
+        inner.entries.insert(
+            key,
+            Entry {
+                value,
+                ttl,
+                expires,
+                seq,
+            },
+        );
+    }
+
+    /// An RRset, with TTLs counted down.
+    pub fn answer(&self, name: &LowerName, rtype: RecordType) -> Option<Hit<Vec<Record>>> {
+        match self.get(&Key::Answer(name.clone(), rtype))? {
+            (Value::Answer(records), remaining) => Some(Hit {
+                value: with_ttl(&records, remaining),
+                remaining,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Store an RRset for the smallest TTL among its records.
+    pub fn put_answer(&self, records: Vec<Record>) -> Option<u32> {
+        let first = records.first()?;
+        let key = Key::Answer(LowerName::new(&first.name), first.record_type());
+        let ttl = records.iter().map(|r| r.ttl).min().unwrap_or(0);
+        if ttl == 0 {
+            return None;
+        }
+        self.put(key, Value::Answer(records), ttl);
+        Some(ttl.min(MAX_TTL))
+    }
+
+    /// The delegation for exactly `zone`, with TTLs counted down.
+    pub fn delegation(&self, zone: &LowerName) -> Option<Hit<Delegation>> {
+        match self.get(&Key::Delegation(zone.clone()))? {
+            (Value::Delegation(mut d), remaining) => {
+                d.ns = with_ttl(&d.ns, remaining);
+                d.glue = with_ttl(&d.glue, remaining);
+                Some(Hit {
+                    value: d,
+                    remaining,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The deepest cached delegation at or above `name`.
+    pub fn closest_delegation(&self, name: &LowerName) -> Option<Hit<Delegation>> {
+        let mut zone = name.clone();
+        loop {
+            if let Some(hit) = self.delegation(&zone) {
+                return Some(hit);
+            }
+            if zone.is_root() {
+                return None;
+            }
+            zone = zone.base_name();
+        }
+    }
+
+    /// Store a delegation for the NS set's TTL.
+    pub fn put_delegation(&self, delegation: Delegation) -> u32 {
+        let ttl = delegation.ns.iter().map(|r| r.ttl).min().unwrap_or(0);
+        let key = Key::Delegation(LowerName::new(&delegation.zone));
+        self.put(key, Value::Delegation(delegation), ttl);
+        ttl.min(MAX_TTL)
+    }
+
+    /// A negative answer for the name and type: NODATA for this type, or
+    /// NXDOMAIN for the name, which covers every type.
+    pub fn negative(&self, name: &LowerName, rtype: RecordType) -> Option<Hit<Negative>> {
+        let found = self
+            .get(&Key::Negative(name.clone(), None))
+            .or_else(|| self.get(&Key::Negative(name.clone(), Some(rtype))))?;
+        match found {
+            (Value::Negative(mut n), remaining) => {
+                if let Some(soa) = &mut n.soa {
+                    soa.ttl = remaining;
+                }
+                Some(Hit {
+                    value: n,
+                    remaining,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Store a negative answer for min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
+    pub fn put_negative(&self, name: &LowerName, rtype: RecordType, negative: Negative) -> u32 {
+        let ttl = negative
+            .soa
+            .as_ref()
+            .map(negative_ttl)
+            .unwrap_or(0)
+            .min(MAX_NEGATIVE_TTL);
+        if ttl == 0 {
+            return 0;
+        }
+        let key = Key::Negative(name.clone(), (!negative.nxdomain).then_some(rtype));
+        self.put(key, Value::Negative(negative), ttl);
+        ttl
+    }
+
+    /// How many entries the cache holds, expired ones included until evicted.
+    pub fn len(&self) -> usize {
+        self.inner.lock().expect("cache lock").entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forget everything (the control endpoint's flush, for cold benchmarks).
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().expect("cache lock");
+        inner.entries.clear();
+        inner.by_expiry.clear();
+    }
+
+    /// Every live entry, for the control endpoint.
+    pub fn entries(&self) -> Vec<EntryView> {
+        let now = self.clock.now();
+        let inner = self.inner.lock().expect("cache lock");
+        let mut out: Vec<EntryView> = inner
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires > now)
+            .map(|(key, e)| {
+                let remaining = (e.expires - now).as_secs() as u32;
+                let (kind, name, rtype, records): (_, _, _, Vec<&Record>) = match (key, &e.value) {
+                    (Key::Answer(n, t), Value::Answer(rs)) => (
+                        CacheKind::Answer,
+                        n,
+                        Some(t.to_string()),
+                        rs.iter().collect(),
+                    ),
+                    (Key::Delegation(n), Value::Delegation(d)) => (
+                        CacheKind::Delegation,
+                        n,
+                        None,
+                        d.ns.iter().chain(&d.glue).collect(),
+                    ),
+                    (Key::Negative(n, t), Value::Negative(neg)) => (
+                        CacheKind::Negative,
+                        n,
+                        Some(t.map_or("NXDOMAIN".to_string(), |t| t.to_string())),
+                        neg.soa.iter().collect(),
+                    ),
+                    _ => unreachable!("keys and values are stored in matching pairs"),
+                };
+                EntryView {
+                    kind,
+                    name: name.to_string(),
+                    rtype,
+                    ttl: e.ttl,
+                    remaining,
+                    records: records
+                        .into_iter()
+                        .map(|r| {
+                            let mut view = RecordView::from(r);
+                            view.ttl = remaining;
+                            view
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, &a.rtype).cmp(&(&b.name, &b.rtype)));
+        out
+    }
+}
+
+/// RFC 2308 §5: a negative answer lives for min(SOA TTL, SOA MINIMUM).
+pub fn negative_ttl(soa: &Record) -> u32 {
+    match &soa.data {
+        hickory_proto::rr::RData::SOA(data) => soa.ttl.min(data.minimum),
+        _ => soa.ttl,
+    }
+}

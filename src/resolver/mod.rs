@@ -1,0 +1,378 @@
+//! The caching recursive resolver: the ISP's resolver of the story.
+//!
+//! ```text
+//!  browser ──"www.example.com A?" (RD=1)──► resolver ──► cache
+//!     ▲                                        │ miss
+//!     │                                        ▼
+//!     └──── answer (RA=1, TTLs counting down) ◄── iterate: root → .com → example.com
+//! ```
+//!
+//! Stub clients (the browser, `dig`) ask with RD=1; the resolver answers from
+//! its [`cache`] when it can and otherwise walks the hierarchy itself
+//! ([`iterate`]), asking each name server with RD=0, choosing among a zone's
+//! servers by measured round-trip time ([`servers`]). Every step becomes a
+//! [`TraceEvent`](crate::trace::TraceEvent), which the demo, `--json`, the
+//! control endpoint ([`control`]) and the tests all read.
+//!
+//! It answers only loopback clients unless told otherwise (`--allow`): an
+//! open resolver on a network is an amplifier for attacks.
+
+pub mod cache;
+pub mod control;
+pub mod iterate;
+pub mod metrics;
+pub mod servers;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use hickory_proto::op::{Metadata, ResponseCode};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use ipnet::IpNet;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::clock::Clock;
+use crate::exchange::Transport;
+use crate::listen::DnsSockets;
+use crate::serve::{log_query, response_edns, send_failed, single_question, transport_of};
+use crate::topology::DEFAULT_DNS_PORT;
+use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced};
+use crate::zone::{Zone, ZoneError};
+use cache::{Cache, Delegation};
+use iterate::{Ctx, Outcome};
+use metrics::Metrics;
+use servers::ServerStats;
+
+/// How many finished resolutions the control endpoint can show.
+const RECENT_TRACES: usize = 64;
+
+/// How the resolver behaves; every field has a command-line flag.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The port every upstream name server is asked on: glue and hints
+    /// carry addresses only.
+    pub upstream_port: u16,
+    /// Show each server only the labels it needs (RFC 9156).
+    pub qname_minimization: bool,
+    /// Networks whose clients are answered, besides loopback.
+    pub allow: Vec<IpNet>,
+    /// Most entries the cache holds.
+    pub cache_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            upstream_port: DEFAULT_DNS_PORT,
+            qname_minimization: false,
+            allow: Vec::new(),
+            cache_size: 100_000,
+        }
+    }
+}
+
+/// One client question's resolution, as the control endpoint lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    pub id: u64,
+    pub client: SocketAddr,
+    pub question: Question,
+    pub rcode: String,
+    pub events: Vec<Traced>,
+}
+
+/// The resolver's answer to one client question, with its trace.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub rcode: ResponseCode,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub events: Vec<Traced>,
+}
+
+/// Everything the resolver knows and shares between requests.
+pub struct Core {
+    config: Config,
+    cache: Cache,
+    servers: ServerStats,
+    hints: Delegation,
+    sink: TraceSink,
+    metrics: Metrics,
+    recent: Mutex<VecDeque<Resolution>>,
+    next_id: AtomicU64,
+}
+
+/// A handle on a resolver; clones share one cache.
+#[derive(Clone)]
+pub struct Resolver {
+    core: Arc<Core>,
+}
+
+/// Read a root hints file: the root's NS records and their addresses.
+pub fn load_hints(path: impl AsRef<Path>) -> Result<Delegation, ZoneError> {
+    let path = path.as_ref();
+    let records = Zone::load_records(path)?;
+    let problem = |reason: &str| ZoneError {
+        file: path.to_path_buf(),
+        line: None,
+        reason: reason.to_string(),
+    };
+    let ns: Vec<Record> = records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::NS && r.name.is_root())
+        .cloned()
+        .collect();
+    if ns.is_empty() {
+        return Err(problem("no NS records for the root (.)"));
+    }
+    let glue: Vec<Record> = records
+        .into_iter()
+        .filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+        .collect();
+    if glue.is_empty() {
+        return Err(problem("no addresses (A or AAAA) for the root servers"));
+    }
+    Ok(Delegation {
+        zone: Name::root(),
+        ns,
+        glue,
+        learned_from: Vec::new(),
+    })
+}
+
+impl Resolver {
+    pub fn new(config: Config, hints: Delegation, clock: Clock) -> Resolver {
+        Resolver {
+            core: Arc::new(Core {
+                cache: Cache::new(config.cache_size, clock),
+                config,
+                servers: ServerStats::new(),
+                hints,
+                sink: TraceSink::new(),
+                metrics: Metrics::default(),
+                recent: Mutex::new(VecDeque::with_capacity(RECENT_TRACES)),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Where trace events go: subscribe to watch resolutions as they happen.
+    pub fn trace(&self) -> &TraceSink {
+        &self.core.sink
+    }
+
+    /// The clock TTLs count down by; advance it to age the cache.
+    pub fn clock(&self) -> &Clock {
+        self.core.cache.clock()
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.core.cache
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.core.metrics
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The smoothed round-trip time to a server, once it has been asked.
+    pub fn server_srtt(&self, ip: IpAddr) -> Option<std::time::Duration> {
+        self.core.servers.srtt(ip)
+    }
+
+    /// The most recent resolutions, oldest first.
+    pub fn recent(&self) -> Vec<Resolution> {
+        self.core
+            .recent
+            .lock()
+            .expect("recent traces lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a client at `ip` may use this resolver.
+    pub fn is_allowed(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_loopback() || self.core.config.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Answer one client question: what the DNS front end does for each
+    /// request, callable directly by tests.
+    pub async fn answer(
+        &self,
+        client: SocketAddr,
+        transport: Transport,
+        name: &Name,
+        rtype: RecordType,
+        recursion_desired: bool,
+    ) -> Answered {
+        let core = &*self.core;
+        let started = Instant::now();
+        let mut ctx = Ctx::new(core.next_id.fetch_add(1, Ordering::Relaxed));
+        let question = Question::new(name, rtype);
+        core.metrics.query();
+        core.emit(
+            &mut ctx,
+            TraceEvent::QuestionReceived {
+                client,
+                question: question.clone(),
+                transport,
+            },
+        );
+        let outcome = if !self.is_allowed(client.ip()) {
+            Outcome::new(ResponseCode::Refused, Vec::new(), Vec::new())
+        } else if recursion_desired {
+            core.resolve(&mut ctx, name, rtype).await
+        } else {
+            self.answer_from_cache(name, rtype)
+        };
+        let upstream_queries = ctx.upstream_queries;
+        core.emit(
+            &mut ctx,
+            TraceEvent::AnswerReturned {
+                question: question.clone(),
+                rcode: outcome.rcode.to_string(),
+                records: outcome.answers.iter().map(RecordView::from).collect(),
+                upstream_queries,
+                failure: outcome.failure.clone(),
+                elapsed_us: started.elapsed().as_micros() as u64,
+            },
+        );
+        core.metrics.response(outcome.rcode, started.elapsed());
+        {
+            let mut recent = core.recent.lock().expect("recent traces lock");
+            if recent.len() == RECENT_TRACES {
+                recent.pop_front();
+            }
+            recent.push_back(Resolution {
+                id: ctx.id,
+                client,
+                question,
+                rcode: outcome.rcode.to_string(),
+                events: ctx.events.clone(),
+            });
+        }
+        Answered {
+            rcode: outcome.rcode,
+            answers: outcome.answers,
+            authorities: outcome.authorities,
+            events: ctx.events,
+        }
+    }
+
+    /// RD=0: the client wants what we know, not a resolution. Answer from
+    /// the cache, or refer it to the closest name servers we know, as BIND
+    /// does.
+    fn answer_from_cache(&self, name: &Name, rtype: RecordType) -> Outcome {
+        let lower = LowerName::new(name);
+        let cache = &self.core.cache;
+        if let Some(hit) = cache.answer(&lower, rtype) {
+            return Outcome::new(ResponseCode::NoError, hit.value, Vec::new());
+        }
+        if let Some(hit) = cache.negative(&lower, rtype) {
+            let rcode = if hit.value.nxdomain {
+                ResponseCode::NXDomain
+            } else {
+                ResponseCode::NoError
+            };
+            return Outcome::new(rcode, Vec::new(), hit.value.soa.into_iter().collect());
+        }
+        let closest = cache
+            .closest_delegation(&lower)
+            .map_or_else(|| self.core.hints.ns.clone(), |hit| hit.value.ns);
+        Outcome::new(ResponseCode::NoError, Vec::new(), closest)
+    }
+}
+
+/// Serve stub clients on already-bound sockets until `shutdown`.
+pub async fn run(
+    resolver: Resolver,
+    sockets: Vec<DnsSockets>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    crate::serve::run(resolver, sockets, shutdown).await
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Resolver {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.recursion_available = true;
+        let edns = response_edns(request);
+        let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
+        let client = request.src();
+
+        let result = match single_question(request) {
+            Err(code) => {
+                metadata.response_code = code;
+                response_handle
+                    .send_response(builder.build_no_records(metadata))
+                    .await
+            }
+            Ok(query) => {
+                let name = Name::from(query.name());
+                let answered = self
+                    .answer(
+                        client,
+                        transport_of(request),
+                        &name,
+                        query.query_type(),
+                        request.metadata.recursion_desired,
+                    )
+                    .await;
+                metadata.response_code = answered.rcode;
+                response_handle
+                    .send_response(builder.build(
+                        metadata,
+                        answered.answers.iter(),
+                        answered.authorities.iter(),
+                        std::iter::empty(),
+                        std::iter::empty(),
+                    ))
+                    .await
+            }
+        };
+        match result {
+            Ok(info) => {
+                log_query(client, request, &info);
+                info
+            }
+            Err(error) => {
+                warn!(%client, %error, "could not send response");
+                send_failed(request)
+            }
+        }
+    }
+}
+
+/// The addresses in a set of records, for tests and the demo.
+pub fn addresses(records: &[Record]) -> Vec<IpAddr> {
+    records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}

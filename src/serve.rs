@@ -1,0 +1,116 @@
+//! What every DNS server here shares: hickory-server's transport, the checks
+//! every request gets before a role looks at it, EDNS in responses, and the
+//! one-line query log.
+//!
+//! hickory-server's [`Server`] reads UDP datagrams and TCP streams (RFC 7766),
+//! answers FORMERR to messages that do not parse, drops responses sent to us,
+//! and truncates UDP answers with TC=1 to the size the response's EDNS allows.
+//! A role (name server, resolver) is a [`RequestHandler`] given to [`run`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Header, LowerQuery, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::DNSClass;
+use hickory_server::Server;
+use hickory_server::server::{Request, RequestHandler, ResponseInfo};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::exchange::Transport;
+use crate::listen::DnsSockets;
+
+/// How long a TCP client may stay idle between queries (RFC 7766 §6.2.3
+/// suggests seconds, not minutes, for a busy server).
+pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The UDP payload size we offer in EDNS answers: 1232 bytes fits the IPv6
+/// minimum MTU without fragmentation (DNS flag day 2020).
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// Serve `handler` on already-bound sockets until `shutdown` is cancelled.
+pub async fn run<H: RequestHandler>(
+    handler: H,
+    sockets: Vec<DnsSockets>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut server = Server::new(handler);
+    for s in sockets {
+        server.register_socket(s.udp);
+        server.register_listener(s.tcp, TCP_IDLE_TIMEOUT, 64);
+    }
+    let token = server.shutdown_token().clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        token.cancel();
+    });
+    server.block_until_done().await?;
+    Ok(())
+}
+
+/// The checks every query gets: a QUERY opcode (else NOTIMP), EDNS version 0
+/// (else BADVERS), exactly one question (else FORMERR), class IN (else
+/// REFUSED). Returns the question, or the rcode to answer with.
+pub fn single_question(request: &Request) -> Result<&LowerQuery, ResponseCode> {
+    if request.metadata.op_code != OpCode::Query {
+        return Err(ResponseCode::NotImp);
+    }
+    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        return Err(ResponseCode::BADVERS);
+    }
+    let queries = request.queries.queries();
+    if queries.len() != 1 {
+        return Err(ResponseCode::FormErr);
+    }
+    if queries[0].query_class() != DNSClass::IN {
+        return Err(ResponseCode::Refused);
+    }
+    Ok(&queries[0])
+}
+
+/// RFC 6891 §6.1.1: answer EDNS with EDNS. hickory truncates UDP answers to
+/// the payload size in the *response's* OPT record, so it carries the
+/// smaller of the client's buffer and ours.
+pub fn response_edns(request: &Request) -> Option<Edns> {
+    request.edns.as_ref().map(|req| {
+        let mut edns = Edns::new();
+        edns.set_max_payload(req.max_payload().clamp(512, EDNS_PAYLOAD));
+        edns
+    })
+}
+
+/// The transport a request came over, in our terms.
+pub fn transport_of(request: &Request) -> Transport {
+    match request.protocol() {
+        hickory_server::net::xfer::Protocol::Udp => Transport::Udp,
+        _ => Transport::Tcp,
+    }
+}
+
+/// What to return when a response could not be sent at all.
+pub fn send_failed(request: &Request) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = ResponseCode::ServFail;
+    ResponseInfo::from(Header {
+        metadata,
+        counts: Default::default(),
+    })
+}
+
+/// One line per query: who asked what, and what they got.
+pub fn log_query(client: SocketAddr, request: &Request, info: &ResponseInfo) {
+    let question = request
+        .queries
+        .queries()
+        .first()
+        .map(|q| format!("{} {}", q.name(), q.query_type()))
+        .unwrap_or_else(|| "(no question)".into());
+    info!(
+        target: "dnstrail::query",
+        "{client} {proto} {question} -> {rcode} flags=[{flags}] answers={answers}",
+        proto = request.protocol(),
+        rcode = info.response_code,
+        flags = info.flags(),
+        answers = info.counts().answers,
+    );
+}
