@@ -3,6 +3,7 @@
 //! Everything is bound before anything serves, so whoever holds a started
 //! stack can query it at once: there is no readiness to wait for.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use anyhow::Context;
@@ -19,41 +20,65 @@ pub struct NameServers {
     /// The topology, with `dns_port` set to the port actually bound.
     pub topology: Topology,
     pub shutdown: CancellationToken,
+    /// Each host's own shutdown, a child of `shutdown`: stopping one host
+    /// is how tests make a name server die.
+    hosts: HashMap<IpAddr, CancellationToken>,
     pub tasks: JoinSet<anyhow::Result<()>>,
 }
 
 impl NameServers {
     /// Load every zone, bind every name server address of `topology` on its
-    /// DNS port (0: a port free on all of them), and start serving.
+    /// DNS port (0: a port free on all of them), and start serving. A host
+    /// listed under several zones serves all of them.
     pub async fn start(mut topology: Topology) -> anyhow::Result<NameServers> {
-        let mut loaded = Vec::with_capacity(topology.services.len());
+        let mut zones_by_ip: Vec<(IpAddr, Vec<Zone>)> = Vec::new();
         for service in &topology.services {
-            loaded.push(Zone::load(&service.file).context("loading zones")?);
+            let zone = Zone::load(&service.file).context("loading zones")?;
+            for host in &service.hosts {
+                match zones_by_ip.iter_mut().find(|(ip, _)| *ip == host.ip) {
+                    Some((_, zones)) => zones.push(zone.clone()),
+                    None => zones_by_ip.push((host.ip, vec![zone.clone()])),
+                }
+            }
         }
-        let ips: Vec<IpAddr> = topology.hosts().map(|(_, h)| h.ip).collect();
-        let mut sockets = bind_dns_on_all(&ips, topology.dns_port)
+        let ips: Vec<IpAddr> = zones_by_ip.iter().map(|(ip, _)| *ip).collect();
+        let sockets = bind_dns_on_all(&ips, topology.dns_port)
             .await
-            .context("starting the name servers")?
-            .into_iter();
-        if let Some(first) = sockets.as_slice().first() {
+            .context("starting the name servers")?;
+        if let Some(first) = sockets.first() {
             topology.dns_port = first.local_addr().port();
         }
 
         let shutdown = CancellationToken::new();
+        let mut hosts = HashMap::new();
         let mut tasks = JoinSet::new();
-        for (service, zone) in topology.services.iter().zip(loaded) {
-            let own: Vec<_> = sockets.by_ref().take(service.hosts.len()).collect();
+        for ((ip, zones), socket) in zones_by_ip.into_iter().zip(sockets) {
+            let host_shutdown = shutdown.child_token();
+            hosts.insert(ip, host_shutdown.clone());
             tasks.spawn(nameserver::run(
-                NameServer::new(vec![zone]),
-                own,
-                shutdown.clone(),
+                NameServer::new(zones),
+                vec![socket],
+                host_shutdown,
             ));
         }
         Ok(NameServers {
             topology,
             shutdown,
+            hosts,
             tasks,
         })
+    }
+
+    /// Stop the name server at `ip` and wait until its sockets are closed.
+    pub async fn stop_host(&mut self, ip: IpAddr) {
+        if let Some(token) = self.hosts.remove(&ip) {
+            token.cancel();
+            // hickory's server closes its sockets as its tasks end; wait for
+            // the one that was serving this host.
+            if let Some(result) = self.tasks.join_next().await {
+                result.ok();
+            }
+        }
     }
 
     /// Stop serving and wait for every server to close its sockets.

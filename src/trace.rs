@@ -249,3 +249,17 @@ impl TraceSink {
         }
     }
 }
+
+/// An rcode's mnemonic, as `dig` prints it (NOERROR, NXDOMAIN, SERVFAIL…).
+pub fn rcode_name(rcode: hickory_proto::op::ResponseCode) -> String {
+    use hickory_proto::op::ResponseCode::*;
+    match rcode {
+        NoError => "NOERROR".into(),
+        FormErr => "FORMERR".into(),
+        ServFail => "SERVFAIL".into(),
+        NXDomain => "NXDOMAIN".into(),
+        NotImp => "NOTIMP".into(),
+        Refused => "REFUSED".into(),
+        other => format!("{other:?}").to_uppercase(),
+    }
+}

@@ -622,7 +622,7 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RecordType) -> 
     let inside = |r: &Record| bailiwick.zone_of(&LowerName::new(&r.name));
     let rcode = response.metadata.response_code;
     if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
-        return Classified::Failure(format!("{rcode}"));
+        return Classified::Failure(crate::trace::rcode_name(rcode));
     }
     let answers: Vec<Record> = response
         .answers

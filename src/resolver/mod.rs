@@ -45,7 +45,7 @@ use crate::exchange::Transport;
 use crate::listen::DnsSockets;
 use crate::serve::{log_query, response_edns, send_failed, single_question, transport_of};
 use crate::topology::DEFAULT_DNS_PORT;
-use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced};
+use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced, rcode_name};
 use crate::zone::{Zone, ZoneError};
 use cache::{Cache, Delegation};
 use iterate::{Ctx, Outcome};
@@ -247,7 +247,7 @@ impl Resolver {
             &mut ctx,
             TraceEvent::AnswerReturned {
                 question: question.clone(),
-                rcode: outcome.rcode.to_string(),
+                rcode: rcode_name(outcome.rcode),
                 records: outcome.answers.iter().map(RecordView::from).collect(),
                 upstream_queries,
                 failure: outcome.failure.clone(),
@@ -264,7 +264,7 @@ impl Resolver {
                 id: ctx.id,
                 client,
                 question,
-                rcode: outcome.rcode.to_string(),
+                rcode: rcode_name(outcome.rcode),
                 events: ctx.events.clone(),
             });
         }

@@ -3,7 +3,10 @@
 //! own, and asserts on DNS messages and trace events.
 
 mod browse;
+mod forgery;
+mod hierarchy;
 mod nameserver;
+mod resolver;
 mod support;
 mod web;
 mod zones;

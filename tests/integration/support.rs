@@ -4,11 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use dnstrail::clock::Clock;
 use dnstrail::exchange::{Transport, exchange, make_query};
+use dnstrail::listen::bind_dns;
+use dnstrail::resolver::{Config, Resolver, load_hints};
 use dnstrail::stack::NameServers;
 use dnstrail::topology::{Role, Topology};
+use dnstrail::trace::TraceEvent;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
+use tokio_util::sync::CancellationToken;
 
 pub fn zones_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo-zones")
@@ -50,4 +55,108 @@ pub async fn ask_with(
         .await
         .expect("server answers")
         .response
+}
+
+/// The name servers and a resolver in front of them, in-process.
+pub struct Chain {
+    pub names: NameServers,
+    pub resolver: Resolver,
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+/// The canonical chain, on ports of its own.
+pub async fn start_chain() -> Chain {
+    let mut topology = Topology::canonical(zones_dir());
+    topology.dns_port = 0;
+    start_chain_on(topology, Config::default()).await
+}
+
+/// Any hierarchy: name servers for `topology`, and a resolver whose root
+/// hints are the topology's.
+pub async fn start_chain_on(topology: Topology, config: Config) -> Chain {
+    let names = NameServers::start(topology)
+        .await
+        .expect("name servers start");
+    let hints = load_hints(&names.topology.root_hints).expect("root hints load");
+    let config = Config {
+        upstream_port: names.topology.dns_port,
+        ..config
+    };
+    let resolver = Resolver::new(config, hints, Clock::new());
+    let sockets = bind_dns("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = sockets.local_addr();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(dnstrail::resolver::run(
+        resolver.clone(),
+        vec![sockets],
+        shutdown.clone(),
+    ));
+    Chain {
+        names,
+        resolver,
+        addr,
+        shutdown,
+    }
+}
+
+impl Chain {
+    /// Ask the resolver as a stub does (RD=1, over UDP with EDNS), and return
+    /// the response with the trace of that resolution.
+    pub async fn ask(&self, qname: &str, rtype: RecordType) -> (Message, Vec<TraceEvent>) {
+        self.ask_over(qname, rtype, Transport::Udp).await
+    }
+
+    pub async fn ask_over(
+        &self,
+        qname: &str,
+        rtype: RecordType,
+        transport: Transport,
+    ) -> (Message, Vec<TraceEvent>) {
+        let query = make_query(&name(qname), rtype, true, true);
+        let response = exchange(self.addr, &query, transport, Duration::from_secs(10))
+            .await
+            .expect("resolver answers")
+            .response;
+        let resolution = self
+            .resolver
+            .recent()
+            .into_iter()
+            .rev()
+            .find(|r| r.question.name == qname)
+            .expect("the resolution is recorded");
+        let events = resolution.events.into_iter().map(|t| t.event).collect();
+        (response, events)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.names.stop().await;
+    }
+}
+
+/// The zones whose servers were asked, in order, with the server names.
+pub fn upstream_hops(events: &[TraceEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::UpstreamQuery { server, zone, .. } => {
+                Some((zone.clone(), server.name.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A directory of its own under the system's temp dir, for zone files.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dnstrail-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

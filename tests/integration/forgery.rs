@@ -1,0 +1,256 @@
+//! Spoofing defences, against scripted upstream servers: forged responses
+//! are ignored, and records outside a server's bailiwick are neither used
+//! nor cached.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use dnstrail::clock::Clock;
+use dnstrail::exchange::Transport;
+use dnstrail::listen::bind_dns_on_all;
+use dnstrail::resolver::cache::Delegation;
+use dnstrail::resolver::{Config, Resolver, addresses};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::rdata::{A, NS, SOA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::net::UdpSocket;
+
+fn ip(d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 2, d))
+}
+
+fn n(text: &str) -> Name {
+    Name::from_str(text).unwrap()
+}
+
+fn a(name: &str, addr: [u8; 4]) -> Record {
+    Record::from_rdata(n(name), 300, RData::A(A::from(Ipv4Addr::from(addr))))
+}
+
+fn ns(zone: &str, host: &str) -> Record {
+    Record::from_rdata(n(zone), 3600, RData::NS(NS(n(host))))
+}
+
+fn soa(zone: &str) -> Record {
+    Record::from_rdata(
+        n(zone),
+        300,
+        RData::SOA(SOA::new(n("ns.fake."), n("admin.fake."), 1, 2, 3, 4, 60)),
+    )
+}
+
+/// What a scripted server sends for a query: each reply goes out from the
+/// server's own socket unless a `from` socket is given.
+struct Reply {
+    message: Message,
+    from: Option<Arc<UdpSocket>>,
+}
+
+type Script = dyn Fn(IpAddr, &Message) -> Vec<Reply> + Send + Sync;
+
+/// Scripted name servers on `ips`, all on one port; returns the port.
+async fn scripted(ips: &[IpAddr], script: Arc<Script>) -> u16 {
+    let sockets = bind_dns_on_all(ips, 0).await.unwrap();
+    let port = sockets[0].local_addr().port();
+    for s in sockets {
+        let ip = s.local_addr().ip();
+        let udp = Arc::new(s.udp);
+        let script = script.clone();
+        tokio::spawn(async move {
+            let _tcp = s.tcp; // held open, unused
+            let mut buf = [0u8; 4096];
+            while let Ok((len, client)) = udp.recv_from(&mut buf).await {
+                let Ok(query) = Message::from_vec(&buf[..len]) else {
+                    continue;
+                };
+                for reply in script(ip, &query) {
+                    let bytes = reply.message.to_vec().unwrap();
+                    let socket = reply.from.unwrap_or_else(|| udp.clone());
+                    let _ = socket.send_to(&bytes, client).await;
+                }
+            }
+        });
+    }
+    port
+}
+
+fn response_to(query: &Message) -> Message {
+    let mut m = Message::new(
+        query.metadata.id,
+        MessageType::Response,
+        query.metadata.op_code,
+    );
+    m.add_queries(query.queries.clone());
+    m
+}
+
+fn hints(host: &str, addr: IpAddr) -> Delegation {
+    let IpAddr::V4(v4) = addr else { unreachable!() };
+    Delegation {
+        zone: Name::root(),
+        ns: vec![ns(".", host)],
+        glue: vec![a(host, v4.octets())],
+        learned_from: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn forged_responses_are_ignored() {
+    // Sockets the forger sends from: same address, other port; other address.
+    let other_port = Arc::new(UdpSocket::bind(SocketAddr::new(ip(1), 0)).await.unwrap());
+    let other_addr = Arc::new(UdpSocket::bind(SocketAddr::new(ip(9), 0)).await.unwrap());
+    let script: Arc<Script> = Arc::new(move |_, query| {
+        let forged = |id_delta: u16, addr: [u8; 4], from: Option<Arc<UdpSocket>>| {
+            let mut m = response_to(query);
+            m.metadata.id = query.metadata.id.wrapping_add(id_delta);
+            m.metadata.authoritative = true;
+            m.add_answer(a("www.example.zz.", addr));
+            Reply { message: m, from }
+        };
+        let mut wrong_question = response_to(query);
+        wrong_question.queries[0].set_name(n("other.example.zz."));
+        wrong_question.metadata.authoritative = true;
+        wrong_question.add_answer(a("other.example.zz.", [6, 6, 6, 9]));
+        let mut genuine = response_to(query);
+        genuine.metadata.authoritative = true;
+        genuine.add_answer(a("www.example.zz.", [192, 0, 2, 1]));
+        vec![
+            forged(1, [6, 6, 6, 6], None),
+            forged(0, [6, 6, 6, 7], Some(other_port.clone())),
+            forged(0, [6, 6, 6, 8], Some(other_addr.clone())),
+            Reply {
+                message: wrong_question,
+                from: None,
+            },
+            Reply {
+                message: genuine,
+                from: None,
+            },
+        ]
+    });
+    let port = scripted(&[ip(1)], script).await;
+    let config = Config {
+        upstream_port: port,
+        ..Config::default()
+    };
+    let resolver = Resolver::new(config, hints("ns.fake.", ip(1)), Clock::new());
+    let answered = resolver
+        .answer(
+            "127.0.0.1:5555".parse().unwrap(),
+            Transport::Udp,
+            &n("www.example.zz."),
+            RecordType::A,
+            true,
+        )
+        .await;
+    assert_eq!(answered.rcode, ResponseCode::NoError);
+    assert_eq!(
+        addresses(&answered.answers),
+        [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))]
+    );
+    let cached = serde_json::to_string(&resolver.cache().entries()).unwrap();
+    assert!(!cached.contains("6.6.6"), "{cached}");
+}
+
+#[tokio::test]
+async fn out_of_bailiwick_records_are_neither_used_nor_cached() {
+    let script: Arc<Script> = Arc::new(|server, query| {
+        let qname = query.queries[0].name().to_string();
+        let mut m = response_to(query);
+        if server == ip(1) {
+            // The root: test. is delegated; nothing else exists.
+            if qname.ends_with("test.") {
+                m.add_authority(ns("test.", "ns.nic.test."));
+                m.add_additional(a("ns.nic.test.", [127, 0, 2, 2]));
+            } else {
+                m.metadata.response_code = ResponseCode::NXDomain;
+                m.metadata.authoritative = true;
+                m.add_authority(soa("."));
+            }
+        } else if server == ip(2) {
+            // test.: a referral naming a second server outside test., with
+            // "glue" for it that test.'s server has no authority to give.
+            m.add_authority(ns("victim.test.", "ns.victim.test."));
+            m.add_authority(ns("victim.test.", "ns.evil.zz."));
+            m.add_additional(a("ns.victim.test.", [127, 0, 2, 3]));
+            m.add_additional(a("ns.evil.zz.", [6, 6, 6, 6]));
+        } else if qname == "alias.victim.test." {
+            // An alias into another zone, with that zone's "answer" attached.
+            m.metadata.authoritative = true;
+            m.add_answer(Record::from_rdata(
+                n("alias.victim.test."),
+                300,
+                RData::CNAME(hickory_proto::rr::rdata::CNAME(n("www.bank.zz."))),
+            ));
+            m.add_answer(a("www.bank.zz.", [6, 6, 6, 6]));
+        } else {
+            // victim.test.: the answer, plus an answer record for another zone.
+            m.metadata.authoritative = true;
+            m.add_answer(a("www.victim.test.", [192, 0, 2, 10]));
+            m.add_answer(a("www.bank.zz.", [6, 6, 6, 6]));
+        }
+        vec![Reply {
+            message: m,
+            from: None,
+        }]
+    });
+    let port = scripted(&[ip(1), ip(2), ip(3)], script).await;
+    let config = Config {
+        upstream_port: port,
+        ..Config::default()
+    };
+    let resolver = Resolver::new(config, hints("ns.fake.", ip(1)), Clock::new());
+    let client: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+
+    let answered = resolver
+        .answer(
+            client,
+            Transport::Udp,
+            &n("www.victim.test."),
+            RecordType::A,
+            true,
+        )
+        .await;
+    assert_eq!(
+        addresses(&answered.answers),
+        [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))]
+    );
+    assert_eq!(answered.answers.len(), 1);
+
+    let cached = serde_json::to_string(&resolver.cache().entries()).unwrap();
+    assert!(!cached.contains("6.6.6.6"), "{cached}");
+    assert!(cached.contains("victim.test."));
+
+    // The alias's target is looked up where it belongs: it does not exist.
+    let alias = resolver
+        .answer(
+            client,
+            Transport::Udp,
+            &n("alias.victim.test."),
+            RecordType::A,
+            true,
+        )
+        .await;
+    assert_eq!(alias.rcode, ResponseCode::NXDomain);
+    assert_eq!(
+        alias.answers.len(),
+        1,
+        "only the CNAME: {:?}",
+        alias.answers
+    );
+    let cached = serde_json::to_string(&resolver.cache().entries()).unwrap();
+    assert!(!cached.contains("6.6.6.6"), "{cached}");
+
+    // Asked for the poisoned name, the resolver finds it does not exist.
+    let bank = resolver
+        .answer(
+            client,
+            Transport::Udp,
+            &n("www.bank.zz."),
+            RecordType::A,
+            true,
+        )
+        .await;
+    assert_eq!(bank.rcode, ResponseCode::NXDomain);
+}
