@@ -345,3 +345,112 @@ pub fn negative_ttl(soa: &Record) -> u32 {
         _ => soa.ttl,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::str::FromStr;
+
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::{A, SOA};
+
+    use super::*;
+
+    fn a(name: &str, ttl: u32) -> Record {
+        Record::from_rdata(
+            Name::from_str(name).unwrap(),
+            ttl,
+            RData::A(A::from(Ipv4Addr::new(192, 0, 2, 1))),
+        )
+    }
+
+    fn lower(name: &str) -> LowerName {
+        LowerName::new(&Name::from_str(name).unwrap())
+    }
+
+    #[test]
+    fn ttls_count_down_and_entries_expire() {
+        let clock = Clock::new();
+        let cache = Cache::new(10, clock.clone());
+        cache.put_answer(vec![a("www.example.", 300)]);
+        clock.advance(Duration::from_secs(100));
+        let hit = cache.answer(&lower("www.example."), RecordType::A).unwrap();
+        assert!(
+            hit.remaining <= 200 && hit.remaining >= 199,
+            "{}",
+            hit.remaining
+        );
+        assert_eq!(hit.value[0].ttl, hit.remaining);
+        clock.advance(Duration::from_secs(200));
+        assert!(
+            cache
+                .answer(&lower("www.example."), RecordType::A)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_full_cache_evicts_what_expires_soonest() {
+        let cache = Cache::new(3, Clock::new());
+        cache.put_answer(vec![a("short.example.", 10)]);
+        cache.put_answer(vec![a("long1.example.", 1000)]);
+        cache.put_answer(vec![a("long2.example.", 1000)]);
+        cache.put_answer(vec![a("new.example.", 500)]);
+        assert_eq!(cache.len(), 3);
+        assert!(
+            cache
+                .answer(&lower("short.example."), RecordType::A)
+                .is_none()
+        );
+        assert!(
+            cache
+                .answer(&lower("new.example."), RecordType::A)
+                .is_some()
+        );
+        assert!(
+            cache
+                .answer(&lower("long1.example."), RecordType::A)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
+        let cache = Cache::new(10, Clock::new());
+        let soa = Record::from_rdata(
+            Name::from_str("example.").unwrap(),
+            900,
+            RData::SOA(SOA::new(
+                Name::from_str("ns.example.").unwrap(),
+                Name::from_str("admin.example.").unwrap(),
+                1,
+                2,
+                3,
+                4,
+                60,
+            )),
+        );
+        let ttl = cache.put_negative(
+            &lower("nope.example."),
+            RecordType::A,
+            Negative {
+                nxdomain: true,
+                soa: Some(soa),
+            },
+        );
+        assert_eq!(ttl, 60);
+        // NXDOMAIN covers every type.
+        assert!(
+            cache
+                .negative(&lower("nope.example."), RecordType::MX)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn zero_ttl_answers_are_not_cached() {
+        let cache = Cache::new(10, Clock::new());
+        assert_eq!(cache.put_answer(vec![a("zero.example.", 0)]), None);
+        assert!(cache.is_empty());
+    }
+}

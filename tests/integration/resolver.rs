@@ -378,3 +378,91 @@ async fn without_rd_only_the_cache_answers() {
     assert_eq!(addresses(&warm.answers), [WEB]);
     chain.stop().await;
 }
+
+/// GET a path from an HTTP server, returning status line and body.
+async fn http_get(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: control\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let status = raw.lines().next().unwrap_or("").to_string();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn control_endpoint_shows_cache_traces_and_metrics() {
+    let chain = start_chain().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(dnstrail::resolver::control::run(
+        chain.resolver.clone(),
+        listener,
+        stop.clone(),
+    ));
+    chain.ask("www.example.com.", RecordType::A).await;
+    chain.ask("nope.example.com.", RecordType::A).await;
+
+    let (status, body) = http_get(control, "GET", "/cache").await;
+    assert!(status.contains("200"), "{status}");
+    let cache: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let entries = cache["entries"].as_array().unwrap();
+    let find = |kind: &str, name: &str| {
+        entries
+            .iter()
+            .find(|e| e["kind"] == kind && e["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} entry for {name}: {body}"))
+    };
+    assert_eq!(find("answer", "www.example.com.")["ttl"], 300);
+    assert_eq!(find("delegation", "example.com.")["ttl"], 172800);
+    assert_eq!(find("delegation", "com.")["ttl"], 172800);
+    assert_eq!(find("negative", "nope.example.com.")["type"], "NXDOMAIN");
+    assert!(
+        find("answer", "www.example.com.")["remaining"]
+            .as_u64()
+            .unwrap()
+            <= 300
+    );
+
+    let (_, body) = http_get(control, "GET", "/traces").await;
+    let traces: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let first = &traces.as_array().unwrap()[0];
+    assert_eq!(first["question"]["name"], "www.example.com.");
+    assert_eq!(first["events"][0]["event"], "question_received");
+
+    let (_, metrics) = http_get(control, "GET", "/metrics").await;
+    assert!(metrics.contains("dnstrail_queries_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("dnstrail_upstream_queries_total 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dnstrail_responses_total{rcode=\"NXDOMAIN\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dnstrail_cache_hits_total{kind=\"delegation\"} 1"),
+        "{metrics}"
+    );
+
+    let (status, _) = http_get(control, "POST", "/advance?seconds=301").await;
+    assert!(status.contains("200"));
+    let (_, events) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(upstream_hops(&events).len(), 1);
+
+    let (status, _) = http_get(control, "POST", "/flush").await;
+    assert!(status.contains("200"));
+    assert!(chain.resolver.cache().is_empty());
+    let (status, _) = http_get(control, "GET", "/nowhere").await;
+    assert!(status.contains("404"));
+    stop.cancel();
+    chain.stop().await;
+}
