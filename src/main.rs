@@ -40,8 +40,15 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(use_colour())
         .with_target(false)
         .init();
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
+fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

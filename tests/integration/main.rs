@@ -3,9 +3,11 @@
 //! own, and asserts on DNS messages and trace events.
 
 mod browse;
+mod cli;
 mod forgery;
 mod hierarchy;
 mod nameserver;
+mod readme;
 mod resolver;
 mod support;
 mod web;

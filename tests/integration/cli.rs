@@ -1,0 +1,178 @@
+//! The `dnstrail` binary as a user runs it: roles as separate processes,
+//! errors as one line, clean exit on SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use dnstrail::exchange::{Transport, exchange, make_query};
+use dnstrail::resolver::addresses;
+use hickory_proto::rr::RecordType;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::*;
+
+fn dnstrail() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dnstrail"));
+    command
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Read stderr lines until one contains `needle`; return that line.
+async fn wait_for_line(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    needle: &str,
+) -> String {
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("stderr ended before `{needle}`");
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the role reports where it listens")
+}
+
+fn sigterm(child: &Child) {
+    let pid = child.id().expect("running") as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid has no memory-safety concerns.
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM sent");
+}
+
+#[tokio::test]
+async fn a_bad_zone_file_stops_start_up_with_file_and_line() {
+    let dir = temp_dir("cli-bad-zone");
+    let file = dir.join("bad.zone");
+    std::fs::write(
+        &file,
+        "$ORIGIN bad.test.\n$TTL 60\n@ IN SOA ns h 1 2 3 4 5\n@ IN NS ns\nns IN A 127.0.0.9\nwww IN AAAA 1.2.3.4\n",
+    )
+    .unwrap();
+    let output = dnstrail()
+        .args(["auth", "--zone"])
+        .arg(&file)
+        .args(["--listen", "127.0.0.9:0"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:6:", file.display())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("dnstrail: "), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_busy_address_is_named_with_what_to_do() {
+    let busy = std::net::UdpSocket::bind("127.0.0.9:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let output = dnstrail()
+        .args(["root", "--listen", &addr.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+}
+
+#[tokio::test]
+async fn resolver_runs_alone_prints_json_trace_and_stops_on_sigterm() {
+    let names = start_name_servers().await;
+    let mut child = dnstrail()
+        .args([
+            "resolver",
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--dns-port",
+        ])
+        .arg(names.topology.dns_port.to_string())
+        .arg("--root-hints")
+        .arg(&names.topology.root_hints)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = wait_for_line(&mut stderr, "resolver on ").await;
+    let addr: std::net::SocketAddr = line
+        .split("resolver on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in `{line}`"));
+
+    let query = make_query(&name("www.example.com."), RecordType::A, true, true);
+    let response = exchange(addr, &query, Transport::Udp, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .response;
+    assert_eq!(
+        addresses(&response.answers),
+        ["127.0.0.44".parse::<std::net::IpAddr>().unwrap()]
+    );
+
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut kinds = Vec::new();
+    while let Some(line) = stdout.next_line().await.unwrap() {
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let kind = event["event"].as_str().unwrap().to_string();
+        kinds.push(kind.clone());
+        if kind == "answer_returned" {
+            break;
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("question_received"));
+    assert_eq!(kinds.iter().filter(|k| *k == "upstream_query").count(), 3);
+
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    names.stop().await;
+}
+
+#[tokio::test]
+async fn name_server_roles_run_alone_and_answer() {
+    let mut child = dnstrail()
+        .args(["auth", "--listen", "127.0.0.4:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = wait_for_line(&mut stderr, "auth name server for example.com.").await;
+    let addr: std::net::SocketAddr = line
+        .split(" on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in `{line}`"));
+    let response = ask(addr, "www.example.com.", RecordType::A).await;
+    assert!(response.metadata.authoritative);
+    sigterm(&child);
+    let status = child.wait().await.unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn every_subcommand_has_help() {
+    for role in ["demo", "root", "tld", "auth", "resolver", "web", "browse"] {
+        let output = dnstrail().args([role, "--help"]).output().await.unwrap();
+        assert!(output.status.success(), "{role} --help");
+    }
+}

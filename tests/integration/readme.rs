@@ -1,0 +1,130 @@
+//! The README's `dig` and `kdig` commands, run against a live chain with
+//! its ports substituted, and checked: the README must stay true.
+//! Skipped (with a note) where dig/kdig are not installed; CI installs them.
+
+use std::process::Command;
+
+use crate::support::*;
+
+/// What each README command must print, by a distinctive part of it.
+const EXPECTED: &[(&str, &[&str])] = &[
+    (
+        "@127.0.0.2 -p 5300 www.example.com A",
+        &[
+            "status: NOERROR",
+            "flags: qr;",
+            "AUTHORITY: 1",
+            "a.gtld-servers.net.\t172800\tIN\tA\t127.0.0.3",
+        ],
+    ),
+    (
+        "@127.0.0.3 -p 5300 www.example.com A",
+        &[
+            "flags: qr;",
+            "AUTHORITY: 4",
+            "ns-4.awsdns-04.com.\t172800\tIN\tA\t127.0.0.7",
+        ],
+    ),
+    (
+        "@127.0.0.4 -p 5300 www.example.com A",
+        &["flags: qr aa;", "www.example.com.\t300\tIN\tA\t127.0.0.44"],
+    ),
+    (
+        "@127.0.0.4 -p 5300 nope.example.com A",
+        &[
+            "status: NXDOMAIN",
+            "flags: qr aa;",
+            "IN\tSOA\tns-1.awsdns-01.com.",
+        ],
+    ),
+    (
+        "+tcp @127.0.0.4 -p 5300 example.com MX",
+        &["10 mail.example.com.", "(TCP)"],
+    ),
+    ("big.example.com TXT", &["flags: qr aa tc;"]),
+    (
+        "kdig +norec @127.0.0.3 -p 5300 example.com NS",
+        &[
+            "NOERROR",
+            "127.0.0.4",
+            "127.0.0.5",
+            "127.0.0.6",
+            "127.0.0.7",
+        ],
+    ),
+    (
+        "@127.0.0.1 -p 5300 www.example.com ",
+        &["flags: qr rd ra;", "127.0.0.44"],
+    ),
+    (
+        "@127.0.0.1 -p 5300 blog.example.com",
+        &["CNAME\twww.example.com.", "127.0.0.44"],
+    ),
+    ("@127.0.0.1 -p 5300 nope.example.com", &["status: NXDOMAIN"]),
+];
+
+fn readme_commands() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .lines()
+        .filter(|l| l.starts_with("dig ") || l.starts_with("kdig "))
+        .map(|l| format!("{} ", l.split('#').next().unwrap().trim_end()))
+        .collect()
+}
+
+fn installed(tool: &str) -> bool {
+    Command::new(tool).arg("-v").output().is_ok()
+}
+
+#[tokio::test]
+async fn readme_dig_commands_say_what_the_readme_says() {
+    let commands = readme_commands();
+    assert!(commands.len() >= EXPECTED.len(), "{commands:?}");
+    for (part, _) in EXPECTED {
+        assert!(
+            commands.iter().any(|c| c.contains(part)),
+            "README lost `{part}`"
+        );
+    }
+    if !installed("dig") || !installed("kdig") {
+        eprintln!("note: dig or kdig not installed; README commands not run");
+        return;
+    }
+    let chain = start_chain().await;
+    let dns_port = chain.names.topology.dns_port.to_string();
+    let resolver_port = chain.addr.port().to_string();
+    for command in commands {
+        let expected = EXPECTED
+            .iter()
+            .find(|(part, _)| command.contains(part))
+            .unwrap_or_else(|| panic!("no expectation for README command `{command}`"))
+            .1;
+        let resolver = command.contains("@127.0.0.1 ");
+        let port = if resolver { &resolver_port } else { &dns_port };
+        let words: Vec<String> = command
+            .split_whitespace()
+            .map(|w| {
+                if w == "5300" {
+                    port.clone()
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect();
+        let output = tokio::process::Command::new(&words[0])
+            .args(&words[1..])
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "`{command}` failed: {stdout}");
+        for needle in expected {
+            assert!(
+                stdout.contains(needle),
+                "`{command}` lacks `{needle}`:\n{stdout}"
+            );
+        }
+    }
+    chain.stop().await;
+}
