@@ -9,10 +9,10 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dnstrail::browse::Browser;
+use dnstrail::browse::{BrowseError, Browser, Visit};
 use dnstrail::stack::NameServers;
 use dnstrail::topology::Role;
 use dnstrail::trace::TraceEvent;
@@ -256,4 +256,196 @@ async fn every_visit_asks_the_resolver_and_connects_afresh() {
         );
     }
     stack.stop().await;
+}
+
+async fn visit_error(resolver: SocketAddr, url: &str, timeout: Duration) -> BrowseError {
+    let browser = Browser::new(resolver, timeout).expect("browser starts");
+    match browser.visit(url).await {
+        Ok(visit) => panic!("expected an error, got {visit:?}"),
+        Err(error) => error,
+    }
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_exist_is_nxdomain() {
+    let stack = start_name_servers().await;
+    let site = serve(200, PAGE).await;
+    let resolver = auth(&stack);
+    let error = visit_error(
+        resolver,
+        &site.url("nope.example.com"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        matches!(&error, BrowseError::NxDomain { host, resolver: r }
+            if host == "nope.example.com" && *r == resolver),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("nope.example.com does not exist (NXDOMAIN from resolver {resolver})")
+    );
+    assert_eq!(error.exit_code(), 4);
+    assert_eq!(site.connections.load(Ordering::SeqCst), 0);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_name_with_only_txt_records_has_no_address() {
+    let stack = start_name_servers().await;
+    let site = serve(200, PAGE).await;
+    let resolver = auth(&stack);
+    let error = visit_error(
+        resolver,
+        &site.url("big.example.com"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        matches!(&error, BrowseError::NoAddress { host, .. } if host == "big.example.com"),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("big.example.com exists but has no address")
+    );
+    assert_eq!(error.exit_code(), 5);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_name_server_that_only_refers_is_not_a_resolver() {
+    let stack = start_name_servers().await;
+    let root = addr_of(&stack, Role::Root);
+    let error = visit_error(root, "http://www.example.com:8080/", Duration::from_secs(5)).await;
+    assert!(
+        matches!(&error, BrowseError::Lookup { reason, .. } if reason.contains("referral")),
+        "{error:?}"
+    );
+    assert_eq!(error.exit_code(), 6);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_resolver_that_never_answers_times_out() {
+    // Bound, so the questions are queued, but never read.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let resolver = silent.local_addr().expect("bound");
+    let started = Instant::now();
+    let error = visit_error(
+        resolver,
+        "http://www.example.com:8080/",
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(
+        matches!(&error, BrowseError::LookupTimeout { resolver: r, .. } if *r == resolver),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(error.exit_code(), 8);
+}
+
+#[tokio::test]
+async fn a_closed_port_refuses_the_connection() {
+    let stack = start_name_servers().await;
+    let port = closed_port().await;
+    let error = visit_error(
+        auth(&stack),
+        &format!("http://www.example.com:{port}/"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let web = SocketAddr::from((WEB_IP, port));
+    assert!(
+        matches!(&error, BrowseError::Refused { addrs, .. } if *addrs == [web]),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("connection refused by {web}: is `dnstrail web` running?")
+    );
+    assert_eq!(error.exit_code(), 7);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn another_status_than_200_is_an_error_that_keeps_the_page() {
+    let stack = start_name_servers().await;
+    let site = serve(404, "<title>Not here</title><p>No such page.</p>").await;
+    let url = site.url("www.example.com");
+    let error = visit_error(auth(&stack), &url, Duration::from_secs(5)).await;
+    let BrowseError::Status { visit, .. } = &error else {
+        panic!("expected a status error, got {error:?}");
+    };
+    let visit: &Visit = visit;
+    assert_eq!(visit.status, 404);
+    assert_eq!(visit.title.as_deref(), Some("Not here"));
+    assert_eq!(visit.text, "No such page.");
+    assert_eq!(error.to_string(), format!("{url} answered 404 Not Found"));
+    assert_eq!(error.exit_code(), 9);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_is_reported_not_followed() {
+    let stack = start_name_servers().await;
+    let site = serve(301, "").await;
+    let url = site.url("www.example.com");
+    let error = visit_error(auth(&stack), &url, Duration::from_secs(5)).await;
+    assert_eq!(
+        error.to_string(),
+        format!("{url} answered 301 Moved Permanently (to /elsewhere/; not followed)")
+    );
+    assert_eq!(site.connections.load(Ordering::SeqCst), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let stack = start_name_servers().await;
+    let listener = bind_web().await;
+    let web = listener.local_addr().expect("bound");
+    // Accept, hold the connection open, never answer.
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let started = Instant::now();
+    let error = visit_error(
+        auth(&stack),
+        &format!("http://www.example.com:{}/", web.port()),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(
+        matches!(&error, BrowseError::ResponseTimeout { addrs, got_headers: false, .. }
+            if *addrs == [web]),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("{web} accepted the connection but sent no response within 500ms")
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(error.exit_code(), 8);
+    held.abort();
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn only_http_urls_are_visited() {
+    let unused = SocketAddr::from((Ipv4Addr::LOCALHOST, 9));
+    for url in ["https://www.example.com/", "not a url", "http://"] {
+        let error = visit_error(unused, url, Duration::from_secs(1)).await;
+        assert!(
+            matches!(error, BrowseError::InvalidUrl { .. }),
+            "{url}: {error:?}"
+        );
+        assert_eq!(error.exit_code(), 3);
+    }
 }
