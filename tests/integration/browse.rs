@@ -449,3 +449,57 @@ async fn only_http_urls_are_visited() {
         assert_eq!(error.exit_code(), 3);
     }
 }
+
+async fn run_browse(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_dnstrail"))
+        .arg("browse")
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("dnstrail runs")
+}
+
+#[tokio::test]
+async fn the_command_prints_the_visit_as_json() {
+    let stack = start_name_servers().await;
+    let site = serve(200, PAGE).await;
+    let url = site.url("www.example.com");
+    let resolver = auth(&stack).to_string();
+    let output = run_browse(&[&url, "--resolver", &resolver, "--json"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    assert_eq!(json["url"], url);
+    assert_eq!(json["status"], 200);
+    assert_eq!(json["title"], "Example Domain");
+    assert_eq!(json["addresses"], serde_json::json!(["127.0.0.44"]));
+    assert_eq!(json["addr"], site.addr.to_string());
+    assert_eq!(json["bytes"], PAGE.len());
+    let timings = &json["timings"];
+    for field in ["dns_us", "connect_us", "first_byte_us", "total_us"] {
+        assert!(
+            timings[field].as_u64().is_some_and(|us| us > 0),
+            "{field}: {json}"
+        );
+    }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_command_explains_a_refused_connection_in_one_line() {
+    let stack = start_name_servers().await;
+    let port = closed_port().await;
+    let url = format!("http://www.example.com:{port}/");
+    let resolver = auth(&stack).to_string();
+    let output = run_browse(&[&url, "--resolver", &resolver]).await;
+    assert_eq!(output.status.code(), Some(7));
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("dnstrail: connection refused by 127.0.0.44:{port}: is `dnstrail web` running?\n")
+    );
+    stack.stop().await;
+}
