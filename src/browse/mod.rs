@@ -248,6 +248,15 @@ impl Target {
         })
     }
 
+    /// The addresses to connect to: what the lookup found, or the URL's own.
+    fn addresses(&self, marks: &Marks) -> Vec<IpAddr> {
+        match &marks.lookup {
+            Some((_, Ok(found))) => found.clone(),
+            _ => self.literal.into_iter().collect(),
+        }
+    }
+
+    /// Those addresses with the URL's port.
     fn endpoints(&self, addresses: &[IpAddr]) -> Vec<SocketAddr> {
         addresses
             .iter()
@@ -329,10 +338,7 @@ impl Browser {
 
         let marks = clock.marks();
         let since_start = |at: Instant| micros(at.duration_since(start));
-        let addresses = match (&marks.lookup, target.literal) {
-            (Some((_, Ok(found))), _) => found.clone(),
-            _ => target.literal.into_iter().collect(),
-        };
+        let addresses = target.addresses(&marks);
         let dns_us = marks.lookup.as_ref().map_or(0, |(at, _)| since_start(*at));
         let timings = Timings {
             dns_us,
@@ -372,7 +378,7 @@ impl Browser {
         if let Some((_, Err(failure))) = &marks.lookup {
             return self.lookup_failed(target, failure);
         }
-        let candidates = self.candidates(target, marks);
+        let candidates = target.endpoints(&target.addresses(marks));
         let io_error = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
             .find_map(|e| e.downcast_ref::<std::io::Error>());
         match io_error.map(std::io::Error::kind) {
@@ -437,7 +443,7 @@ impl Browser {
                 after,
             };
         }
-        let addrs = self.candidates(target, marks);
+        let addrs = target.endpoints(&target.addresses(marks));
         if marks.connected.is_none() {
             return BrowseError::ConnectTimeout { addrs, after };
         }
@@ -446,14 +452,6 @@ impl Browser {
             addrs,
             after,
             got_headers: marks.first_byte.is_some(),
-        }
-    }
-
-    /// Where the browser was trying to connect.
-    fn candidates(&self, target: &Target, marks: &Marks) -> Vec<SocketAddr> {
-        match &marks.lookup {
-            Some((_, Ok(found))) => target.endpoints(found),
-            _ => target.endpoints(&target.literal.into_iter().collect::<Vec<_>>()),
         }
     }
 }
