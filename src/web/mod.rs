@@ -187,3 +187,175 @@ pub async fn command(args: WebArgs) -> anyhow::Result<ExitCode> {
     run(config, listener, shutdown_on_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The limits, with timeouts shrunk so that the tests take moments.
+    //! Everything else is tested from outside, in tests/integration/web.rs.
+
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    const PATIENCE: Duration = Duration::from_secs(10);
+    const BIG: usize = 32 * 1024 * 1024;
+    const GET_INDEX: &[u8] = b"GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n";
+
+    /// A site with an index and a file too big for any socket buffer, in a
+    /// directory removed on drop.
+    struct Site(PathBuf);
+
+    impl Site {
+        fn new() -> Site {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "dnstrail-web-unit-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("index.html"), "hello").unwrap();
+            std::fs::write(dir.join("big.bin"), vec![b'x'; BIG]).unwrap();
+            Site(dir)
+        }
+    }
+
+    impl Drop for Site {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    struct Running {
+        addr: SocketAddr,
+        shutdown: CancellationToken,
+        task: JoinHandle<anyhow::Result<()>>,
+        _site: Site,
+    }
+
+    async fn start(limits: Limits) -> Running {
+        let site = Site::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = WebConfig::new(site.0.clone(), "www.example.com");
+        let task = tokio::spawn(serve(config, limits, listener, shutdown.clone()));
+        Running {
+            addr,
+            shutdown,
+            task,
+            _site: site,
+        }
+    }
+
+    /// Read until the response to GET / (body "hello") is complete.
+    async fn read_index(stream: &mut TcpStream) -> String {
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"\r\n\r\nhello") {
+            let mut chunk = [0; 1024];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the response was complete");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8(seen).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_trickles_its_headers_is_cut_off() {
+        let server = start(Limits {
+            header_read: Duration::from_millis(200),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut slow = TcpStream::connect(server.addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: www.exa")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(PATIENCE, slow.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the server kept a half-sent request open");
+        assert!(rest.is_empty(), "no response to an unfinished request");
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed() {
+        let server = start(Limits {
+            header_read: Duration::from_millis(200),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut client = TcpStream::connect(server.addr).await.unwrap();
+        client.write_all(GET_INDEX).await.unwrap();
+        read_index(&mut client).await;
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(PATIENCE, client.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the idle connection stayed open");
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_limit_wait_for_a_free_one() {
+        let server = start(Limits {
+            max_connections: 1,
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut first = TcpStream::connect(server.addr).await.unwrap();
+        first.write_all(GET_INDEX).await.unwrap();
+        read_index(&mut first).await;
+
+        // The kernel completes the handshake, but the server does not take
+        // the connection while the first one (kept alive) holds the permit.
+        let mut second = TcpStream::connect(server.addr).await.unwrap();
+        second.write_all(GET_INDEX).await.unwrap();
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(300), second.read(&mut [0; 64])).await;
+        assert!(waiting.is_err(), "served past the connection limit");
+
+        drop(first);
+        let reply = tokio::time::timeout(PATIENCE, read_index(&mut second))
+            .await
+            .expect("served once the first connection closed");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_a_response_in_flight_finish() {
+        let server = start(Limits {
+            drain: PATIENCE,
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut client = TcpStream::connect(server.addr).await.unwrap();
+        client
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut received = vec![0; 64 * 1024];
+        let n = client.read(&mut received).await.unwrap();
+        received.truncate(n);
+        assert!(received.starts_with(b"HTTP/1.1 200 OK"));
+
+        // Far more than the socket buffers hold is still on its way.
+        server.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, client.read_to_end(&mut received))
+            .await
+            .expect("the response finishes")
+            .unwrap();
+        let body_starts = received
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of headers")
+            + 4;
+        assert_eq!(received.len() - body_starts, BIG);
+        tokio::time::timeout(PATIENCE, server.task)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+    }
+}
