@@ -45,7 +45,7 @@ const MAX_CACHED_PATHS: usize = 4096;
 const STREAM_CHUNK: usize = 128 * 1024;
 
 /// The file served for a directory.
-pub(super) const INDEX: &str = "index.html";
+const INDEX: &str = "index.html";
 
 /// Why a URL path names no file we would serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,10 +104,14 @@ pub(super) fn clean_path(raw: &str) -> Result<Cow<'_, str>, BadPath> {
     Ok(Cow::Owned(path))
 }
 
-/// The file a cleaned path asks for: a directory form (`""`, `docs/`) asks
-/// for its index.
+/// Whether a cleaned path is in directory form (`""`, `docs/`).
+fn is_directory_form(key: &str) -> bool {
+    key.is_empty() || key.ends_with('/')
+}
+
+/// The file a cleaned path asks for: a directory form asks for its index.
 fn file_for(key: &str) -> Cow<'_, str> {
-    if key.is_empty() || key.ends_with('/') {
+    if is_directory_form(key) {
         Cow::Owned(format!("{key}{INDEX}"))
     } else {
         Cow::Borrowed(key)
@@ -330,7 +334,8 @@ impl Files {
 
         let root = self.root.clone();
         let relative = file_for(key).into_owned();
-        let look = tokio::task::spawn_blocking(move || look_up(&root, &relative, cached));
+        let index = is_directory_form(key);
+        let look = tokio::task::spawn_blocking(move || look_up(&root, &relative, index, cached));
         let found = tokio::time::timeout(self.disk_timeout, look)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the disk took too long"))?
@@ -359,8 +364,14 @@ impl Files {
     }
 }
 
-/// The blocking half of a lookup, on tokio's blocking threads.
-fn look_up(root: &Path, relative: &str, previous: Option<Arc<StaticFile>>) -> io::Result<Lookup> {
+/// The blocking half of a lookup, on tokio's blocking threads. `index`:
+/// `relative` is a directory's index, asked for by the directory's path.
+fn look_up(
+    root: &Path,
+    relative: &str,
+    index: bool,
+    previous: Option<Arc<StaticFile>>,
+) -> io::Result<Lookup> {
     let real = match fs::canonicalize(root.join(relative)) {
         Ok(real) => real,
         Err(e) if is_missing(&e) => return Ok(Lookup::Missing),
@@ -372,7 +383,7 @@ fn look_up(root: &Path, relative: &str, previous: Option<Arc<StaticFile>>) -> io
     let meta = fs::metadata(&real)?;
     if meta.is_dir() {
         // `docs/` whose index is itself a directory is not a page.
-        return Ok(if relative.ends_with(INDEX) {
+        return Ok(if index {
             Lookup::Missing
         } else {
             Lookup::Directory
@@ -424,7 +435,88 @@ fn is_missing(error: &io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::scratch::ScratchDir;
     use super::*;
+
+    fn file(found: io::Result<Lookup>) -> Arc<StaticFile> {
+        match found.expect("the lookup works") {
+            Lookup::File(file) => file,
+            _ => panic!("expected a file"),
+        }
+    }
+
+    #[test]
+    fn an_unchanged_file_is_not_read_again_and_a_changed_one_is() {
+        let site = ScratchDir::new();
+        site.write("a.txt", "one");
+        let root = fs::canonicalize(site.path()).unwrap();
+        let first = file(look_up(&root, "a.txt", false, None));
+        assert_eq!(first.body.as_deref(), Some(&b"one"[..]));
+
+        let again = file(look_up(&root, "a.txt", false, Some(first.clone())));
+        assert_eq!(again.etag, first.etag);
+        let bytes = |f: &StaticFile| f.body.as_ref().unwrap().as_ptr();
+        assert_eq!(
+            bytes(&again),
+            bytes(&first),
+            "the same bytes, not a new read"
+        );
+
+        site.write("a.txt", "three");
+        let changed = file(look_up(&root, "a.txt", false, Some(again)));
+        assert_eq!(changed.body.as_deref(), Some(&b"three"[..]));
+        assert_ne!(changed.etag, first.etag);
+    }
+
+    #[test]
+    fn large_files_are_described_but_not_kept() {
+        let site = ScratchDir::new();
+        let size = MAX_CACHED_FILE as usize + 1;
+        site.write("big.bin", vec![0u8; size]);
+        let root = fs::canonicalize(site.path()).unwrap();
+        let big = file(look_up(&root, "big.bin", false, None));
+        assert!(big.body.is_none());
+        assert_eq!(big.len, size as u64);
+        assert_eq!(big.content_length, size.to_string().as_str());
+    }
+
+    #[test]
+    fn what_is_not_a_file_is_told_apart() {
+        let site = ScratchDir::new();
+        site.write("docs/index.html", "docs");
+        site.write("odd/index.html/x", "a directory named like an index");
+        let root = fs::canonicalize(site.path()).unwrap();
+        assert!(matches!(
+            look_up(&root, "docs", false, None),
+            Ok(Lookup::Directory)
+        ));
+        assert_eq!(
+            file(look_up(&root, "docs/index.html", true, None))
+                .body
+                .as_deref(),
+            Some(&b"docs"[..])
+        );
+        assert!(matches!(
+            look_up(&root, "odd/index.html", true, None),
+            Ok(Lookup::Missing)
+        ));
+        assert!(matches!(
+            look_up(&root, "nowhere.html", false, None),
+            Ok(Lookup::Missing)
+        ));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
+            assert!(matches!(
+                look_up(&root, "escape/etc/hostname", false, None),
+                Ok(Lookup::Outside(_)) | Ok(Lookup::Missing)
+            ));
+            assert!(matches!(
+                look_up(&root, "escape", false, None),
+                Ok(Lookup::Outside(_))
+            ));
+        }
+    }
 
     #[test]
     fn clean_paths_borrow_and_keep_the_trailing_slash() {

@@ -33,6 +33,8 @@ mod connection;
 mod files;
 mod pages;
 mod request;
+#[cfg(test)]
+mod scratch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -194,56 +196,39 @@ mod tests {
     //! Everything else is tested from outside, in tests/integration/web.rs.
 
     use std::net::SocketAddr;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
     use tokio::task::JoinHandle;
 
+    use super::scratch::ScratchDir;
     use super::*;
 
     const PATIENCE: Duration = Duration::from_secs(10);
     const BIG: usize = 32 * 1024 * 1024;
     const GET_INDEX: &[u8] = b"GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n";
 
-    /// A site with an index and a file too big for any socket buffer, in a
-    /// directory removed on drop.
-    struct Site(PathBuf);
-
-    impl Site {
-        fn new() -> Site {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "dnstrail-web-unit-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("index.html"), "hello").unwrap();
-            std::fs::write(dir.join("big.bin"), vec![b'x'; BIG]).unwrap();
-            Site(dir)
-        }
-    }
-
-    impl Drop for Site {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// A site with an index and a file too big for any socket buffer.
+    fn site() -> ScratchDir {
+        let site = ScratchDir::new();
+        site.write("index.html", "hello");
+        site.write("big.bin", vec![b'x'; BIG]);
+        site
     }
 
     struct Running {
         addr: SocketAddr,
         shutdown: CancellationToken,
         task: JoinHandle<anyhow::Result<()>>,
-        _site: Site,
+        _site: ScratchDir,
     }
 
     async fn start(limits: Limits) -> Running {
-        let site = Site::new();
+        let site = site();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let config = WebConfig::new(site.0.clone(), "www.example.com");
+        let config = WebConfig::new(site.path().to_path_buf(), "www.example.com");
         let task = tokio::spawn(serve(config, limits, listener, shutdown.clone()));
         Running {
             addr,
