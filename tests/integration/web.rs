@@ -666,3 +666,17 @@ async fn shutdown_closes_idle_connections_and_returns() {
         "the listener is closed"
     );
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let site = Fixture::new();
+    let web = Web::start(site.config()).await;
+    let padding = "a".repeat(20 * 1024);
+    let reply = web
+        .send(&format!(
+            "GET / HTTP/1.1\r\nHost: {SITE}\r\nX-Padding: {padding}\r\n\r\n"
+        ))
+        .await;
+    assert_eq!(reply.status, 431);
+    assert!(!reply.text().contains("Fixture home"));
+}
