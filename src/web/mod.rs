@@ -1,0 +1,346 @@
+//! The web server of www.example.com: the last two steps of the story.
+//!
+//! The browser has the address (127.0.0.44) from its resolver; now it
+//! connects and asks for the page by name:
+//!
+//! ```text
+//!   browser ──8── GET / HTTP/1.1, Host: www.example.com ──► web server
+//!           ◄─9── 200 OK, index.html from static/ ─────────┘
+//! ```
+//!
+//! One address can serve many sites, so the `Host` header says which one is
+//! meant: this server serves one name (`www.example.com` unless told
+//! otherwise) and answers any other with a 404 page that says so.
+//!
+//! The parts, one file each:
+//!
+//! - `connection`: accepting connections, bounding how many and how long
+//!   they may sit idle, closing them gracefully on shutdown.
+//! - `request`: one request: virtual host, method, conditional GET
+//!   (`ETag`, `Last-Modified`, 304), the access log.
+//! - `files`: from a URL path to a file under the root and never outside
+//!   it, with small files kept in memory.
+//! - `pages`: the error pages, generated here.
+//!
+//! Try it (`dnstrail web`, then):
+//!
+//! ```text
+//! curl -i --resolve www.example.com:8080:127.0.0.44 http://www.example.com:8080/
+//! curl -i -H 'Host: elsewhere.test' http://127.0.0.44:8080/     # 404: not this site
+//! ```
+
+mod connection;
+mod files;
+mod pages;
+mod request;
+#[cfg(test)]
+mod scratch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::WebArgs;
+use crate::listen::{bind_tcp, shutdown_on_signal};
+
+/// JSON served at /trace.json when the web server runs inside `demo`.
+///
+/// The demo sets it once its visits are done; the page's script fetches it
+/// and draws each visit as a sequence diagram. Its shape is
+/// `{"visits":[{"label":"cold","title":"…","events":[Traced, …]}, …]}`, each
+/// event a [`crate::trace::Traced`] as serde writes it.
+#[derive(Clone, Default)]
+pub struct TraceDocument(Arc<RwLock<Option<Arc<Published>>>>);
+
+/// A document and its bytes, serialized once when set rather than on every
+/// request.
+struct Published {
+    value: serde_json::Value,
+    json: Bytes,
+}
+
+impl TraceDocument {
+    /// Publish `value`: every request from now on gets it.
+    pub fn set(&self, value: serde_json::Value) {
+        let json = Bytes::from(serde_json::to_vec(&value).expect("a JSON value serializes"));
+        *self.0.write().expect("trace document lock") = Some(Arc::new(Published { value, json }));
+    }
+
+    /// The document, if one was published.
+    pub fn get(&self) -> Option<serde_json::Value> {
+        self.published().map(|p| p.value.clone())
+    }
+
+    fn published(&self) -> Option<Arc<Published>> {
+        self.0.read().expect("trace document lock").clone()
+    }
+}
+
+/// What the web server serves, and for which name.
+pub struct WebConfig {
+    /// The site's directory; nothing outside it is ever served.
+    pub root: PathBuf,
+    /// The one virtual host served (`www.example.com`).
+    pub host: String,
+    /// Serve the site whatever the `Host` header says.
+    pub any_host: bool,
+    /// The demo's trace, served at `/trace.json`; without it, 404.
+    pub trace: Option<TraceDocument>,
+}
+
+impl WebConfig {
+    pub fn new(root: PathBuf, host: impl Into<String>) -> Self {
+        WebConfig {
+            root,
+            host: host.into(),
+            any_host: false,
+            trace: None,
+        }
+    }
+}
+
+/// The default site directory: `static/` in the current directory when there
+/// is one, else the one beside the binary's source tree.
+pub fn default_static_dir() -> PathBuf {
+    let here = PathBuf::from("static");
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
+}
+
+/// How long and how much each client may take. One value, so that the tests
+/// in this module can shrink the timeouts to milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// From the first byte of a request (or the end of the previous one, on a
+    /// kept-alive connection) to the end of its headers. A slowloris client
+    /// that trickles headers is cut off here, and so is an idle keep-alive
+    /// connection.
+    header_read: Duration,
+    /// The longest a connection may go with no byte moving either way: a
+    /// client that stops reading its response is dropped after this.
+    idle: Duration,
+    /// The longest a file may take to come off the disk before the client
+    /// gets a 503.
+    disk: Duration,
+    /// How long shutdown waits for requests in flight.
+    drain: Duration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    max_connections: usize,
+    /// Request line and headers together.
+    max_header_bytes: usize,
+}
+
+impl Limits {
+    const DEFAULT: Limits = Limits {
+        header_read: Duration::from_secs(10),
+        idle: Duration::from_secs(30),
+        disk: Duration::from_secs(10),
+        drain: Duration::from_secs(2),
+        max_connections: 1024,
+        max_header_bytes: 16 * 1024,
+    };
+}
+
+/// Serve the site on an already-bound listener until `shutdown` is
+/// cancelled; then stop accepting, give requests in flight a moment (2 s) to
+/// finish, and return.
+pub async fn run(
+    config: WebConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    serve(config, Limits::DEFAULT, listener, shutdown).await
+}
+
+async fn serve(
+    config: WebConfig,
+    limits: Limits,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let root = config.root.clone();
+    let site = request::Site::open(config, limits)
+        .await
+        .with_context(|| format!("opening the site directory {}", root.display()))?;
+    tracing::info!(
+        "web server for {} on http://{}/ (site: {})",
+        site.describe_host(),
+        listener.local_addr()?,
+        root.display()
+    );
+    connection::serve(Arc::new(site), limits, listener, shutdown).await
+}
+
+/// `dnstrail web`.
+pub async fn command(args: WebArgs) -> anyhow::Result<ExitCode> {
+    let mut config = WebConfig::new(args.root.unwrap_or_else(default_static_dir), args.host);
+    config.any_host = args.any_host;
+    let listener = bind_tcp(args.listen)
+        .await
+        .context("starting the web server")?;
+    run(config, listener, shutdown_on_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The limits, with timeouts shrunk so that the tests take moments.
+    //! Everything else is tested from outside, in tests/integration/web.rs.
+
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::task::JoinHandle;
+
+    use super::scratch::ScratchDir;
+    use super::*;
+
+    const PATIENCE: Duration = Duration::from_secs(10);
+    const BIG: usize = 32 * 1024 * 1024;
+    const GET_INDEX: &[u8] = b"GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n";
+
+    /// A site with an index and a file too big for any socket buffer.
+    fn site() -> ScratchDir {
+        let site = ScratchDir::new();
+        site.write("index.html", "hello");
+        site.write("big.bin", vec![b'x'; BIG]);
+        site
+    }
+
+    struct Running {
+        addr: SocketAddr,
+        shutdown: CancellationToken,
+        task: JoinHandle<anyhow::Result<()>>,
+        _site: ScratchDir,
+    }
+
+    async fn start(limits: Limits) -> Running {
+        let site = site();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = WebConfig::new(site.path().to_path_buf(), "www.example.com");
+        let task = tokio::spawn(serve(config, limits, listener, shutdown.clone()));
+        Running {
+            addr,
+            shutdown,
+            task,
+            _site: site,
+        }
+    }
+
+    /// Read until the response to GET / (body "hello") is complete.
+    async fn read_index(stream: &mut TcpStream) -> String {
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"\r\n\r\nhello") {
+            let mut chunk = [0; 1024];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the response was complete");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8(seen).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_trickles_its_headers_is_cut_off() {
+        let server = start(Limits {
+            header_read: Duration::from_millis(200),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut slow = TcpStream::connect(server.addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: www.exa")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(PATIENCE, slow.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the server kept a half-sent request open");
+        assert!(rest.is_empty(), "no response to an unfinished request");
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed() {
+        let server = start(Limits {
+            header_read: Duration::from_millis(200),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut client = TcpStream::connect(server.addr).await.unwrap();
+        client.write_all(GET_INDEX).await.unwrap();
+        read_index(&mut client).await;
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(PATIENCE, client.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the idle connection stayed open");
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_limit_wait_for_a_free_one() {
+        let server = start(Limits {
+            max_connections: 1,
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut first = TcpStream::connect(server.addr).await.unwrap();
+        first.write_all(GET_INDEX).await.unwrap();
+        read_index(&mut first).await;
+
+        // The kernel completes the handshake, but the server does not take
+        // the connection while the first one (kept alive) holds the permit.
+        let mut second = TcpStream::connect(server.addr).await.unwrap();
+        second.write_all(GET_INDEX).await.unwrap();
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(300), second.read(&mut [0; 64])).await;
+        assert!(waiting.is_err(), "served past the connection limit");
+
+        drop(first);
+        let reply = tokio::time::timeout(PATIENCE, read_index(&mut second))
+            .await
+            .expect("served once the first connection closed");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_a_response_in_flight_finish() {
+        let server = start(Limits {
+            drain: PATIENCE,
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut client = TcpStream::connect(server.addr).await.unwrap();
+        client
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut received = vec![0; 64 * 1024];
+        let n = client.read(&mut received).await.unwrap();
+        received.truncate(n);
+        assert!(received.starts_with(b"HTTP/1.1 200 OK"));
+
+        // Far more than the socket buffers hold is still on its way.
+        server.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, client.read_to_end(&mut received))
+            .await
+            .expect("the response finishes")
+            .unwrap();
+        let body_starts = received
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of headers")
+            + 4;
+        assert_eq!(received.len() - body_starts, BIG);
+        tokio::time::timeout(PATIENCE, server.task)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+    }
+}
