@@ -33,6 +33,7 @@
 pub mod browse;
 pub mod cli;
 pub mod clock;
+pub mod demo;
 pub mod exchange;
 pub mod listen;
 pub mod nameserver;

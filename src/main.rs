@@ -18,10 +18,14 @@ use dnstrail::zone::Zone;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo's output is the story; its servers' logs would bury it.
+    let quiet = matches!(cli.command, Command::Demo(_));
+    init_logging(if quiet { "warn" } else { DEFAULT_LOG });
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // `dnstrail demo | head` is not an error worth a message.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("dnstrail: {error:#}");
             ExitCode::FAILURE
@@ -29,20 +33,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG`; by default each role logs its
-/// queries (`dnstrail::query`) and hickory only its warnings.
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=warn",
-        )
-    });
+/// By default each role logs its queries (`dnstrail::query`) and requests
+/// (`dnstrail::http`), and hickory only its warnings.
+const DEFAULT_LOG: &str =
+    "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=warn";
+
+/// Logs go to stderr, filtered by `RUST_LOG` when it is set.
+fn init_logging(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(use_colour())
         .with_target(false)
         .init();
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
@@ -59,13 +69,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resolver(args) => serve_resolver(args).await,
         Command::Web(args) => dnstrail::web::command(args).await,
         Command::Browse(args) => dnstrail::browse::command(args).await,
-        Command::Demo(_) => not_built("demo"),
+        Command::Demo(args) => dnstrail::demo::command(args).await,
     }
-}
-
-fn not_built(role: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("dnstrail: `{role}` is not built yet");
-    Ok(ExitCode::from(2))
 }
 
 /// `root`, `tld` and `auth`: one name server, preset from the topology.

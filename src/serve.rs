@@ -109,7 +109,7 @@ pub fn log_query(client: SocketAddr, request: &Request, info: &ResponseInfo) {
         target: "dnstrail::query",
         "{client} {proto} {question} -> {rcode} flags=[{flags}] answers={answers}",
         proto = request.protocol(),
-        rcode = info.response_code,
+        rcode = crate::trace::rcode_name(info.response_code),
         flags = info.flags(),
         answers = info.counts().answers,
     );

@@ -4,6 +4,7 @@
 
 mod browse;
 mod cli;
+mod demo;
 mod forgery;
 mod hierarchy;
 mod nameserver;
