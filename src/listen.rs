@@ -183,20 +183,26 @@ pub fn parse_listen(text: &str, default_port: u16) -> Result<SocketAddr, String>
 
 /// A shutdown signal for a role run from the command line: cancelled on
 /// Ctrl-C (SIGINT) or SIGTERM, so that every role stops the same clean way.
+/// The handlers are installed before this returns, so a signal that comes
+/// right after is not lost (nor does it kill the process outright).
 pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
     let token = tokio_util::sync::CancellationToken::new();
     let trigger = token.clone();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-        }
-        #[cfg(not(unix))]
+            trigger.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         trigger.cancel();
     });

@@ -409,6 +409,8 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<ExitCode> {
     topology.resolver.set_port(args.dns_port);
     topology.web.set_port(args.web_port);
     let expected = expected_title(&static_dir);
+    // Installed first, so Ctrl-C during start-up also stops cleanly.
+    let stop = shutdown_on_signal();
 
     let stack = Stack::start(topology, static_dir).await?;
     let reports = run_visits(&stack).await?;
@@ -416,6 +418,10 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if args.json {
         print_json(&mut out, &reports)?;
+        if args.keep_running {
+            // Keep stdout pure JSON lines; the commands go to stderr.
+            print_commands(&mut std::io::stderr(), &stack, &Style { on: false })?;
+        }
     } else {
         let style = Style {
             on: std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
@@ -433,7 +439,7 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Err(_) => false,
     });
     if args.keep_running {
-        shutdown_on_signal().cancelled().await;
+        stop.cancelled().await;
     }
     stack.stop().await;
     if all_good {

@@ -8,7 +8,7 @@ use dnstrail::exchange::{Transport, exchange, make_query};
 use dnstrail::resolver::addresses;
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::support::*;
 
@@ -38,13 +38,6 @@ async fn wait_for_line(
     tokio::time::timeout(Duration::from_secs(20), read)
         .await
         .expect("the role reports where it listens")
-}
-
-fn sigterm(child: &Child) {
-    let pid = child.id().expect("running") as libc::pid_t;
-    // SAFETY: kill(2) on our own child's pid has no memory-safety concerns.
-    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(sent, 0, "SIGTERM sent");
 }
 
 #[tokio::test]

@@ -257,3 +257,115 @@ async fn the_binary_demo_json_is_one_event_per_line() {
     );
     assert!(events.iter().all(|e| e["visit"].as_u64().is_some()));
 }
+
+#[tokio::test]
+async fn keep_running_prints_commands_and_stops_cleanly_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnstrail"))
+        .args([
+            "demo",
+            "--keep-running",
+            "--dns-port",
+            "0",
+            "--web-port",
+            "0",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.contains("Ctrl-C stops everything");
+            seen.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("stdout ended early");
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the stack comes up");
+    let text = seen.join("\n");
+    for needle in [
+        "dig +norec @127.0.0.2 -p ",
+        "curl -H 'Host: www.example.com' http://127.0.0.44:",
+        "curl --resolve www.example.com:",
+        "dnstrail browse --resolver 127.0.0.1:",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}`:\n{text}");
+    }
+    // The printed commands work: the web server answers the curl line.
+    let url_line = seen.iter().find(|l| l.contains("curl -H")).unwrap();
+    let addr: std::net::SocketAddr = url_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stops within 10 s")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A real browser renders the page and its trace, where Chromium is installed.
+#[tokio::test]
+async fn chromium_renders_the_page_and_the_trace() {
+    let Ok(chromium) = which("chromium") else {
+        eprintln!("note: chromium not installed; page not rendered");
+        return;
+    };
+    let stack = start_stack().await;
+    run_visits(&stack).await.unwrap();
+    let profile = temp_dir("chromium");
+    let output = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!(
+            "--host-resolver-rules=MAP www.example.com {}",
+            stack.web_addr.ip()
+        ))
+        .arg(stack.url())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("chromium finishes")
+        .unwrap();
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(dom.contains("How a name becomes a page"), "{dom}");
+    assert!(
+        dom.contains("3 visits recorded by"),
+        "the trace was not rendered:\n{dom}"
+    );
+    assert_eq!(dom.matches("<section class=\"visit").count(), 3, "{dom}");
+    stack.stop().await;
+}
+
+fn which(tool: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(tool))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
+}

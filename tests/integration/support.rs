@@ -160,3 +160,11 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Ask a child process to stop, as `kill` or a service manager would.
+pub fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("running") as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid has no memory-safety concerns.
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM sent");
+}
