@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: demo test lint fmt build release clean
+.PHONY: demo test lint fmt build release clean interop bench fuzz
 
 ## Build and run the whole story: every server, three visits, a summary.
 demo:
@@ -18,6 +18,15 @@ test:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## Real DNS software against our servers and our resolver against theirs:
+## dig, kdig, Unbound, NSD, Knot, curl, Chromium (installs what it lacks).
+interop:
+	bash scripts/interop.sh
+
+## Side by side with Unbound, NSD, Knot DNS and nginx; writes BENCHMARKS.md.
+bench:
+	bash scripts/bench.sh
 
 fmt:
 	$(CARGO) fmt --all
