@@ -78,6 +78,15 @@ pub struct ResolverArgs {
     /// Most RRsets, delegations and negative answers kept in the cache
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub cache_size: usize,
+    /// When every server fails, answer with an expired record, TTL 30 (RFC 8767)
+    #[arg(long)]
+    pub serve_stale: bool,
+    /// Questions per second each client address may ask; more get REFUSED (0: no limit)
+    #[arg(long, value_name = "QPS", default_value_t = 0)]
+    pub rate_limit: u32,
+    /// Upstream questions in flight at once, over all clients
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_outstanding: usize,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +141,12 @@ pub struct DemoArgs {
     /// Leave the stack running after the three visits, until Ctrl-C
     #[arg(long)]
     pub keep_running: bool,
+    /// Name servers that fail: root, tld, auth, or names such as ns-2 (comma-separated)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fail: Vec<String>,
+    /// How they fail: drop, servfail or delay=DURATION (e.g. delay=200ms)
+    #[arg(long, value_name = "KIND", default_value = "drop")]
+    pub fault: crate::fault::Fault,
 }
 
 #[cfg(test)]

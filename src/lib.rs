@@ -35,6 +35,7 @@ pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod exchange;
+pub mod fault;
 pub mod listen;
 pub mod nameserver;
 pub mod resolver;

@@ -120,15 +120,22 @@ pub async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, BindError> {
 }
 
 /// Bind UDP and TCP on one address and port.
+///
+/// With port 0 the kernel picks a free UDP port, but that port may be taken
+/// for TCP (by an outgoing connection, say): then another is tried.
 pub async fn bind_dns(addr: SocketAddr) -> Result<DnsSockets, BindError> {
-    let udp = bind_udp(addr).await?;
-    // With port 0 the kernel chose a UDP port; TCP must get the same one.
-    let tcp = bind_tcp(SocketAddr::new(
-        addr.ip(),
-        udp.local_addr().map_or(addr.port(), |a| a.port()),
-    ))
-    .await?;
-    Ok(DnsSockets { udp, tcp })
+    const ATTEMPTS: usize = 32;
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let udp = bind_udp(addr).await?;
+        let port = udp.local_addr().map_or(addr.port(), |a| a.port());
+        match bind_tcp(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok(DnsSockets { udp, tcp }),
+            Err(e) if e.is_in_use() && addr.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one attempt was made"))
 }
 
 /// Bind UDP and TCP on every address, all on the same port.

@@ -141,6 +141,9 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
         qname_minimization: args.qname_minimization,
         allow,
         cache_size: args.cache_size,
+        serve_stale: args.serve_stale,
+        rate_limit: args.rate_limit,
+        max_outstanding: args.max_outstanding,
     };
     let resolver = Resolver::new(config, hints, Clock::new());
     if args.json {

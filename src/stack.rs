@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::fault::{Fault, Faulty};
 use crate::listen::bind_dns_on_all;
 use crate::nameserver::{self, NameServer};
 use crate::topology::Topology;
@@ -30,7 +31,15 @@ impl NameServers {
     /// Load every zone, bind every name server address of `topology` on its
     /// DNS port (0: a port free on all of them), and start serving. A host
     /// listed under several zones serves all of them.
-    pub async fn start(mut topology: Topology) -> anyhow::Result<NameServers> {
+    pub async fn start(topology: Topology) -> anyhow::Result<NameServers> {
+        NameServers::start_with_faults(topology, &HashMap::new()).await
+    }
+
+    /// Like [`NameServers::start`], with the hosts in `faults` misbehaving.
+    pub async fn start_with_faults(
+        mut topology: Topology,
+        faults: &HashMap<IpAddr, Fault>,
+    ) -> anyhow::Result<NameServers> {
         let mut zones_by_ip: Vec<(IpAddr, Vec<Zone>)> = Vec::new();
         for service in &topology.services {
             let zone = Zone::load(&service.file).context("loading zones")?;
@@ -55,11 +64,18 @@ impl NameServers {
         for ((ip, zones), socket) in zones_by_ip.into_iter().zip(sockets) {
             let host_shutdown = shutdown.child_token();
             hosts.insert(ip, host_shutdown.clone());
-            tasks.spawn(nameserver::run(
-                NameServer::new(zones),
-                vec![socket],
-                host_shutdown,
-            ));
+            let server = NameServer::new(zones);
+            match faults.get(&ip) {
+                None => tasks.spawn(nameserver::run(server, vec![socket], host_shutdown)),
+                Some(&fault) => tasks.spawn(crate::serve::run(
+                    Faulty {
+                        inner: server,
+                        fault,
+                    },
+                    vec![socket],
+                    host_shutdown,
+                )),
+            };
         }
         Ok(NameServers {
             topology,

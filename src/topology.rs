@@ -159,6 +159,31 @@ impl Topology {
             .map(|(_, h)| h.name.as_str())
     }
 
+    /// The addresses of the name servers called `which`: a role (`root`,
+    /// `tld`, `auth`), a server's name (`a.root-servers.net`), or the first
+    /// label of one (`ns-2` for ns-2.awsdns-02.com).
+    pub fn find_hosts(&self, which: &str) -> Result<Vec<IpAddr>, String> {
+        let which = which.trim().trim_end_matches('.').to_ascii_lowercase();
+        let found: Vec<IpAddr> = self
+            .hosts()
+            .filter(|(role, host)| {
+                let name = host.name.trim_end_matches('.').to_ascii_lowercase();
+                role.as_str() == which
+                    || name == which
+                    || name.split('.').next() == Some(which.as_str())
+            })
+            .map(|(_, host)| host.ip)
+            .collect();
+        if found.is_empty() {
+            let known: Vec<&str> = self.hosts().map(|(_, h)| h.name.as_str()).collect();
+            return Err(format!(
+                "no name server called `{which}`: try root, tld, auth, or one of {}",
+                known.join(", ")
+            ));
+        }
+        Ok(found)
+    }
+
     /// The URL the browser visits.
     pub fn site_url(&self) -> String {
         format!("http://{}:{}/", self.site, self.web.port())

@@ -155,6 +155,16 @@ pub enum TraceEvent {
         response: ResponseKind,
         rtt_us: u64,
     },
+    /// The same question is already being resolved for another client:
+    /// this one waits for that answer instead of asking again.
+    JoinedInFlight { question: Question, resolution: u64 },
+    /// Every server failed, so an expired answer is served with a short
+    /// TTL (serve-stale, RFC 8767).
+    ServedStale {
+        question: Question,
+        records: Vec<RecordView>,
+        expired_for: u64,
+    },
     /// Something went into the cache, for `ttl` seconds.
     Cached {
         kind: CacheKind,

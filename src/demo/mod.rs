@@ -15,8 +15,9 @@
 
 pub mod story;
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::browse::{Browser, Visit};
 use crate::cli::DemoArgs;
 use crate::clock::Clock;
+use crate::fault::Fault;
 use crate::listen::{bind_dns, bind_tcp, shutdown_on_signal};
 use crate::resolver::{self, Resolver};
 use crate::stack::NameServers;
@@ -58,7 +60,16 @@ impl Stack {
     /// `topology`, serving the site in `static_dir`. Port 0 anywhere in the
     /// topology (name servers, resolver, web) picks free ports.
     pub async fn start(topology: Topology, static_dir: PathBuf) -> anyhow::Result<Stack> {
-        let names = NameServers::start(topology).await?;
+        Stack::start_with_faults(topology, static_dir, &HashMap::new()).await
+    }
+
+    /// Like [`Stack::start`], with the name servers in `faults` failing.
+    pub async fn start_with_faults(
+        topology: Topology,
+        static_dir: PathBuf,
+        faults: &HashMap<IpAddr, Fault>,
+    ) -> anyhow::Result<Stack> {
+        let names = NameServers::start_with_faults(topology, faults).await?;
         let mut topology = names.topology.clone();
 
         let hints = resolver::load_hints(&topology.root_hints).context("loading root hints")?;
@@ -412,7 +423,14 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Installed first, so Ctrl-C during start-up also stops cleanly.
     let stop = shutdown_on_signal();
 
-    let stack = Stack::start(topology, static_dir).await?;
+    let mut faults = HashMap::new();
+    for which in &args.fail {
+        for ip in topology.find_hosts(which).map_err(anyhow::Error::msg)? {
+            faults.insert(ip, args.fault);
+        }
+    }
+
+    let stack = Stack::start_with_faults(topology, static_dir, &faults).await?;
     let reports = run_visits(&stack).await?;
 
     let mut out = std::io::stdout().lock();

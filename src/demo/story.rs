@@ -226,6 +226,19 @@ pub fn steps(site: &str, events: &[Traced]) -> Vec<Step> {
                 }
             }
             TraceEvent::UpstreamResponse { .. } => {}
+            TraceEvent::JoinedInFlight {
+                question,
+                resolution,
+            } => out.push(Step::note(format!(
+                "resolver: {question} is already being resolved (resolution {resolution}): waiting for that answer"
+            ))),
+            TraceEvent::ServedStale {
+                question,
+                expired_for,
+                ..
+            } => out.push(Step::note(format!(
+                "resolver: no server answered; serving the stale {question} that expired {expired_for} s ago (RFC 8767)"
+            ))),
             TraceEvent::Cached {
                 kind,
                 name,

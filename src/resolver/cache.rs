@@ -196,6 +196,26 @@ impl Cache {
         Some(ttl.min(MAX_TTL))
     }
 
+    /// An RRset that has expired less than `max_stale` ago, for serve-stale
+    /// (RFC 8767): the records with `ttl` as their TTL, and how many seconds
+    /// ago they expired.
+    pub fn stale_answer(
+        &self,
+        name: &LowerName,
+        rtype: RecordType,
+        max_stale: Duration,
+        ttl: u32,
+    ) -> Option<(Vec<Record>, u64)> {
+        let now = self.clock.now();
+        let inner = self.inner.lock().expect("cache lock");
+        let entry = inner.entries.get(&Key::Answer(name.clone(), rtype))?;
+        let Value::Answer(records) = &entry.value else {
+            return None;
+        };
+        let expired_for = now.checked_sub(entry.expires)?;
+        (expired_for <= max_stale).then(|| (with_ttl(records, ttl), expired_for.as_secs()))
+    }
+
     /// The delegation for exactly `zone`, with TTLs counted down.
     pub fn delegation(&self, zone: &LowerName) -> Option<Hit<Delegation>> {
         match self.get(&Key::Delegation(zone.clone()))? {

@@ -504,6 +504,13 @@ impl Core {
             if ctx.upstream_queries >= MAX_UPSTREAM_QUERIES {
                 return Err(format!("more than {MAX_UPSTREAM_QUERIES} upstream queries"));
             }
+            // A bounded number of upstream questions are in flight at once:
+            // a flood of client questions must not become a flood upstream.
+            let Ok(Ok(_slot)) =
+                tokio::time::timeout_at(ctx.deadline.into(), self.upstream_slots.acquire()).await
+            else {
+                return Err("too many upstream queries in flight".into());
+            };
             ctx.upstream_queries += 1;
             self.metrics.upstream_query();
             let question = Question::new(name, rtype);
@@ -518,7 +525,10 @@ impl Core {
             );
             let query = make_query(name, rtype, false, true);
             let ip = server.addr.ip();
-            let timeout = self.servers.timeout_for(ip).min(ctx.deadline - now);
+            let timeout = self
+                .servers
+                .timeout_for(ip)
+                .min(ctx.deadline.saturating_duration_since(Instant::now()));
             let sent = Instant::now();
             let result = exchange(server.addr, &query, transport, timeout).await;
             let rtt_us = sent.elapsed().as_micros() as u64;

@@ -23,7 +23,7 @@ pub mod iterate;
 pub mod metrics;
 pub mod servers;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +37,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use ipnet::IpNet;
 use serde::Serialize;
+use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -54,6 +55,12 @@ use servers::ServerStats;
 
 /// How many finished resolutions the control endpoint can show.
 const RECENT_TRACES: usize = 64;
+/// The TTL of a stale answer (RFC 8767 §4 recommends 30 s).
+const STALE_TTL: u32 = 30;
+/// How long after expiry an answer may still be served stale.
+const MAX_STALE: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// Client addresses the rate limiter remembers before forgetting idle ones.
+const RATE_LIMIT_CLIENTS: usize = 10_000;
 
 /// How the resolver behaves; every field has a command-line flag.
 #[derive(Debug, Clone)]
@@ -67,6 +74,12 @@ pub struct Config {
     pub allow: Vec<IpNet>,
     /// Most entries the cache holds.
     pub cache_size: usize,
+    /// When every server fails, answer with an expired RRset (RFC 8767).
+    pub serve_stale: bool,
+    /// Questions per second one client address may ask (0: no limit).
+    pub rate_limit: u32,
+    /// Upstream questions in flight at once, over all clients.
+    pub max_outstanding: usize,
 }
 
 impl Default for Config {
@@ -76,6 +89,9 @@ impl Default for Config {
             qname_minimization: false,
             allow: Vec::new(),
             cache_size: 100_000,
+            serve_stale: false,
+            rate_limit: 0,
+            max_outstanding: 256,
         }
     }
 }
@@ -109,6 +125,40 @@ pub struct Core {
     metrics: Metrics,
     recent: Mutex<VecDeque<Resolution>>,
     next_id: AtomicU64,
+    /// Questions being resolved now, so that the same question from another
+    /// client waits for that resolution instead of starting its own.
+    in_flight: Mutex<HashMap<FlightKey, Flight>>,
+    /// Bounds the upstream questions in flight at once.
+    upstream_slots: Semaphore,
+    /// Per-client token buckets, when rate limiting is on.
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+type FlightKey = (LowerName, RecordType);
+/// A resolution in flight: where its outcome will be sent, and its id.
+type Flight = (broadcast::Sender<Arc<Outcome>>, u64);
+
+/// A client's allowance: `tokens` questions, refilled at the rate limit.
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Takes a question out of the in-flight table however its resolution
+/// ends, so waiting clients are never left hanging.
+struct FlightGuard<'a> {
+    core: &'a Core,
+    key: FlightKey,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        self.core
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .remove(&self.key);
+    }
 }
 
 /// A handle on a resolver; clones share one cache.
@@ -151,16 +201,20 @@ pub fn load_hints(path: impl AsRef<Path>) -> Result<Delegation, ZoneError> {
 
 impl Resolver {
     pub fn new(config: Config, hints: Delegation, clock: Clock) -> Resolver {
+        let slots = config.max_outstanding.max(1);
         Resolver {
             core: Arc::new(Core {
                 cache: Cache::new(config.cache_size, clock),
-                config,
                 servers: ServerStats::new(),
                 hints,
                 sink: TraceSink::new(),
                 metrics: Metrics::default(),
                 recent: Mutex::new(VecDeque::with_capacity(RECENT_TRACES)),
                 next_id: AtomicU64::new(1),
+                in_flight: Mutex::new(HashMap::new()),
+                config,
+                upstream_slots: Semaphore::new(slots),
+                buckets: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -237,8 +291,13 @@ impl Resolver {
         );
         let outcome = if !self.is_allowed(client.ip()) {
             Outcome::new(ResponseCode::Refused, Vec::new(), Vec::new())
+        } else if self.over_rate_limit(client.ip()) {
+            Outcome {
+                failure: Some(format!("{} is over the rate limit", client.ip())),
+                ..Outcome::new(ResponseCode::Refused, Vec::new(), Vec::new())
+            }
         } else if recursion_desired {
-            core.resolve(&mut ctx, name, rtype).await
+            self.resolve_once(&mut ctx, name, rtype).await
         } else {
             self.answer_from_cache(name, rtype)
         };
@@ -273,6 +332,101 @@ impl Resolver {
             answers: outcome.answers,
             authorities: outcome.authorities,
             events: ctx.events,
+        }
+    }
+
+    /// Resolve, unless the same question is already being resolved: then
+    /// wait for that resolution's outcome (one upstream walk serves all).
+    async fn resolve_once(&self, ctx: &mut Ctx, name: &Name, rtype: RecordType) -> Outcome {
+        let core = &*self.core;
+        let key = (LowerName::new(name), rtype);
+        let joined = {
+            let mut flights = core.in_flight.lock().expect("in-flight lock");
+            match flights.get(&key) {
+                Some((sender, leader)) => Some((sender.subscribe(), *leader)),
+                None => {
+                    flights.insert(key.clone(), (broadcast::channel(1).0, ctx.id));
+                    None
+                }
+            }
+        };
+        if let Some((mut waiting, leader)) = joined {
+            core.emit(
+                ctx,
+                TraceEvent::JoinedInFlight {
+                    question: Question::new(name, rtype),
+                    resolution: leader,
+                },
+            );
+            if let Ok(outcome) = waiting.recv().await {
+                return (*outcome).clone();
+            }
+            // The other resolution ended without an outcome: do our own.
+            return core.resolve(ctx, name, rtype).await;
+        }
+
+        let guard = FlightGuard {
+            core,
+            key: key.clone(),
+        };
+        let mut outcome = core.resolve(ctx, name, rtype).await;
+        if outcome.rcode == ResponseCode::ServFail && core.config.serve_stale {
+            outcome = self.stale(ctx, name, rtype).unwrap_or(outcome);
+        }
+        let sender = core
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .get(&key)
+            .map(|(sender, _)| sender.clone());
+        drop(guard);
+        if let Some(sender) = sender {
+            let _ = sender.send(Arc::new(outcome.clone()));
+        }
+        outcome
+    }
+
+    /// Serve-stale (RFC 8767): an expired answer, with a short TTL, when
+    /// nothing fresher can be had.
+    fn stale(&self, ctx: &mut Ctx, name: &Name, rtype: RecordType) -> Option<Outcome> {
+        let (records, expired_for) =
+            self.core
+                .cache
+                .stale_answer(&LowerName::new(name), rtype, MAX_STALE, STALE_TTL)?;
+        self.core.emit(
+            ctx,
+            TraceEvent::ServedStale {
+                question: Question::new(name, rtype),
+                records: records.iter().map(RecordView::from).collect(),
+                expired_for,
+            },
+        );
+        Some(Outcome::new(ResponseCode::NoError, records, Vec::new()))
+    }
+
+    /// Whether this client has used up its questions for now.
+    fn over_rate_limit(&self, ip: IpAddr) -> bool {
+        let rate = self.core.config.rate_limit;
+        if rate == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let mut buckets = self.core.buckets.lock().expect("rate limit lock");
+        if buckets.len() >= RATE_LIMIT_CLIENTS {
+            buckets.retain(|_, b| now.duration_since(b.last).as_secs() < 1);
+        }
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: f64::from(rate),
+            last: now,
+        });
+        let refill = now.duration_since(bucket.last).as_secs_f64() * f64::from(rate);
+        bucket.tokens = (bucket.tokens + refill).min(f64::from(rate));
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            false
+        } else {
+            true
         }
     }
 

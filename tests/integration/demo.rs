@@ -42,6 +42,8 @@ fn kinds(events: &[dnstrail::trace::Traced]) -> Vec<&'static str> {
             TraceEvent::BrowserLookup { .. } => "lookup",
             TraceEvent::HttpRequest { .. } => "http-request",
             TraceEvent::HttpResponse { .. } => "http-response",
+            TraceEvent::JoinedInFlight { .. } => "joined",
+            TraceEvent::ServedStale { .. } => "stale",
         })
         .collect()
 }

@@ -5,6 +5,7 @@
 mod browse;
 mod cli;
 mod demo;
+mod faults;
 mod forgery;
 mod hierarchy;
 mod nameserver;

@@ -75,7 +75,16 @@ pub async fn start_chain() -> Chain {
 /// Any hierarchy: name servers for `topology`, and a resolver whose root
 /// hints are the topology's.
 pub async fn start_chain_on(topology: Topology, config: Config) -> Chain {
-    let names = NameServers::start(topology)
+    start_chain_with_faults(topology, config, &Default::default()).await
+}
+
+/// A chain whose name servers at some addresses misbehave.
+pub async fn start_chain_with_faults(
+    topology: Topology,
+    config: Config,
+    faults: &std::collections::HashMap<std::net::IpAddr, dnstrail::fault::Fault>,
+) -> Chain {
+    let names = NameServers::start_with_faults(topology, faults)
         .await
         .expect("name servers start");
     let hints = load_hints(&names.topology.root_hints).expect("root hints load");

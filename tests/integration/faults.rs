@@ -1,0 +1,219 @@
+//! Faults and limits: slow, broken and dead name servers, duplicate
+//! questions, serve-stale, rate limits.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use dnstrail::exchange::Transport;
+use dnstrail::fault::Fault;
+use dnstrail::resolver::{Config, addresses};
+use dnstrail::topology::{Role, Topology};
+use dnstrail::trace::{ResponseKind, TraceEvent};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RecordType};
+use tokio::net::UdpSocket;
+
+use crate::support::*;
+
+fn canonical() -> Topology {
+    let mut topology = Topology::canonical(zones_dir());
+    topology.dns_port = 0;
+    topology
+}
+
+fn auth_hosts(topology: &Topology) -> Vec<IpAddr> {
+    topology
+        .service(Role::Auth)
+        .hosts
+        .iter()
+        .map(|h| h.ip)
+        .collect()
+}
+
+fn faulty(topology: &Topology, which: &str, fault: Fault) -> HashMap<IpAddr, Fault> {
+    topology
+        .find_hosts(which)
+        .unwrap()
+        .into_iter()
+        .map(|ip| (ip, fault))
+        .collect()
+}
+
+#[tokio::test]
+async fn duplicate_questions_in_flight_share_one_resolution() {
+    let topology = canonical();
+    // Slow hosted-zone servers keep the first resolution in flight.
+    let faults = faulty(&topology, "auth", Fault::Delay(Duration::from_millis(150)));
+    let chain = start_chain_with_faults(topology, Config::default(), &faults).await;
+    let name = Name::from_ascii("www.example.com.").unwrap();
+    let asks = (0..10).map(|i| {
+        let resolver = chain.resolver.clone();
+        let name = name.clone();
+        async move {
+            let client: SocketAddr = format!("127.0.0.1:{}", 40000 + i).parse().unwrap();
+            resolver
+                .answer(client, Transport::Udp, &name, RecordType::A, true)
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    for answered in &answers {
+        assert_eq!(answered.rcode, ResponseCode::NoError);
+        assert_eq!(
+            addresses(&answered.answers),
+            ["127.0.0.44".parse::<IpAddr>().unwrap()]
+        );
+    }
+    assert_eq!(
+        chain.resolver.metrics().upstream_queries(),
+        3,
+        "one walk for ten clients"
+    );
+    let joined = answers
+        .iter()
+        .filter(|a| {
+            a.events
+                .iter()
+                .any(|e| matches!(e.event, TraceEvent::JoinedInFlight { .. }))
+        })
+        .count();
+    assert_eq!(joined, 9);
+    chain.stop().await;
+}
+
+#[tokio::test]
+async fn servfailing_and_slow_servers_are_passed_over() {
+    let topology = canonical();
+    let mut faults = faulty(&topology, "ns-1", Fault::ServFail);
+    faults.extend(faulty(&topology, "ns-2", Fault::ServFail));
+    faults.extend(faulty(
+        &topology,
+        "ns-3",
+        Fault::Delay(Duration::from_secs(2)),
+    ));
+    let chain = start_chain_with_faults(topology, Config::default(), &faults).await;
+    for _ in 0..4 {
+        let (response, events) = chain.ask("www.example.com.", RecordType::A).await;
+        assert_eq!(
+            addresses(&response.answers),
+            ["127.0.0.44".parse::<IpAddr>().unwrap()]
+        );
+        // Whatever was tried first, ns-4 gave the answer.
+        let answered_by = events.iter().rev().find_map(|e| match e {
+            TraceEvent::UpstreamResponse {
+                server,
+                response: ResponseKind::Answer { .. },
+                ..
+            } => Some(server.name.clone()),
+            _ => None,
+        });
+        assert_eq!(answered_by.as_deref(), Some("ns-4.awsdns-04.com."));
+        chain.resolver.clock().advance(Duration::from_secs(301));
+    }
+    chain.stop().await;
+}
+
+#[tokio::test]
+async fn serve_stale_answers_when_every_server_is_gone() {
+    let config = Config {
+        serve_stale: true,
+        ..Config::default()
+    };
+    let mut chain = start_chain_on(canonical(), config).await;
+    chain.ask("www.example.com.", RecordType::A).await;
+    chain.resolver.clock().advance(Duration::from_secs(400));
+    let port = chain.names.topology.dns_port;
+    let mut holes = Vec::new();
+    for ip in auth_hosts(&chain.names.topology) {
+        chain.names.stop_host(ip).await;
+        holes.push(UdpSocket::bind(SocketAddr::new(ip, port)).await.unwrap());
+    }
+    let (response, events) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        addresses(&response.answers),
+        ["127.0.0.44".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(response.answers[0].ttl, 30);
+    let stale = events.iter().find_map(|e| match e {
+        TraceEvent::ServedStale { expired_for, .. } => Some(*expired_for),
+        _ => None,
+    });
+    assert!(stale.is_some_and(|s| (99..=101).contains(&s)), "{stale:?}");
+    chain.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limited_clients_are_refused_and_others_are_not() {
+    let config = Config {
+        rate_limit: 5,
+        ..Config::default()
+    };
+    let chain = start_chain_on(canonical(), config).await;
+    let name = Name::from_ascii("www.example.com.").unwrap();
+    let greedy: SocketAddr = "127.0.0.9:1000".parse().unwrap();
+    let mut refused = 0;
+    for _ in 0..20 {
+        let answered = chain
+            .resolver
+            .answer(greedy, Transport::Udp, &name, RecordType::A, true)
+            .await;
+        if answered.rcode == ResponseCode::Refused {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "only {refused} of 20 refused");
+    let polite: SocketAddr = "127.0.0.10:1000".parse().unwrap();
+    let answered = chain
+        .resolver
+        .answer(polite, Transport::Udp, &name, RecordType::A, true)
+        .await;
+    assert_eq!(answered.rcode, ResponseCode::NoError);
+    chain.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_questions_in_flight_are_bounded() {
+    let topology = canonical();
+    let faults = faulty(&topology, "auth", Fault::Delay(Duration::from_millis(100)));
+    let config = Config {
+        max_outstanding: 1,
+        ..Config::default()
+    };
+    let chain = start_chain_with_faults(topology, config, &faults).await;
+    // Different names, so nothing is coalesced: with one slot, the
+    // resolutions' upstream questions go one at a time.
+    let names = ["www", "blog", "mail", "example"].map(|n| {
+        let n = if n == "example" {
+            String::new()
+        } else {
+            format!("{n}.")
+        };
+        Name::from_ascii(format!("{n}example.com.")).unwrap()
+    });
+    let started = std::time::Instant::now();
+    let asks = names.iter().map(|name| {
+        let resolver = chain.resolver.clone();
+        async move {
+            resolver
+                .answer(
+                    "127.0.0.1:999".parse().unwrap(),
+                    Transport::Udp,
+                    name,
+                    RecordType::A,
+                    true,
+                )
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    assert!(answers.iter().all(|a| a.rcode == ResponseCode::NoError));
+    // Four 100 ms answers from the hosted zone, one at a time.
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    chain.stop().await;
+}
