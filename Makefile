@@ -28,6 +28,10 @@ interop:
 bench:
 	bash scripts/bench.sh
 
+## Fuzz each untrusted-input path for FUZZ_SECONDS (default 60) each.
+fuzz:
+	bash scripts/fuzz.sh
+
 fmt:
 	$(CARGO) fmt --all
 

@@ -36,6 +36,8 @@ pub mod clock;
 pub mod demo;
 pub mod exchange;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod listen;
 pub mod nameserver;
 pub mod resolver;

@@ -759,3 +759,33 @@ fn describe(classified: &Classified) -> ResponseKind {
         },
     }
 }
+
+/// Classify a response and check what the resolver would take from it: only
+/// records inside `zone`, and referrals only to a zone between `zone` and
+/// `name`. Panics otherwise; the fuzzer calls this with arbitrary responses.
+#[doc(hidden)]
+pub fn check_classification(response: &Message, zone: &Name, name: &Name, rtype: RecordType) {
+    let bailiwick = LowerName::new(zone);
+    let inside = |r: &Record| bailiwick.zone_of(&LowerName::new(&r.name));
+    match classify(response, zone, name, rtype) {
+        Classified::Referral(delegation) => {
+            let cut = LowerName::new(&delegation.zone);
+            assert!(
+                cut != bailiwick && bailiwick.zone_of(&cut),
+                "referral upward or sideways"
+            );
+            assert!(
+                cut.zone_of(&LowerName::new(name)),
+                "referral away from the name"
+            );
+            assert!(delegation.ns.iter().chain(&delegation.glue).all(inside));
+        }
+        Classified::Answer { rrsets, .. } | Classified::Negative { rrsets, .. } => {
+            assert!(
+                rrsets.iter().flatten().all(inside),
+                "out-of-bailiwick data kept"
+            );
+        }
+        Classified::Failure(_) => {}
+    }
+}

@@ -190,6 +190,44 @@ pub async fn command(args: WebArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Feed raw bytes to the site as one client connection would, and return
+/// what it wrote back: the web server's request path, for the fuzzer.
+#[doc(hidden)]
+pub async fn respond_to_raw(config: WebConfig, raw: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = Limits {
+        header_read: Duration::from_millis(200),
+        idle: Duration::from_millis(200),
+        ..Limits::DEFAULT
+    };
+    let site = Arc::new(request::Site::open(config, limits).await?);
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let serving = tokio::spawn(async move {
+        let service = hyper::service::service_fn(move |req| {
+            let site = site.clone();
+            async move {
+                let client = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+                Ok::<_, std::convert::Infallible>(site.respond(req, client).await)
+            }
+        });
+        // half_close: the client has finished sending once it shuts its
+        // side, yet the answers must still be written back.
+        let _ = hyper::server::conn::http1::Builder::new()
+            .half_close(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read)
+            .max_header_size(limits.max_header_bytes)
+            .serve_connection(hyper_util::rt::TokioIo::new(server), service)
+            .await;
+    });
+    client.write_all(raw).await?;
+    client.shutdown().await?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), client.read_to_end(&mut out)).await??;
+    serving.abort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     //! The limits, with timeouts shrunk so that the tests take moments.

@@ -177,3 +177,34 @@ pub fn sigterm(child: &tokio::process::Child) {
     let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(sent, 0, "SIGTERM sent");
 }
+
+/// Flip, drop, overwrite, splice or insert bytes: the mutations that break
+/// parsers.
+pub fn mutate(rng: &mut impl rand::Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    for _ in 0..rng.random_range(1..4) {
+        let len = out.len();
+        match rng.random_range(0..5) {
+            0 if len > 0 => {
+                let i = rng.random_range(0..len);
+                out[i] ^= 1 << rng.random_range(0..8);
+            }
+            1 if len > 0 => out.truncate(rng.random_range(0..len)),
+            2 if len > 0 => {
+                let i = rng.random_range(0..len);
+                out[i] = [0x00, 0xff, 0xc0, 0x3f, b'.', b'\n'][rng.random_range(0..6)];
+            }
+            3 if !other.is_empty() => {
+                let from = rng.random_range(0..other.len());
+                let at = rng.random_range(0..=len);
+                let take = rng.random_range(0..=(other.len() - from).min(64));
+                out.splice(at..at, other[from..from + take].iter().copied());
+            }
+            _ => {
+                let at = rng.random_range(0..=len);
+                out.insert(at, rng.random());
+            }
+        }
+    }
+    out
+}

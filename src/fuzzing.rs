@@ -1,0 +1,171 @@
+//! Entry points for the fuzzer (`make fuzz`, `fuzz/`) and for the tests that
+//! replay its corpus: each takes arbitrary bytes, runs one of the paths that
+//! meet untrusted input, and panics if an invariant breaks.
+//!
+//! - [`nameserver_request`]: a packet at an authoritative server.
+//! - [`resolver_request`]: a packet at the resolver's client side.
+//! - [`upstream_response`]: a name server's response reaching the resolver.
+//! - [`zone_file`]: a zone file being loaded.
+//! - [`web_request`]: bytes on a connection to the web server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+
+use crate::clock::Clock;
+use crate::nameserver::NameServer;
+use crate::resolver::cache::Delegation;
+use crate::resolver::{Config, Resolver};
+use crate::topology::Topology;
+use crate::zone::Zone;
+
+/// The bytes a handler sent back, encoded as the server would.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<Vec<u8>>>>);
+
+#[async_trait::async_trait]
+impl ResponseHandler for Captured {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut bytes = Vec::new();
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(u16::MAX);
+        let info = response
+            .destructive_emit(&mut encoder)
+            .map_err(|e| NetError::from(e.to_string()))?;
+        self.0.lock().expect("capture lock").push(bytes);
+        Ok(info)
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Run a handler on a raw packet; every response must parse and echo the
+/// request's ID.
+fn handle(handler: &impl RequestHandler, data: &[u8]) {
+    let client: SocketAddr = "127.0.0.1:5353".parse().expect("literal");
+    let Ok(request) = Request::from_bytes(data.to_vec(), client, Protocol::Udp) else {
+        return; // hickory's transport answers FORMERR before any handler runs
+    };
+    let captured = Captured::default();
+    runtime().block_on(handler.handle_request::<_, TokioTime>(&request, captured.clone()));
+    for bytes in captured.0.lock().expect("capture lock").iter() {
+        let response = Message::from_vec(bytes).expect("our responses parse");
+        assert_eq!(response.metadata.id, request.metadata.id);
+    }
+}
+
+fn demo_zones() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo-zones")
+}
+
+/// A packet at the example.com name servers.
+pub fn nameserver_request(data: &[u8]) {
+    static SERVER: OnceLock<NameServer> = OnceLock::new();
+    let server = SERVER.get_or_init(|| {
+        let topology = Topology::canonical(demo_zones());
+        let zones = topology
+            .services
+            .iter()
+            .map(|s| Zone::load(&s.file).expect("demo zones load"))
+            .collect();
+        NameServer::new(zones)
+    });
+    handle(server, data);
+}
+
+/// A packet at the resolver. Its root hints point at a closed port, so
+/// resolutions fail at once instead of waiting on timeouts.
+pub fn resolver_request(data: &[u8]) {
+    static RESOLVER: OnceLock<Resolver> = OnceLock::new();
+    let resolver = RESOLVER.get_or_init(|| {
+        let hints = Delegation {
+            zone: Name::root(),
+            ns: Vec::new(),
+            glue: Vec::new(),
+            learned_from: Vec::new(),
+        };
+        let config = Config {
+            upstream_port: 1,
+            ..Config::default()
+        };
+        Resolver::new(config, hints, Clock::new())
+    });
+    handle(resolver, data);
+}
+
+/// A response from a server of `com.` to `www.example.com. A`: whatever it
+/// says, the resolver classifies it without panicking, and never takes
+/// anything outside `com.` from it.
+pub fn upstream_response(data: &[u8]) {
+    let Ok(response) = Message::from_vec(data) else {
+        return;
+    };
+    let zone = Name::from_ascii("com.").expect("literal");
+    let name = Name::from_ascii("www.example.com.").expect("literal");
+    for rtype in [RecordType::A, RecordType::NS, RecordType::CNAME] {
+        crate::resolver::iterate::check_classification(&response, &zone, &name, rtype);
+    }
+}
+
+/// Zone-file text: loading either succeeds or names a line in the file.
+pub fn zone_file(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match Zone::parse(&text, "fuzz.zone") {
+        Ok(zone) => assert!(zone.records().count() >= 2, "SOA and NS at least"),
+        Err(error) => {
+            if let Some(line) = error.line {
+                assert!(
+                    line >= 1 && line <= text.lines().count().max(1) + 1,
+                    "{error}"
+                );
+            }
+        }
+    }
+}
+
+/// Bytes on a connection to the web server: whatever comes back is HTTP,
+/// and nothing outside the site's directory is ever served.
+pub fn web_request(data: &[u8]) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static");
+    let config = crate::web::WebConfig::new(root, "www.example.com");
+    let Ok(out) = runtime().block_on(crate::web::respond_to_raw(config, data)) else {
+        return;
+    };
+    if !out.is_empty() {
+        assert!(
+            out.starts_with(b"HTTP/1."),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains("[package]"), "Cargo.toml leaked");
+    assert!(!text.contains("root:x:0:0"), "/etc/passwd leaked");
+}
