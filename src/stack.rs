@@ -24,6 +24,8 @@ pub struct NameServers {
     /// Each host's own shutdown, a child of `shutdown`: stopping one host
     /// is how tests make a name server die.
     hosts: HashMap<IpAddr, CancellationToken>,
+    /// What each host serves, to start it again after a stop.
+    zones: HashMap<IpAddr, Vec<Zone>>,
     pub tasks: JoinSet<anyhow::Result<()>>,
 }
 
@@ -61,6 +63,7 @@ impl NameServers {
         let shutdown = CancellationToken::new();
         let mut hosts = HashMap::new();
         let mut tasks = JoinSet::new();
+        let zones_of: HashMap<IpAddr, Vec<Zone>> = zones_by_ip.iter().cloned().collect();
         for ((ip, zones), socket) in zones_by_ip.into_iter().zip(sockets) {
             let host_shutdown = shutdown.child_token();
             hosts.insert(ip, host_shutdown.clone());
@@ -81,6 +84,7 @@ impl NameServers {
             topology,
             shutdown,
             hosts,
+            zones: zones_of,
             tasks,
         })
     }
@@ -95,6 +99,27 @@ impl NameServers {
                 result.ok();
             }
         }
+    }
+
+    /// Start the name server at `ip` again, after [`NameServers::stop_host`].
+    pub async fn restart_host(&mut self, ip: IpAddr) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.hosts.contains_key(&ip), "{ip} is already serving");
+        let zones = self
+            .zones
+            .get(&ip)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("{ip} is not a host of this stack"))?;
+        let socket = crate::listen::bind_dns(std::net::SocketAddr::new(ip, self.topology.dns_port))
+            .await
+            .context("restarting a name server")?;
+        let host_shutdown = self.shutdown.child_token();
+        self.hosts.insert(ip, host_shutdown.clone());
+        self.tasks.spawn(nameserver::run(
+            NameServer::new(zones),
+            vec![socket],
+            host_shutdown,
+        ));
+        Ok(())
     }
 
     /// Stop serving and wait for every server to close its sockets.

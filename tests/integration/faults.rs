@@ -217,3 +217,118 @@ async fn upstream_questions_in_flight_are_bounded() {
     );
     chain.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_server_stopped_and_restarted_under_load_costs_no_client_a_servfail() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const CLIENTS: usize = 8;
+    // An upper bound; the load runs from before the stop until after the restart.
+    const QUESTIONS_PER_CLIENT: usize = 5_000;
+    let mut chain = start_chain().await;
+    let (_, warm_up) = chain.ask("www.example.com.", RecordType::A).await;
+    // The victim is the server the resolver prefers: the one it just used.
+    let victim = warm_up
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            TraceEvent::UpstreamQuery { server, .. } => Some(server.addr.ip()),
+            _ => None,
+        })
+        .unwrap();
+    let resolver = chain.addr;
+    let done = Arc::new(AtomicBool::new(false));
+
+    // Each client alternates a cached name with a new missing one, which
+    // always needs an example.com server.
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                for i in 0..QUESTIONS_PER_CLIENT {
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let qname = if i % 2 == 0 {
+                        "www.example.com.".to_string()
+                    } else {
+                        format!("missing-{c}-{i}.example.com.")
+                    };
+                    let query =
+                        dnstrail::exchange::make_query(&name(&qname), RecordType::A, true, true);
+                    let started = std::time::Instant::now();
+                    let response = dnstrail::exchange::exchange(
+                        resolver,
+                        &query,
+                        Transport::Udp,
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .map(|e| e.response.metadata.response_code);
+                    results.push((response.ok(), started.elapsed()));
+                }
+                results
+            })
+        })
+        .collect();
+
+    let port = chain.names.topology.dns_port;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    chain.names.stop_host(victim).await;
+    let blackhole = UdpSocket::bind(SocketAddr::new(victim, port))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    drop(blackhole);
+    chain.names.restart_host(victim).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    done.store(true, Ordering::Relaxed);
+
+    let watchdog = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(watchdog);
+    let mut results = Vec::new();
+    for client in clients {
+        tokio::select! {
+            r = client => results.extend(r.unwrap()),
+            _ = &mut watchdog => { done.store(true, Ordering::Relaxed); panic!("load did not finish in 30 s") }
+        }
+    }
+    let count = |code: ResponseCode| results.iter().filter(|(r, _)| *r == Some(code)).count();
+    let (noerror, nxdomain, servfail) = (
+        count(ResponseCode::NoError),
+        count(ResponseCode::NXDomain),
+        count(ResponseCode::ServFail),
+    );
+    let lost = results.iter().filter(|(r, _)| r.is_none()).count();
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let p50 = latencies[latencies.len() / 2];
+    let p99 = latencies[latencies.len() * 99 / 100];
+    eprintln!(
+        "load: {} questions from {CLIENTS} clients; {noerror} NOERROR, {nxdomain} NXDOMAIN, {servfail} SERVFAIL, {lost} unanswered; p50 {p50:?}, p99 {p99:?}",
+        results.len()
+    );
+    assert_eq!(servfail, 0, "a live server was left for every question");
+    // A question that met the dead server waited out its timeout (≥ 200 ms).
+    let slow = latencies
+        .iter()
+        .filter(|d| **d >= Duration::from_millis(190))
+        .count();
+    assert!(
+        slow >= 1,
+        "no question met the dead server: the outage was not under load"
+    );
+    assert_eq!(lost, 0);
+    assert_eq!(noerror + nxdomain, results.len());
+    // After the restart the server answers again.
+    let back = ask(
+        SocketAddr::new(victim, port),
+        "www.example.com.",
+        RecordType::A,
+    )
+    .await;
+    assert!(back.metadata.authoritative);
+    chain.stop().await;
+}
