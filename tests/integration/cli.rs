@@ -141,25 +141,70 @@ async fn resolver_runs_alone_prints_json_trace_and_stops_on_sigterm() {
 }
 
 #[tokio::test]
-async fn name_server_roles_run_alone_and_answer() {
+async fn name_server_roles_run_alone_answer_and_stop_on_sigterm() {
+    for (role, listen, zone, question) in [
+        ("root", "127.0.0.2:0", ".", "www.example.com."),
+        ("tld", "127.0.0.3:0", "com.", "www.example.com."),
+        ("auth", "127.0.0.4:0", "example.com.", "www.example.com."),
+    ] {
+        let mut child = dnstrail()
+            .args([role, "--listen", listen])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = wait_for_line(&mut stderr, &format!("{role} name server for {zone} on")).await;
+        let addr: std::net::SocketAddr = line
+            .split(" on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in `{line}`"));
+        let response = ask(addr, question, RecordType::A).await;
+        assert_eq!(response.metadata.authoritative, role == "auth", "{role}");
+        assert!(
+            !response.answers.is_empty() || !response.authorities.is_empty(),
+            "{role} said nothing"
+        );
+        sigterm(&child);
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("stops within 10 s")
+            .unwrap();
+        assert!(status.success(), "{role}: {status:?}");
+    }
+}
+
+#[tokio::test]
+async fn web_runs_alone_serves_and_stops_on_sigterm() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut child = dnstrail()
-        .args(["auth", "--listen", "127.0.0.4:0"])
+        .args(["web", "--listen", "127.0.0.44:0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = wait_for_line(&mut stderr, "auth name server for example.com.").await;
+    let line = wait_for_line(&mut stderr, "web server for www.example.com on http://").await;
     let addr: std::net::SocketAddr = line
-        .split(" on ")
+        .split("http://")
         .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|rest| rest.split('/').next())
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no address in `{line}`"));
-    let response = ask(addr, "www.example.com.", RecordType::A).await;
-    assert!(response.metadata.authoritative);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut page = String::new();
+    stream.read_to_string(&mut page).await.unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     sigterm(&child);
-    let status = child.wait().await.unwrap();
-    assert!(status.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stops within 10 s")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
