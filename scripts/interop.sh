@@ -164,7 +164,7 @@ KDIG=(kdig +timeout=2 +retry=0)
 field() { sed -n "s/^$1 //p" "$2" | head -n 1; }
 section() { grep "^$1 " "$2" | sort; }
 # Records of a section without their TTLs.
-nottl() { grep "^$1 " "$2" | awk '{ $3 = ""; print }' | sort; }
+nottl() { grep "^$1 " "$2" | awk '{ s = $1 " " $2; for (i = 4; i <= NF; i++) s = s " " $i; print s }' | sort; }
 has_flag() { field flags "$2" | tr ' ' '\n' | grep -qx "$1"; }
 count() { grep -c "^$1 " "$2"; }
 rel() { echo "target/interop/${1#"$OUT"/}"; }
