@@ -45,5 +45,6 @@ pub mod serve;
 pub mod stack;
 pub mod topology;
 pub mod trace;
+pub mod truncate;
 pub mod web;
 pub mod zone;

@@ -31,6 +31,7 @@ use tracing::warn;
 
 use crate::listen::DnsSockets;
 use crate::serve::{log_query, response_edns, send_failed, single_question};
+use crate::truncate::must_truncate;
 use crate::zone::Zone;
 
 pub use answer::{Outcome, lookup};
@@ -99,15 +100,27 @@ impl RequestHandler for NameServer {
                 let answer = lookup(zone, query.name(), query.query_type());
                 metadata.authoritative = answer.authoritative;
                 metadata.response_code = answer.rcode;
-                response_handle
-                    .send_response(builder.build(
-                        metadata,
-                        answer.answers.iter(),
-                        answer.authorities.iter(),
-                        std::iter::empty(),
-                        answer.additionals.iter(),
-                    ))
-                    .await
+                let sections = [
+                    &answer.answers[..],
+                    &answer.authorities,
+                    &answer.additionals,
+                ];
+                if must_truncate(request, edns.as_ref(), sections) {
+                    metadata.truncation = true;
+                    response_handle
+                        .send_response(builder.build_no_records(metadata))
+                        .await
+                } else {
+                    response_handle
+                        .send_response(builder.build(
+                            metadata,
+                            answer.answers.iter(),
+                            answer.authorities.iter(),
+                            std::iter::empty(),
+                            answer.additionals.iter(),
+                        ))
+                        .await
+                }
             }
         };
 

@@ -47,6 +47,7 @@ use crate::listen::DnsSockets;
 use crate::serve::{log_query, response_edns, send_failed, single_question, transport_of};
 use crate::topology::DEFAULT_DNS_PORT;
 use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced, rcode_name};
+use crate::truncate::must_truncate;
 use crate::zone::{Zone, ZoneError};
 use cache::{Cache, Delegation};
 use iterate::{Ctx, Outcome};
@@ -495,15 +496,23 @@ impl RequestHandler for Resolver {
                     )
                     .await;
                 metadata.response_code = answered.rcode;
-                response_handle
-                    .send_response(builder.build(
-                        metadata,
-                        answered.answers.iter(),
-                        answered.authorities.iter(),
-                        std::iter::empty(),
-                        std::iter::empty(),
-                    ))
-                    .await
+                let sections = [&answered.answers[..], &answered.authorities[..], &[]];
+                if must_truncate(request, edns.as_ref(), sections) {
+                    metadata.truncation = true;
+                    response_handle
+                        .send_response(builder.build_no_records(metadata))
+                        .await
+                } else {
+                    response_handle
+                        .send_response(builder.build(
+                            metadata,
+                            answered.answers.iter(),
+                            answered.authorities.iter(),
+                            std::iter::empty(),
+                            std::iter::empty(),
+                        ))
+                        .await
+                }
             }
         };
         match result {

@@ -368,3 +368,15 @@ async fn each_stack_gets_its_own_port() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn truncation_without_edns_leaves_no_partial_record() {
+    let stack = start_name_servers().await;
+    let query = make_query(&name("big.example.com."), RecordType::TXT, false, false);
+    let raw = raw_udp_reply(addr_of(&stack, Role::Auth), &query).await;
+    assert!(raw.len() <= 512, "{} bytes", raw.len());
+    let reply = assert_whole(&raw);
+    assert!(reply.metadata.truncation);
+    assert!(reply.metadata.authoritative);
+    stack.stop().await;
+}

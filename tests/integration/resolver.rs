@@ -466,3 +466,17 @@ async fn control_endpoint_shows_cache_traces_and_metrics() {
     stop.cancel();
     chain.stop().await;
 }
+
+#[tokio::test]
+async fn a_large_answer_to_a_client_without_edns_is_truncated_whole() {
+    let chain = start_chain().await;
+    let query =
+        dnstrail::exchange::make_query(&name("big.example.com."), RecordType::TXT, true, false);
+    let raw = raw_udp_reply(chain.addr, &query).await;
+    assert!(raw.len() <= 512, "{} bytes", raw.len());
+    let reply = assert_whole(&raw);
+    assert!(reply.metadata.truncation);
+    assert!(reply.answers.is_empty());
+    assert_eq!(reply.queries.len(), 1);
+    chain.stop().await;
+}

@@ -208,3 +208,27 @@ pub fn mutate(rng: &mut impl rand::Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Send a query over UDP and return the raw bytes of the reply, so tests
+/// can check the wire format itself (trailing bytes, sizes).
+pub async fn raw_udp_reply(server: SocketAddr, query: &Message) -> Vec<u8> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.connect(server).await.unwrap();
+    socket.send(&query.to_vec().unwrap()).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+        .await
+        .expect("a reply")
+        .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// Assert a reply is well formed and ends where its last record ends: the
+/// same message, encoded again, has exactly its length.
+pub fn assert_whole(raw: &[u8]) -> Message {
+    let message = Message::from_vec(raw).expect("the reply parses");
+    let again = message.to_vec().unwrap();
+    assert_eq!(again.len(), raw.len(), "bytes after the last record");
+    message
+}
