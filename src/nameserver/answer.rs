@@ -64,6 +64,13 @@ impl Response {
 /// Answer `qname`/`qtype` from `zone`; `qname` must be in the zone.
 pub fn lookup(zone: &Zone, qname: &LowerName, qtype: RecordType) -> Response {
     let mut response = Response::new();
+    if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+        // Zone transfers are not offered: the zone files are the way to
+        // copy a zone here, and a transfer to anyone is a gift to scrapers.
+        response.rcode = ResponseCode::Refused;
+        response.authoritative = false;
+        return response;
+    }
     let mut name = qname.clone();
     for _ in 0..MAX_CNAME_CHAIN {
         match step(zone, &name, qtype, &mut response) {

@@ -380,3 +380,25 @@ async fn truncation_without_edns_leaves_no_partial_record() {
     assert!(reply.metadata.authoritative);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn zone_transfers_are_refused() {
+    let stack = start_name_servers().await;
+    for rtype in [RecordType::AXFR, RecordType::IXFR] {
+        let response = ask_with(
+            addr_of(&stack, Role::Auth),
+            "example.com.",
+            rtype,
+            Transport::Tcp,
+            false,
+        )
+        .await;
+        assert_eq!(
+            response.metadata.response_code,
+            ResponseCode::Refused,
+            "{rtype}"
+        );
+        assert!(response.answers.is_empty());
+    }
+    stack.stop().await;
+}
