@@ -680,3 +680,28 @@ async fn oversized_headers_are_refused() {
     assert_eq!(reply.status, 431);
     assert!(!reply.text().contains("Fixture home"));
 }
+
+/// Slowloris: many clients trickling their headers do not keep a new client
+/// from being served at once.
+#[tokio::test]
+async fn slow_clients_do_not_block_new_ones() {
+    let site = Fixture::new();
+    let web = Web::start(site.config()).await;
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(web.addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: www.exa")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let home = tokio::time::timeout(PATIENCE, web.get("/"))
+        .await
+        .expect("a new client is served while 200 slow ones wait");
+    assert_eq!(home.status, 200);
+    assert!(started.elapsed() < PATIENCE);
+    drop(slow);
+    web.stop().await;
+}
