@@ -496,6 +496,8 @@ impl Core {
         rtype: RecordType,
     ) -> Result<Classified, String> {
         let mut transport = Transport::Udp;
+        // EDNS unless the server has shown it does not understand it.
+        let mut edns = true;
         loop {
             let now = Instant::now();
             if now >= ctx.deadline {
@@ -523,7 +525,7 @@ impl Core {
                     transport,
                 },
             );
-            let query = make_query(name, rtype, false, true);
+            let query = make_query(name, rtype, false, edns);
             let ip = server.addr.ip();
             let timeout = self
                 .servers
@@ -547,6 +549,31 @@ impl Core {
                             },
                         );
                         transport = Transport::Tcp;
+                        continue;
+                    }
+                    if edns
+                        && matches!(
+                            response.metadata.response_code,
+                            ResponseCode::FormErr | ResponseCode::NotImp
+                        )
+                    {
+                        // A server from before EDNS: ask again without it
+                        // (RFC 6891 §7).
+                        self.emit(
+                            ctx,
+                            TraceEvent::UpstreamResponse {
+                                server: server.clone(),
+                                question,
+                                response: ResponseKind::Failure {
+                                    reason: format!(
+                                        "{} to a query with EDNS; asking again without",
+                                        crate::trace::rcode_name(response.metadata.response_code)
+                                    ),
+                                },
+                                rtt_us,
+                            },
+                        );
+                        edns = false;
                         continue;
                     }
                     let classified = classify(&response, zone, name, rtype);

@@ -254,3 +254,46 @@ async fn out_of_bailiwick_records_are_neither_used_nor_cached() {
         .await;
     assert_eq!(bank.rcode, ResponseCode::NXDomain);
 }
+
+#[tokio::test]
+async fn a_server_that_rejects_edns_is_asked_again_without_it() {
+    let script: Arc<Script> = Arc::new(|_, query| {
+        let mut m = response_to(query);
+        if query.edns.is_some() {
+            m.metadata.response_code = ResponseCode::FormErr;
+        } else {
+            m.metadata.authoritative = true;
+            m.add_answer(a("old.example.zz.", [192, 0, 2, 53]));
+        }
+        vec![Reply {
+            message: m,
+            from: None,
+        }]
+    });
+    let port = scripted(&[ip(1)], script).await;
+    let config = Config {
+        upstream_port: port,
+        ..Config::default()
+    };
+    let resolver = Resolver::new(config, hints("ns.fake.", ip(1)), Clock::new());
+    let answered = resolver
+        .answer(
+            "127.0.0.1:5555".parse().unwrap(),
+            Transport::Udp,
+            &n("old.example.zz."),
+            RecordType::A,
+            true,
+        )
+        .await;
+    assert_eq!(answered.rcode, ResponseCode::NoError);
+    assert_eq!(
+        addresses(&answered.answers),
+        [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53))]
+    );
+    let queries = answered
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, dnstrail::trace::TraceEvent::UpstreamQuery { .. }))
+        .count();
+    assert_eq!(queries, 2, "once with EDNS, once without");
+}
