@@ -17,18 +17,33 @@
 //!   └────────────┘
 //! ```
 //!
-//! Map of the crate, one module per role or concept:
+//! Map of the crate, one module per role or concept.
+//!
+//! The roles, in the order of the chain:
+//!
+//! - [`browse`]: the built-in browser (steps 1, 2, 8).
+//! - [`resolver`]: the caching recursive resolver (steps 2–7): its cache,
+//!   the iteration, server choice, the control endpoint.
+//! - [`nameserver`]: the authoritative servers, root, `.com` and
+//!   example.com (steps 3–6), answering from [`zone`] files.
+//! - [`web`]: the web server of www.example.com (steps 8–9).
+//! - [`demo`]: all of them started together, and the story told.
+//!
+//! What they share:
 //!
 //! - [`topology`]: which server holds which zone at which address.
-//! - [`zone`]: zone files, read and checked (errors name file and line).
-//! - [`nameserver`]: the authoritative servers (root, `.com`, example.com).
+//! - [`trace`]: the one event type every hop is described with.
+//! - [`clock`]: "now", which tests and the demo can move forward.
 //! - [`exchange`]: one question and its answer over UDP or TCP, checked
 //!   against forgery.
-//! - [`stack`]: starting several roles at once, bound before serving.
-//! - [`trace`]: the one event type every hop is described with.
-//! - [`web`]: the web server of www.example.com.
-//! - [`browse`]: the built-in browser.
+//! - [`serve`]: the DNS front end of every server (hickory-server's
+//!   transport, the checks every query gets, the query log);
+//!   [`truncate`] decides when a UDP answer must be cut.
 //! - [`listen`]: binding sockets first, with errors that say what to do.
+//! - [`stack`]: starting several name servers at once, bound before serving.
+//! - [`fault`]: name servers that fail on purpose (`demo --fail`).
+//! - `fuzzing`: entry points for `make fuzz` (hidden from the docs).
+//! - [`cli`]: the command line's types.
 
 pub mod browse;
 pub mod cli;
