@@ -11,7 +11,7 @@
 //! its [`cache`] when it can and otherwise walks the hierarchy itself
 //! ([`iterate`]), asking each name server with RD=0, choosing among a zone's
 //! servers by measured round-trip time ([`servers`]). Every step becomes a
-//! [`TraceEvent`](crate::trace::TraceEvent), which the demo, `--json`, the
+//! [`TraceEvent`], which the demo, `--json`, the
 //! control endpoint ([`control`]) and the tests all read.
 //!
 //! It answers only loopback clients unless told otherwise (`--allow`): an
