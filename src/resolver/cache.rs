@@ -130,15 +130,16 @@ impl Cache {
         &self.clock
     }
 
-    fn get(&self, key: &Key) -> Option<(Value, u32)> {
+    /// Look at a live entry under the lock, with its remaining TTL: `read`
+    /// copies out only what the caller needs.
+    fn get<T>(&self, key: &Key, read: impl FnOnce(&Value, u32) -> Option<T>) -> Option<T> {
         let now = self.clock.now();
         let inner = self.inner.lock().expect("cache lock");
         let entry = inner.entries.get(key)?;
         if entry.expires <= now {
             return None;
         }
-        let remaining = (entry.expires - now).as_secs() as u32;
-        Some((entry.value.clone(), remaining))
+        read(&entry.value, (entry.expires - now).as_secs() as u32)
     }
 
     fn put(&self, key: Key, value: Value, ttl: u32) {
@@ -175,13 +176,16 @@ impl Cache {
 
     /// An RRset, with TTLs counted down.
     pub fn answer(&self, name: &LowerName, rtype: RecordType) -> Option<Hit<Vec<Record>>> {
-        match self.get(&Key::Answer(name.clone(), rtype))? {
-            (Value::Answer(records), remaining) => Some(Hit {
-                value: with_ttl(&records, remaining),
-                remaining,
-            }),
-            _ => None,
-        }
+        self.get(
+            &Key::Answer(name.clone(), rtype),
+            |value, remaining| match value {
+                Value::Answer(records) => Some(Hit {
+                    value: with_ttl(records, remaining),
+                    remaining,
+                }),
+                _ => None,
+            },
+        )
     }
 
     /// Store an RRset for the smallest TTL among its records.
@@ -218,17 +222,21 @@ impl Cache {
 
     /// The delegation for exactly `zone`, with TTLs counted down.
     pub fn delegation(&self, zone: &LowerName) -> Option<Hit<Delegation>> {
-        match self.get(&Key::Delegation(zone.clone()))? {
-            (Value::Delegation(mut d), remaining) => {
-                d.ns = with_ttl(&d.ns, remaining);
-                d.glue = with_ttl(&d.glue, remaining);
-                Some(Hit {
-                    value: d,
+        self.get(
+            &Key::Delegation(zone.clone()),
+            |value, remaining| match value {
+                Value::Delegation(d) => Some(Hit {
+                    value: Delegation {
+                        zone: d.zone.clone(),
+                        ns: with_ttl(&d.ns, remaining),
+                        glue: with_ttl(&d.glue, remaining),
+                        learned_from: d.learned_from.clone(),
+                    },
                     remaining,
-                })
-            }
-            _ => None,
-        }
+                }),
+                _ => None,
+            },
+        )
     }
 
     /// The deepest cached delegation at or above `name`.
@@ -256,21 +264,21 @@ impl Cache {
     /// A negative answer for the name and type: NODATA for this type, or
     /// NXDOMAIN for the name, which covers every type.
     pub fn negative(&self, name: &LowerName, rtype: RecordType) -> Option<Hit<Negative>> {
-        let found = self
-            .get(&Key::Negative(name.clone(), None))
-            .or_else(|| self.get(&Key::Negative(name.clone(), Some(rtype))))?;
-        match found {
-            (Value::Negative(mut n), remaining) => {
-                if let Some(soa) = &mut n.soa {
-                    soa.ttl = remaining;
-                }
-                Some(Hit {
-                    value: n,
-                    remaining,
-                })
-            }
+        let read = |value: &Value, remaining: u32| match value {
+            Value::Negative(n) => Some(Hit {
+                value: Negative {
+                    nxdomain: n.nxdomain,
+                    soa: n
+                        .soa
+                        .as_ref()
+                        .map(|soa| with_ttl(std::slice::from_ref(soa), remaining).remove(0)),
+                },
+                remaining,
+            }),
             _ => None,
-        }
+        };
+        self.get(&Key::Negative(name.clone(), None), read)
+            .or_else(|| self.get(&Key::Negative(name.clone(), Some(rtype)), read))
     }
 
     /// Store a negative answer for min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).

@@ -104,7 +104,8 @@ pub struct Resolution {
     pub client: SocketAddr,
     pub question: Question,
     pub rcode: String,
-    pub events: Vec<Traced>,
+    /// Shared with the [`Answered`] it produced: recorded once, not copied.
+    pub events: Arc<Vec<Traced>>,
 }
 
 /// The resolver's answer to one client question, with its trace.
@@ -113,7 +114,7 @@ pub struct Answered {
     pub rcode: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
-    pub events: Vec<Traced>,
+    pub events: Arc<Vec<Traced>>,
 }
 
 /// Everything the resolver knows and shares between requests.
@@ -279,7 +280,8 @@ impl Resolver {
     ) -> Answered {
         let core = &*self.core;
         let started = Instant::now();
-        let mut ctx = Ctx::new(core.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = core.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut ctx = Ctx::new(id);
         let question = Question::new(name, rtype);
         core.metrics.query();
         core.emit(
@@ -315,24 +317,25 @@ impl Resolver {
             },
         );
         core.metrics.response(outcome.rcode, started.elapsed());
+        let events = Arc::new(ctx.events);
         {
             let mut recent = core.recent.lock().expect("recent traces lock");
             if recent.len() == RECENT_TRACES {
                 recent.pop_front();
             }
             recent.push_back(Resolution {
-                id: ctx.id,
+                id,
                 client,
                 question,
                 rcode: rcode_name(outcome.rcode),
-                events: ctx.events.clone(),
+                events: events.clone(),
             });
         }
         Answered {
             rcode: outcome.rcode,
             answers: outcome.answers,
             authorities: outcome.authorities,
-            events: ctx.events,
+            events,
         }
     }
 

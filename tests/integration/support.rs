@@ -134,7 +134,7 @@ impl Chain {
             .rev()
             .find(|r| r.question.name == qname)
             .expect("the resolution is recorded");
-        let events = resolution.events.into_iter().map(|t| t.event).collect();
+        let events = resolution.events.iter().map(|t| t.event.clone()).collect();
         (response, events)
     }
 
