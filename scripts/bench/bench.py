@@ -877,6 +877,15 @@ def sh(*argv):
         return "not found"
 
 
+def describe():
+    """The commit the binary was built from; -dirty only when the sources
+    differ from it (edits to docs or scripts do not change the binary)."""
+    commit = sh("git", "-C", str(REPO), "describe", "--always")
+    dirty = sh("git", "-C", str(REPO), "status", "--porcelain", "--", "src", "Cargo.toml",
+               "Cargo.lock")
+    return commit + ("-dirty" if dirty else "")
+
+
 def machine():
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -898,8 +907,7 @@ def machine():
         "kernel": platform.release(),
         "load_average_start": os.getloadavg(),
         "versions": {
-            "dnstrail": os.environ.get("BENCH_DESCRIBE")
-            or sh("git", "-C", str(REPO), "describe", "--always", "--dirty"),
+            "dnstrail": os.environ.get("BENCH_DESCRIBE") or describe(),
             "rustc": sh("rustc", "--version"),
             "hickory-server": hick.group(1) if hick else "?",
             "unbound": sh("unbound", "-V").splitlines()[0],
