@@ -13,6 +13,7 @@ use std::time::Duration;
 use hickory_proto::op::{Edns, Header, LowerQuery, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::DNSClass;
 use hickory_server::Server;
+use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseInfo};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -38,6 +39,26 @@ pub async fn run<H: RequestHandler>(
     for s in sockets {
         server.register_socket(s.udp);
         server.register_listener(s.tcp, TCP_IDLE_TIMEOUT, 64);
+    }
+    let token = server.shutdown_token().clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        token.cancel();
+    });
+    server.block_until_done().await?;
+    Ok(())
+}
+
+/// Serve `handler` over TCP only, on already-bound listeners, until
+/// `shutdown` is cancelled (the name servers answer UDP themselves).
+pub async fn run_tcp<H: RequestHandler>(
+    handler: H,
+    listeners: Vec<tokio::net::TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut server = Server::new(handler);
+    for listener in listeners {
+        server.register_listener(listener, TCP_IDLE_TIMEOUT, 64);
     }
     let token = server.shutdown_token().clone();
     tokio::spawn(async move {
@@ -82,7 +103,7 @@ pub fn response_edns(request: &Request) -> Option<Edns> {
 /// The transport a request came over, in our terms.
 pub fn transport_of(request: &Request) -> Transport {
     match request.protocol() {
-        hickory_server::net::xfer::Protocol::Udp => Transport::Udp,
+        Protocol::Udp => Transport::Udp,
         _ => Transport::Tcp,
     }
 }
@@ -98,17 +119,32 @@ pub fn send_failed(request: &Request) -> ResponseInfo {
 }
 
 /// One line per query: who asked what, and what they got.
+///
+/// Under load the line is usually filtered out (`RUST_LOG=warn`); it is then
+/// not formatted at all, so a quiet server pays nothing for it.
 pub fn log_query(client: SocketAddr, request: &Request, info: &ResponseInfo) {
+    if !query_log_enabled() {
+        return;
+    }
     let question = request
         .queries
         .queries()
         .first()
         .map(|q| format!("{} {}", q.name(), q.query_type()))
         .unwrap_or_else(|| "(no question)".into());
+    log_query_line(client, request.protocol(), &question, info);
+}
+
+/// Whether the one-line query log is on (`dnstrail::query` at info).
+pub fn query_log_enabled() -> bool {
+    tracing::enabled!(target: "dnstrail::query", tracing::Level::INFO)
+}
+
+/// The query log line itself, for a question already put into words.
+pub fn log_query_line(client: SocketAddr, proto: Protocol, question: &str, info: &ResponseInfo) {
     info!(
         target: "dnstrail::query",
         "{client} {proto} {question} -> {rcode} flags=[{flags}] answers={answers}",
-        proto = request.protocol(),
         rcode = crate::trace::rcode_name(info.response_code),
         flags = info.flags(),
         answers = info.counts().answers,

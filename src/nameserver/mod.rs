@@ -18,6 +18,7 @@
 //! (AA set, glue missing; see `NOTES-hickory-0.26.md`).
 
 pub mod answer;
+mod udp;
 
 use std::sync::Arc;
 
@@ -64,12 +65,26 @@ impl NameServer {
 }
 
 /// Serve `server` on already-bound sockets until `shutdown` is cancelled.
+///
+/// TCP goes through hickory-server; UDP, where the load is, through
+/// [`udp`], which encodes each distinct answer once. As many tasks read each
+/// UDP socket as there are cores this process may run on.
 pub async fn run(
     server: NameServer,
     sockets: Vec<DnsSockets>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    crate::serve::run(server, sockets, shutdown).await
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut udp = tokio::task::JoinSet::new();
+    let mut listeners = Vec::with_capacity(sockets.len());
+    for s in sockets {
+        udp.spawn(udp::serve(server.clone(), s.udp, readers, shutdown.clone()));
+        listeners.push(s.tcp);
+    }
+    let tcp = crate::serve::run_tcp(server, listeners, shutdown);
+    let udp = async { while udp.join_next().await.is_some() {} };
+    let (tcp, ()) = tokio::join!(tcp, udp);
+    tcp
 }
 
 #[async_trait::async_trait]

@@ -1,0 +1,976 @@
+#!/usr/bin/env python3
+"""dnstrail side by side with Unbound, NSD, Knot DNS and nginx.
+
+Run by scripts/bench.sh (which installs the peers and builds the release
+binary). Every server is a separate process pinned to SERVER_CPU; every load
+generator (dnsperf, wrk) to CLIENT_CPU; the latency probes run on the
+server's core. Each workload runs in ROUNDS rounds, and in each round every
+contender gets the same load for SECS seconds, ours and the peers alternating
+(the order rotating from round to round). Results go to
+target/bench/results.json; report.py turns them into BENCHMARKS.md and a chart.
+
+Standard library only. Every process started is recorded in
+target/bench/pids (one process group each) and stopped on the way out.
+"""
+
+import argparse
+import atexit
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dnsprobe  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "target" / "bench"
+BIN = Path(os.environ.get("DNSTRAIL_BIN", REPO / "target" / "release" / "dnstrail"))
+ZONES = REPO / "demo-zones"
+STATIC = REPO / "static"
+
+WWW = "127.0.0.44"  # www.example.com in the demo zones
+
+# Where our name servers sit for the resolver workloads: port 53 (Unbound
+# iterates on port 53 only), on a /24 of their own so the bench never meets a
+# running `make demo` or `make interop` on 127.0.0.2-7.
+NS_NET = os.environ.get("BENCH_NS_NET", "127.0.9")
+LO = "127.0.0.1"
+PORT = int(os.environ.get("BENCH_PORT_BASE", "15300"))
+P = {
+    "ours_resolver": PORT + 1,
+    "unbound": PORT + 2,
+    "unbound_control": PORT + 3,
+    "ours_control": PORT + 80,
+    "ours_auth": PORT + 11,
+    "nsd_auth": PORT + 12,
+    "knot_auth": PORT + 13,
+    "ours_root": PORT + 14,
+    "nsd_root": PORT + 15,
+    "ours_tld": PORT + 16,
+    "nsd_tld": PORT + 17,
+    "knot_root": PORT + 18,
+    "knot_tld": PORT + 19,
+    "ours_web": PORT + 21,
+    "nginx": PORT + 22,
+}
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def die(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Processes:
+    """Every server started, each in a process group of its own, so that
+    stopping one stops its children too (NSD forks)."""
+
+    def __init__(self):
+        self.running = {}
+        self.pidfile = OUT / "pids"
+        self.pidfile.write_text("")
+
+    def start(self, name, argv, env=None, cpu=None):
+        if cpu is not None:
+            argv = ["taskset", "-c", str(cpu)] + argv
+        logf = open(OUT / "logs" / f"{name}.log", "ab")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        proc = subprocess.Popen(
+            argv, stdout=logf, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
+        )
+        self.running[name] = proc
+        with open(self.pidfile, "a") as f:
+            f.write(f"{proc.pid}\n")
+        return proc
+
+    def check_alive(self, name):
+        proc = self.running[name]
+        if proc.poll() is not None:
+            tail = (OUT / "logs" / f"{name}.log").read_text(errors="replace")[-1500:]
+            die(f"{name} exited with {proc.returncode}:\n{tail}")
+
+    def stop(self, name):
+        proc = self.running.pop(name, None)
+        if proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                # Children (NSD's servers, nginx's worker) may outlive the lead.
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            break
+
+    def stop_all(self):
+        for name in list(self.running):
+            self.stop(name)
+
+    def group_pids(self, name):
+        """Every live process in `name`'s process group."""
+        pgid = self.running[name].pid
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getpgid(int(entry)) == pgid:
+                        pids.append(int(entry))
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return pids
+
+
+def peak_rss_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def port_holder(port):
+    try:
+        out = subprocess.run(["ss", "-Hlnpu", f"sport = :{port}"], capture_output=True, text=True)
+        out2 = subprocess.run(["ss", "-Hlnpt", f"sport = :{port}"], capture_output=True, text=True)
+        return (out.stdout + out2.stdout).strip() or "unknown process"
+    except FileNotFoundError:
+        return "unknown process"
+
+
+def require_free(ip, port, tcp=True, udp=True):
+    """Fail clearly when something else already listens where we would."""
+    kinds = ([socket.SOCK_DGRAM] if udp else []) + ([socket.SOCK_STREAM] if tcp else [])
+    for kind in kinds:
+        s = socket.socket(socket.AF_INET, kind)
+        if kind == socket.SOCK_STREAM:
+            # As every server here does: connections of an earlier run still
+            # in TIME_WAIT do not stop a listener.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port))
+        except OSError as e:
+            proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+            die(
+                f"{ip}:{port}/{proto} is taken ({e.strerror}): {port_holder(port)}\n"
+                f"stop that process, or move the bench with BENCH_PORT_BASE / BENCH_NS_NET"
+            )
+        finally:
+            s.close()
+
+
+def wait_dns(procs, name, addr, qname, qtype="A", rd=False, want=None, deadline=10.0):
+    r, _ = dnsprobe.wait_answer(addr, qname, qtype, rd, deadline=deadline, want=want, every=0.05)
+    procs.check_alive(name)
+    if r is None or (want is not None and want not in r.addresses):
+        die(f"{name} on {addr[0]}:{addr[1]} did not answer {qname} {qtype} within {deadline}s")
+    return r
+
+
+def wait_tcp(procs, name, addr, deadline=10.0):
+    end = time.time() + deadline
+    while time.time() < end:
+        procs.check_alive(name)
+        try:
+            socket.create_connection(addr, timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    die(f"{name} is not accepting on {addr[0]}:{addr[1]} after {deadline}s")
+
+
+# ---------------------------------------------------------------- configs
+
+
+def relocated_zones():
+    """The demo zones and root hints with the name servers' addresses moved
+    from 127.0.0.2-7 to NS_NET.2-7 (nothing else changes)."""
+    d = OUT / "zones"
+    d.mkdir(parents=True, exist_ok=True)
+    for f in ["root.zone", "com.zone", "example.com.zone", "root.hints"]:
+        text = (ZONES / f).read_text()
+        text = re.sub(r"\b127\.0\.0\.([2-7])\b", NS_NET + r".\1", text)
+        (d / f).write_text(text)
+    return d
+
+
+def zone_questions(zone_dir):
+    """Every (name, type) the demo zones hold, plus a name that does not
+    exist (NXDOMAIN) and a type a name does not have (NODATA)."""
+    seen = []
+    for f in ["root.zone", "com.zone", "example.com.zone"]:
+        origin, owner = ".", None
+        text = (zone_dir / f).read_text()
+        text = re.sub(r"\(([^)]*)\)", lambda m: m.group(1).replace("\n", " "), text)
+        for raw in text.splitlines():
+            line = re.sub(r';[^"]*$', "", raw) if '"' not in raw else raw.split(" ;")[0]
+            if not line.strip():
+                continue
+            fields = line.split()
+            if fields[0] == "$ORIGIN":
+                origin = fields[1]
+                continue
+            if fields[0].startswith("$"):
+                continue
+            if not line[0].isspace():
+                owner = fields[0]
+                fields = fields[1:]
+            if owner == "@":
+                name = origin
+            elif owner.endswith("."):
+                name = owner
+            else:
+                name = owner + "." + (origin if origin != "." else "")
+            rtype = next(x for x in fields if x in dnsprobe.TYPES)
+            q = (name.lower(), rtype)
+            if q not in seen:
+                seen.append(q)
+    seen.append(("blog.example.com.", "A"))  # the CNAME, followed to www
+    seen.append(("nope.example.com.", "A"))  # NXDOMAIN
+    seen.append(("www.example.com.", "AAAA"))  # NODATA
+    return seen
+
+
+def nsd_conf(name, listens, zone_name, zone_file):
+    d = OUT / name
+    d.mkdir(parents=True, exist_ok=True)
+    ips = "\n".join(f"    ip-address: {a}" for a in listens)
+    conf = f"""server:
+{ips}
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "{d}"
+    database: ""
+    zonelistfile: "{d}/zone.list"
+    xfrdfile: "{d}/xfrd.state"
+    xfrdir: "{d}"
+    pidfile: "{d}/nsd.pid"
+    logfile: "{d}/nsd.log"
+    verbosity: 0
+    hide-version: yes
+    do-ip6: no
+    minimal-responses: yes
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: "{zone_name}"
+    zonefile: "{zone_file}"
+"""
+    (d / "nsd.conf").write_text(conf)
+    return ["nsd", "-d", "-c", str(d / "nsd.conf")]
+
+
+def knot_conf(name, listen, zones):
+    d = OUT / name
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    zone_lines = "\n".join(
+        f'  - domain: "{z}"\n    file: "{f}"' for z, f in zones
+    )
+    conf = f"""server:
+    rundir: "{d}"
+    user: root:root
+    listen: {listen}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "{d}"
+control:
+    listen: "{d}/knot.sock"
+template:
+  - id: default
+    storage: "{d}"
+    zonefile-sync: -1
+    journal-content: none
+    semantic-checks: off
+zone:
+{zone_lines}
+"""
+    (d / "knot.conf").write_text(conf)
+    return ["knotd", "-c", str(d / "knot.conf")]
+
+
+def unbound_conf(zone_dir):
+    d = OUT / "unbound"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = f"""server:
+    interface: {LO}@{P['unbound']}
+    port: {P['unbound']}
+    do-ip6: no
+    num-threads: 1
+    verbosity: 0
+    use-syslog: no
+    logfile: ""
+    username: ""
+    chroot: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    root-hints: "{zone_dir}/root.hints"
+    do-not-query-localhost: no
+    module-config: "iterator"
+    qname-minimisation: no
+    minimal-responses: yes
+    access-control: 127.0.0.0/8 allow
+remote-control:
+    control-enable: yes
+    control-interface: {LO}
+    control-port: {P['unbound_control']}
+    control-use-cert: no
+"""
+    (d / "unbound.conf").write_text(conf)
+    return ["unbound", "-d", "-c", str(d / "unbound.conf")]
+
+
+def nginx_conf(site):
+    d = OUT / "nginx"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = f"""daemon off;
+master_process on;
+worker_processes 1;
+user root root;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 30s;
+    types {{ text/html html; text/css css; application/javascript js; application/octet-stream bin; }}
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen {LO}:{P['nginx']};
+        root {site};
+        index index.html;
+    }}
+}}
+"""
+    (d / "nginx.conf").write_text(conf)
+    return ["nginx", "-c", str(d / "nginx.conf"), "-p", str(d)]
+
+
+def bench_site():
+    """static/ as it is, plus a 100 KB file."""
+    site = OUT / "site"
+    if site.exists():
+        shutil.rmtree(site)
+    shutil.copytree(STATIC, site)
+    (site / "100k.bin").write_bytes(bytes((i * 131) % 251 for i in range(100 * 1024)))
+    return site
+
+
+# ---------------------------------------------------------------- load tools
+
+
+def run_dnsperf(ip, port, qfile, secs, clients):
+    argv = [
+        "taskset", "-c", str(ARGS.client_cpu), "dnsperf", "-s", ip, "-p", str(port),
+        "-d", str(qfile), "-l", str(secs), "-c", str(clients), "-T", "1",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30).stdout
+    m = re.search(r"Queries per second:\s+([\d.]+)", out)
+    if not m:
+        die(f"dnsperf gave no result:\n{out[-2000:]}")
+    lat = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+(\d+)", out)
+    codes = re.search(r"Response codes:\s+(.*)", out)
+    return {
+        "qps": float(m.group(1)),
+        "avg_latency_us": float(lat.group(1)) * 1e6 if lat else None,
+        "lost": int(lost.group(1)) if lost else None,
+        "rcodes": codes.group(1).strip() if codes else "",
+    }
+
+
+def dnsperf_checked(ip, port, qfile, secs, clients, who):
+    """A dnsperf run; one that got (almost) nothing back is noted and run
+    again once, after checking that the server still answers."""
+    result = run_dnsperf(ip, port, qfile, secs, clients)
+    if result["qps"] > 0 and (result["lost"] or 0) * 100 < max(result["qps"] * secs, 1):
+        return result
+    r = dnsprobe.ask((ip, port), "www.example.com", "A", False, timeout=1)
+    log(f"  {who}: {result['qps']:.0f} q/s, {result['lost']} lost; the server "
+        f"{'answers' if r else 'does not answer'} a single question now; running again")
+    again = run_dnsperf(ip, port, qfile, secs, clients)
+    again["retried_after"] = result
+    return again
+
+
+def to_us(value, unit):
+    return float(value) * {"us": 1, "ms": 1000, "s": 1e6}[unit]
+
+
+def run_wrk(url, secs, conns):
+    argv = [
+        "taskset", "-c", str(ARGS.client_cpu), "wrk", "-t1", f"-c{conns}", f"-d{secs}s",
+        "--latency", url,
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        die(f"wrk gave no result:\n{out[-2000:]}")
+    pct = dict(
+        (p, to_us(v, u)) for p, v, u in re.findall(r"\s(50|90|99)%\s+([\d.]+)(us|ms|s)\b", out)
+    )
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
+    scale = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+    errors = re.search(r"Socket errors:(.*)", out)
+    return {
+        "rps": float(m.group(1)),
+        "p50_us": pct.get("50"),
+        "p90_us": pct.get("90"),
+        "p99_us": pct.get("99"),
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "bytes_per_request": round(
+            float(transfer.group(1)) * scale[transfer.group(2)] / float(m.group(1))
+        ) if transfer else None,
+        "socket_errors": errors.group(1).strip() if errors else "",
+    }
+
+
+class pinned:
+    """Run this Python process on one CPU for a while (latency probes)."""
+
+    def __init__(self, cpu):
+        self.cpu = cpu
+
+    def __enter__(self):
+        self.saved = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {self.cpu})
+
+    def __exit__(self, *exc):
+        os.sched_setaffinity(0, self.saved)
+
+
+def pct(values, p):
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+# ---------------------------------------------------------------- results
+
+
+RESULTS = {"workloads": [], "commands": {}, "checks": []}
+
+
+def record(wid, title, metric, unit, higher_better, samples, details, target=1.0, note=""):
+    """samples: {contender: [one value per round]}; the first is ours."""
+    contenders = []
+    for label, values in samples.items():
+        contenders.append(
+            {
+                "label": label,
+                "samples": [round(v, 3) for v in values],
+                "median": round(statistics.median(values), 3),
+                "min": round(min(values), 3),
+                "max": round(max(values), 3),
+                "details": details.get(label, []),
+            }
+        )
+    ours = contenders[0]
+    for c in contenders[1:]:
+        c["ratio"] = round(ours["median"] / c["median"], 3) if c["median"] else None
+        c["meets_target"] = (
+            c["ratio"] is not None
+            and (c["ratio"] >= target if higher_better else c["ratio"] <= target)
+        )
+    RESULTS["workloads"].append(
+        {
+            "id": wid,
+            "title": title,
+            "metric": metric,
+            "unit": unit,
+            "higher_is_better": higher_better,
+            "target_ratio": target,
+            "ours": ours,
+            "peers": contenders[1:],
+            "note": note,
+        }
+    )
+    peers = ", ".join(f"{c['label']} {c['median']:.0f} ({c['ratio'] or 0:.2f}x)"
+                      for c in contenders[1:])
+    log(f"  {title} [{metric}]: dnstrail {ours['median']:.0f} {unit}; {peers}")
+    save()
+
+
+def save():
+    (OUT / "results.json").write_text(json.dumps(RESULTS, indent=2) + "\n")
+
+
+def alternate(contenders, fn):
+    """Run fn(label) for every contender in every round, the order rotating
+    each round; returns {label: [result per round]}."""
+    out = {label: [] for label in contenders}
+    for r in range(ARGS.rounds):
+        order = contenders[r % len(contenders):] + contenders[: r % len(contenders)]
+        for label in order:
+            out[label].append(fn(label))
+    return out
+
+
+def command(name, argv):
+    RESULTS["commands"][name] = " ".join(shlex.quote(str(a)) for a in argv)
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def write_queries(name, questions):
+    path = OUT / f"{name}.queries"
+    path.write_text("".join(f"{n} {t}\n" for n, t in questions))
+    return path
+
+
+def resolver_workloads(procs, zones):
+    """Workloads 1 and 2: our resolver and Unbound, both iterating over our
+    name servers on port 53 of NS_NET.2-7."""
+    log("resolver workloads: starting our name servers on port 53 and both resolvers")
+    env = {"RUST_LOG": "warn"}
+    cpu = ARGS.server_cpu
+    roles = [
+        ("ns_root", "root", "root.zone", [f"{NS_NET}.2"]),
+        ("ns_tld", "tld", "com.zone", [f"{NS_NET}.3"]),
+        ("ns_auth", "auth", "example.com.zone", [f"{NS_NET}.{i}" for i in range(4, 8)]),
+    ]
+    for name, role, zone, ips in roles:
+        for ip in ips:
+            require_free(ip, 53)
+        argv = [str(BIN), role, "--zone", str(zones / zone), "--dns-port", "53"]
+        for ip in ips:
+            argv += ["--listen", ip]
+        command(f"name server ({role})", ["RUST_LOG=warn", "taskset", "-c", cpu] + argv)
+        procs.start(name, argv, env, cpu)
+    for name, _, _, ips in roles:
+        for ip in ips:
+            wait_dns(procs, name, (ip, 53), "www.example.com", deadline=10)
+
+    require_free(LO, P["ours_resolver"])
+    require_free(LO, P["ours_control"], udp=False)
+    ours = [
+        str(BIN), "resolver", "--listen", f"{LO}:{P['ours_resolver']}", "--dns-port", "53",
+        "--root-hints", str(zones / "root.hints"), "--control", f"{LO}:{P['ours_control']}",
+    ]
+    command("dnstrail resolver", ["RUST_LOG=warn", "taskset", "-c", cpu] + ours)
+    procs.start("ours_resolver", ours, env, cpu)
+    require_free(LO, P["unbound"])
+    require_free(LO, P["unbound_control"], udp=False)
+    ub = unbound_conf(zones)
+    command("unbound", ["taskset", "-c", cpu] + ub)
+    procs.start("unbound", ub, None, cpu)
+    addr = {"dnstrail": (LO, P["ours_resolver"]), "Unbound": (LO, P["unbound"])}
+    wait_dns(procs, "ours_resolver", addr["dnstrail"], "www.example.com", rd=True, want=WWW)
+    wait_dns(procs, "unbound", addr["Unbound"], "www.example.com", rd=True, want=WWW)
+    wait_tcp(procs, "ours_resolver", (LO, P["ours_control"]))
+
+    # 1. Cached answers: warm both caches with every question, then load.
+    mix = zone_questions(zones)
+    single = write_queries("resolver-single", [("www.example.com", "A")])
+    mixed = write_queries("resolver-mix", mix)
+    for label, a in addr.items():
+        for n, t in mix:
+            r = dnsprobe.ask(a, n, t, True, timeout=3)
+            RESULTS["checks"].append(
+                {"server": label, "question": f"{n} {t}", "rcode": r.rcode if r else "timeout"}
+            )
+    command("dnsperf (resolver)", ["taskset", "-c", ARGS.client_cpu, "dnsperf", "-s", LO, "-p",
+                                   "PORT", "-d", "QUERIES", "-l", ARGS.secs, "-c",
+                                   ARGS.dns_clients, "-T", "1"])
+    for wid, title, qfile in [
+        ("resolver-cached", "Resolver, cached: www.example.com A", single),
+        ("resolver-mix", f"Resolver, cached: mix of {len(mix)} questions", mixed),
+    ]:
+        log(f"{title}: dnsperf, {ARGS.rounds} rounds x {ARGS.secs} s")
+        runs = alternate(
+            list(addr),
+            lambda label: dnsperf_checked(*addr[label], qfile, ARGS.secs, ARGS.dns_clients,
+                                          label),
+        )
+        record(wid, title, "queries/s", "q/s", True,
+               {k: [x["qps"] for x in v] for k, v in runs.items()}, runs)
+
+    # Cached latency: one question at a time, client on the server's core.
+    log(f"resolver cached latency: {ARGS.latency_count} sequential questions per round")
+
+    def cached_latency(label):
+        with pinned(int(ARGS.server_cpu)):
+            t = dnsprobe.round_trips(addr[label], "www.example.com", "A", ARGS.latency_count)
+        return {"p50_us": statistics.median(t), "p90_us": pct(t, 90)}
+
+    runs = alternate(list(addr), cached_latency)
+    record("resolver-cached-latency", "Resolver, cached answer latency (one at a time)",
+           "median latency", "µs", False,
+           {k: [x["p50_us"] for x in v] for k, v in runs.items()}, runs)
+
+    # 2. Cold resolution: empty the cache, time the first resolution.
+    log(f"resolver cold resolution: {ARGS.cold_count} samples per round")
+    flush = {
+        "dnstrail": lambda: dnsprobe.flush_dnstrail((LO, P["ours_control"])),
+        "Unbound": lambda: dnsprobe.flush_unbound((LO, P["unbound_control"])),
+    }
+    pooled = {k: [] for k in addr}
+
+    def cold(label):
+        with pinned(int(ARGS.server_cpu)):
+            t = dnsprobe.cold_resolutions(
+                addr[label], "www.example.com", flush[label], ARGS.cold_count, WWW
+            )
+        pooled[label].extend(t)
+        return {"p50_us": statistics.median(t), "p90_us": pct(t, 90)}
+
+    runs = alternate(list(addr), cold)
+    note = "; ".join(
+        f"{k}: all {len(v)} samples median {statistics.median(v):.0f} µs, p90 {pct(v, 90):.0f} µs"
+        for k, v in pooled.items()
+    )
+    record("resolver-cold", "Resolver, cold resolution of www.example.com (3 servers asked)",
+           "median latency", "µs", False,
+           {k: [x["p50_us"] for x in v] for k, v in runs.items()}, runs, note=note)
+    record("resolver-cold-p90", "Resolver, cold resolution of www.example.com (3 servers asked)",
+           "p90 latency", "µs", False,
+           {k: [x["p90_us"] for x in v] for k, v in runs.items()}, runs)
+
+    for name in ["ours_resolver", "unbound", "ns_root", "ns_tld", "ns_auth"]:
+        procs.stop(name)
+
+
+def nameserver_workloads(procs, zones):
+    """Workload 3: our name servers against NSD and Knot DNS on one address
+    and port each, serving the same zone files."""
+    log("name server workloads: starting dnstrail, NSD and Knot DNS")
+    env = {"RUST_LOG": "warn"}
+    cpu = ARGS.server_cpu
+    setups = {
+        "auth": ("auth", "example.com.zone", "example.com."),
+        "root": ("root", "root.zone", "."),
+        "tld": ("tld", "com.zone", "com."),
+    }
+    servers = {}
+    for key, (role, zone, origin) in setups.items():
+        zf = str(zones / zone)
+        port = P[f"ours_{key}"]
+        require_free(LO, port)
+        argv = [str(BIN), role, "--zone", zf, "--listen", f"{LO}:{port}"]
+        command(f"dnstrail {role}", ["RUST_LOG=warn", "taskset", "-c", cpu] + argv)
+        procs.start(f"ours_{key}", argv, env, cpu)
+        servers[(key, "dnstrail")] = (f"ours_{key}", port)
+
+        port = P[f"nsd_{key}"]
+        require_free(LO, port)
+        argv = nsd_conf(f"nsd-{key}", [f"{LO}@{port}"], origin, zf)
+        command(f"nsd ({origin})", ["taskset", "-c", cpu] + argv)
+        procs.start(f"nsd_{key}", argv, None, cpu)
+        servers[(key, "NSD")] = (f"nsd_{key}", port)
+
+        port = P[f"knot_{key}"]
+        require_free(LO, port)
+        argv = knot_conf(f"knot-{key}", f"{LO}@{port}", [(origin, zf)])
+        command(f"knotd ({origin})", ["taskset", "-c", cpu] + argv)
+        procs.start(f"knot_{key}", argv, None, cpu)
+        servers[(key, "Knot DNS")] = (f"knot_{key}", port)
+
+    for (key, label), (name, port) in servers.items():
+        r = wait_dns(procs, name, (LO, port), "www.example.com")
+        RESULTS["checks"].append(
+            {"server": f"{label} ({key})", "question": "www.example.com A",
+             "rcode": r.rcode, "aa": r.aa, "counts": r.counts, "addresses": r.addresses}
+        )
+
+    auth_q = write_queries("auth-single", [("www.example.com", "A")])
+    auth_mix = write_queries(
+        "auth-mix", [q for q in zone_questions(zones) if q[0].endswith("example.com.")]
+    )
+    command("dnsperf (name server)", ["taskset", "-c", ARGS.client_cpu, "dnsperf", "-s", LO, "-p",
+                                      "PORT", "-d", "QUERIES", "-l", ARGS.secs, "-c",
+                                      ARGS.dns_clients, "-T", "1"])
+    plan = [
+        ("auth", "auth", "Name server, example.com: www.example.com A (answer)", auth_q),
+        ("auth-mix", "auth", "Name server, example.com: every name, NXDOMAIN included", auth_mix),
+        ("root", "root", "Name server, root: www.example.com A (referral to com.)", auth_q),
+        ("tld", "tld", "Name server, com.: www.example.com A (referral, 4 NS + glue)", auth_q),
+    ]
+    for wid, key, title, qfile in plan:
+        labels = ["dnstrail", "NSD", "Knot DNS"]
+        log(f"{title}: dnsperf, {ARGS.rounds} rounds x {ARGS.secs} s")
+        runs = alternate(
+            labels,
+            lambda label: dnsperf_checked(LO, servers[(key, label)][1], qfile, ARGS.secs,
+                                          ARGS.dns_clients, label),
+        )
+        record(f"nameserver-{wid}", title, "queries/s", "q/s", True,
+               {k: [x["qps"] for x in v] for k, v in runs.items()}, runs)
+
+    for name, _ in servers.values():
+        procs.stop(name)
+
+
+def web_workloads(procs):
+    """Workload 4: our web server and nginx serving the same directory."""
+    log("web workloads: starting dnstrail web and nginx")
+    site = bench_site()
+    cpu = ARGS.server_cpu
+    require_free(LO, P["ours_web"], udp=False)
+    ours = [str(BIN), "web", "--listen", f"{LO}:{P['ours_web']}", "--root", str(site),
+            "--any-host"]
+    command("dnstrail web", ["RUST_LOG=warn", "taskset", "-c", cpu] + ours)
+    procs.start("ours_web", ours, {"RUST_LOG": "warn"}, cpu)
+    require_free(LO, P["nginx"], udp=False)
+    ng = nginx_conf(site)
+    command("nginx", ["taskset", "-c", cpu] + ng)
+    procs.start("nginx", ng, None, cpu)
+    base = {"dnstrail": f"http://{LO}:{P['ours_web']}", "nginx": f"http://{LO}:{P['nginx']}"}
+    wait_tcp(procs, "ours_web", (LO, P["ours_web"]))
+    wait_tcp(procs, "nginx", (LO, P["nginx"]))
+    command("wrk", ["taskset", "-c", ARGS.client_cpu, "wrk", "-t1", f"-c{ARGS.http_conns}",
+                    f"-d{ARGS.secs}s", "--latency", "URL"])
+    for wid, path, title in [
+        ("web-index", "/", "Web: index page (11 KB)"),
+        ("web-100k", "/100k.bin", "Web: 100 KB file"),
+    ]:
+        log(f"{title}: wrk, {ARGS.rounds} rounds x {ARGS.secs} s")
+        runs = alternate(
+            list(base), lambda label: run_wrk(base[label] + path, ARGS.secs, ARGS.http_conns)
+        )
+        for label, rs in runs.items():
+            if any(r["non_2xx"] for r in rs):
+                die(f"{label} answered {path} with errors: {rs}")
+        record(wid, title, "requests/s", "req/s", True,
+               {k: [x["rps"] for x in v] for k, v in runs.items()}, runs)
+        record(wid + "-p50", title, "median latency (wrk)", "µs", False,
+               {k: [x["p50_us"] for x in v] for k, v in runs.items()}, runs)
+    procs.stop("ours_web")
+    procs.stop("nginx")
+
+
+def demo_workload(procs, zones):
+    """Workload 5: `dnstrail demo` end to end, and for scale, a stack
+    started from nothing to its first answer: ours (four processes) and
+    NSD x3 + Unbound."""
+    log(f"demo: {ARGS.demo_runs} runs of dnstrail demo --dns-port 0 --web-port 0")
+    argv = [str(BIN), "demo", "--dns-port", "0", "--web-port", "0"]
+    command("dnstrail demo", argv)
+    walls, peaks = [], []
+    for _ in range(ARGS.demo_runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append((time.perf_counter() - t0) * 1000)
+        peaks.append(usage.ru_maxrss / 1024)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            die(f"dnstrail demo failed ({proc.returncode}): {proc.stderr.read().decode()[-1500:]}")
+    RESULTS["demo"] = {
+        "wall_ms": {"samples": walls, "median": statistics.median(walls),
+                    "min": min(walls), "max": max(walls), "target": 100},
+        "peak_rss_mb": {"samples": peaks, "median": statistics.median(peaks),
+                        "min": min(peaks), "max": max(peaks), "target": 30},
+    }
+    log(f"  demo: median {statistics.median(walls):.1f} ms, peak {max(peaks):.1f} MB")
+
+    log("stack from nothing to the first answer: dnstrail x4 vs NSD x3 + Unbound")
+    cpu = ARGS.server_cpu
+
+    def ours_stack():
+        names = []
+        for name, role, zone, ips in [
+            ("st_root", "root", "root.zone", [f"{NS_NET}.2"]),
+            ("st_tld", "tld", "com.zone", [f"{NS_NET}.3"]),
+            ("st_auth", "auth", "example.com.zone", [f"{NS_NET}.{i}" for i in range(4, 8)]),
+        ]:
+            a = [str(BIN), role, "--zone", str(zones / zone), "--dns-port", "53"]
+            for ip in ips:
+                a += ["--listen", ip]
+            procs.start(name, a, {"RUST_LOG": "warn"}, cpu)
+            names.append(name)
+        procs.start("st_resolver", [
+            str(BIN), "resolver", "--listen", f"{LO}:{P['ours_resolver']}", "--dns-port", "53",
+            "--root-hints", str(zones / "root.hints")], {"RUST_LOG": "warn"}, cpu)
+        return names + ["st_resolver"], (LO, P["ours_resolver"])
+
+    def peer_stack():
+        names = []
+        for name, ips, origin, zone in [
+            ("st_nsd_root", [f"{NS_NET}.2"], ".", "root.zone"),
+            ("st_nsd_com", [f"{NS_NET}.3"], "com.", "com.zone"),
+            ("st_nsd_example", [f"{NS_NET}.{i}" for i in range(4, 8)], "example.com.",
+             "example.com.zone"),
+        ]:
+            procs.start(name, nsd_conf(name, [f"{ip}@53" for ip in ips], origin,
+                                       str(zones / zone)), None, cpu)
+            names.append(name)
+        procs.start("st_unbound", unbound_conf(zones), None, cpu)
+        return names + ["st_unbound"], (LO, P["unbound"])
+
+    for ip in [f"{NS_NET}.{i}" for i in range(2, 8)]:
+        require_free(ip, 53)
+    stacks = {"dnstrail": ours_stack, "NSD + Unbound": peer_stack}
+    mem = {k: [] for k in stacks}
+
+    def first_answer(label):
+        t0 = time.perf_counter()
+        names, addr = stacks[label]()
+        r, _ = dnsprobe.wait_answer(addr, "www.example.com", "A", True, deadline=10,
+                                    want=WWW, every=0.002)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if r is None or WWW not in r.addresses:
+            die(f"{label} stack gave no answer within 10 s")
+        mem[label].append(sum(peak_rss_kb(p) for n in names for p in procs.group_pids(n)) / 1024)
+        for n in names:
+            procs.stop(n)
+        return elapsed
+
+    runs = alternate(list(stacks), first_answer)
+    record("stack-first-answer", "Stack started from nothing to the first answer (cold)",
+           "wall time", "ms", False, runs, {}, note="not a target; for scale")
+    record("stack-memory", "Stack started from nothing: peak memory, all processes",
+           "peak RSS", "MB", False, mem, {}, note="not a target; for scale")
+
+
+# ---------------------------------------------------------------- machine
+
+
+def sh(*argv):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (p.stdout + p.stderr).strip()
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return "not found"
+
+
+def describe():
+    """The commit the binary was built from; -dirty only when the sources
+    differ from it (edits to docs or scripts do not change the binary)."""
+    commit = sh("git", "-C", str(REPO), "describe", "--always")
+    dirty = sh("git", "-C", str(REPO), "status", "--porcelain", "--", "src", "Cargo.toml",
+               "Cargo.lock")
+    return commit + ("-dirty" if dirty else "")
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    os_name = "unknown"
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("PRETTY_NAME="):
+            os_name = line.split("=", 1)[1].strip('"')
+    lock = (REPO / "Cargo.lock").read_text()
+    hick = re.search(r'name = "hickory-server"\nversion = "([^"]+)"', lock)
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(mem) / 1024 / 1024, 1),
+        "os": os_name,
+        "kernel": platform.release(),
+        "load_average_start": os.getloadavg(),
+        "versions": {
+            "dnstrail": os.environ.get("BENCH_DESCRIBE") or describe(),
+            "rustc": sh("rustc", "--version"),
+            "hickory-server": hick.group(1) if hick else "?",
+            "unbound": sh("unbound", "-V").splitlines()[0],
+            "nsd": sh("nsd", "-v").splitlines()[0],
+            "knot": sh("knotd", "-V").splitlines()[0],
+            "dnsperf": (re.search(r"Version ([\d.]+)", sh("dnsperf", "-h")) or [None, "?"])[1],
+            "wrk": sh("wrk", "-v").splitlines()[0],
+            "nginx": sh("nginx", "-v").splitlines()[0],
+            "python": platform.python_version(),
+        },
+    }
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
+    ap.add_argument("--secs", type=int, default=int(os.environ.get("SECS", 5)))
+    ap.add_argument("--server-cpu", default=os.environ.get("SERVER_CPU", "1"))
+    ap.add_argument("--client-cpu", default=os.environ.get("CLIENT_CPU", "0"))
+    ap.add_argument("--dns-clients", default=os.environ.get("DNS_CLIENTS", "4"))
+    ap.add_argument("--http-conns", default=os.environ.get("HTTP_CONNS", "50"))
+    ap.add_argument("--latency-count", type=int, default=2000)
+    ap.add_argument("--cold-count", type=int, default=100)
+    ap.add_argument("--demo-runs", type=int, default=5)
+    ap.add_argument("--only", default=os.environ.get("ONLY", "resolver,nameserver,web,demo"),
+                    help="comma-separated workload groups")
+    ARGS = ap.parse_args()
+
+    (OUT / "logs").mkdir(parents=True, exist_ok=True)
+    procs = Processes()
+    atexit.register(procs.stop_all)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))
+
+    started = time.time()
+    RESULTS["machine"] = machine()
+    RESULTS["config"] = {
+        "rounds": ARGS.rounds, "secs": ARGS.secs, "server_cpu": ARGS.server_cpu,
+        "client_cpu": ARGS.client_cpu, "dns_clients": ARGS.dns_clients,
+        "http_conns": ARGS.http_conns, "latency_count": ARGS.latency_count,
+        "cold_count": ARGS.cold_count, "demo_runs": ARGS.demo_runs, "ns_net": NS_NET,
+        "port_base": PORT,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+    }
+    zones = relocated_zones()
+    only = ARGS.only.split(",")
+    try:
+        if "resolver" in only:
+            resolver_workloads(procs, zones)
+        if "nameserver" in only:
+            nameserver_workloads(procs, zones)
+        if "web" in only:
+            web_workloads(procs)
+        if "demo" in only:
+            demo_workload(procs, zones)
+    finally:
+        procs.stop_all()
+    RESULTS["machine"]["load_average_end"] = os.getloadavg()
+    RESULTS["config"]["elapsed_s"] = round(time.time() - started, 1)
+    save()
+    log(f"done in {time.time() - started:.0f} s: {OUT / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
