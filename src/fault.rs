@@ -61,6 +61,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// A request handler wrapped so that it fails in one way.
+#[derive(Clone)]
 pub struct Faulty<H> {
     pub inner: H,
     pub fault: Fault,

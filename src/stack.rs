@@ -76,6 +76,7 @@ impl NameServers {
                         fault,
                     },
                     vec![socket],
+                    crate::serve::Answers::Fresh,
                     host_shutdown,
                 )),
             };

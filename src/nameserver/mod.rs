@@ -18,7 +18,6 @@
 //! (AA set, glue missing; see `NOTES-hickory-0.26.md`).
 
 pub mod answer;
-mod udp;
 
 use std::sync::Arc;
 
@@ -65,26 +64,14 @@ impl NameServer {
 }
 
 /// Serve `server` on already-bound sockets until `shutdown` is cancelled.
-///
-/// TCP goes through hickory-server; UDP, where the load is, through
-/// [`udp`], which encodes each distinct answer once. As many tasks read each
-/// UDP socket as there are cores this process may run on.
+/// Its answers depend only on the question, so each distinct one is
+/// encoded once and replayed (see [`crate::serve::udp`]).
 pub async fn run(
     server: NameServer,
     sockets: Vec<DnsSockets>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut udp = tokio::task::JoinSet::new();
-    let mut listeners = Vec::with_capacity(sockets.len());
-    for s in sockets {
-        udp.spawn(udp::serve(server.clone(), s.udp, readers, shutdown.clone()));
-        listeners.push(s.tcp);
-    }
-    let tcp = crate::serve::run_tcp(server, listeners, shutdown);
-    let udp = async { while udp.join_next().await.is_some() {} };
-    let (tcp, ()) = tokio::join!(tcp, udp);
-    tcp
+    crate::serve::run(server, sockets, crate::serve::Answers::Remembered, shutdown).await
 }
 
 #[async_trait::async_trait]

@@ -464,7 +464,8 @@ pub async fn run(
     sockets: Vec<DnsSockets>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    crate::serve::run(resolver, sockets, shutdown).await
+    // Answers change as TTLs count down: nothing is replayed.
+    crate::serve::run(resolver, sockets, crate::serve::Answers::Fresh, shutdown).await
 }
 
 #[async_trait::async_trait]

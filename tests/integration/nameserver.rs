@@ -402,3 +402,64 @@ async fn zone_transfers_are_refused() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn tcp_connections_are_bounded_and_idle_ones_closed() {
+    use dnstrail::nameserver::NameServer;
+    use dnstrail::serve::{TcpLimits, tcp};
+    use dnstrail::zone::Zone;
+    use tokio::io::AsyncReadExt;
+
+    let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let limits = TcpLimits {
+        max_connections: 2,
+        idle: Duration::from_millis(400),
+    };
+    tokio::spawn(tcp::serve(
+        NameServer::new(vec![zone]),
+        listener,
+        limits,
+        stop.clone(),
+    ));
+
+    // Two clients that connect and say nothing take both places.
+    let mut quiet = Vec::new();
+    for _ in 0..2 {
+        quiet.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let third = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let response = ask_with(
+            addr,
+            "www.example.com.",
+            RecordType::A,
+            Transport::Tcp,
+            false,
+        )
+        .await;
+        (response, started.elapsed())
+    });
+    // The third is answered only once the quiet ones have been closed.
+    let (response, waited) = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("answered after the idle connections close")
+        .unwrap();
+    assert!(response.metadata.authoritative);
+    assert!(
+        waited >= Duration::from_millis(300),
+        "answered past the limit after {waited:?}"
+    );
+    for mut stream in quiet {
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+        assert!(
+            matches!(read, Ok(Ok(0))),
+            "an idle connection was left open"
+        );
+    }
+    stop.cancel();
+}

@@ -1,18 +1,23 @@
-//! What every DNS server here shares: hickory-server's transport, the checks
-//! every request gets before a role looks at it, EDNS in responses, and the
+//! What every DNS server here shares: the transports, the checks every
+//! request gets before a role looks at it, EDNS in responses, and the
 //! one-line query log.
 //!
-//! hickory-server's [`Server`] reads UDP datagrams and TCP streams (RFC 7766),
-//! answers FORMERR to messages that do not parse, drops responses sent to us,
-//! and truncates UDP answers with TC=1 to the size the response's EDNS allows.
-//! A role (name server, resolver) is a [`RequestHandler`] given to [`run`].
+//! ```text
+//!  UDP datagram ─┐                                   ┌─► encoded answer ─► UDP
+//!                ├─► respond: parse (FORMERR if not) ─► role's RequestHandler
+//!  TCP message  ─┘   (hickory's Request)             └─► encoded answer ─► TCP
+//! ```
+//!
+//! A role (name server, resolver) is a hickory-server [`RequestHandler`]
+//! given to [`run`]. The transports are ours: [`udp`] reads with one task
+//! per core and, for name servers, replays answers already encoded; [`tcp`]
+//! bounds connections in number and idle time (RFC 7766).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Header, LowerQuery, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::DNSClass;
-use hickory_server::Server;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseInfo};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +25,13 @@ use tracing::info;
 
 use crate::exchange::Transport;
 use crate::listen::DnsSockets;
+
+mod respond;
+pub mod tcp;
+pub mod udp;
+
+pub use tcp::TcpLimits;
+pub use udp::Answers;
 
 /// How long a TCP client may stay idle between queries (RFC 7766 §6.2.3
 /// suggests seconds, not minutes, for a busy server).
@@ -29,43 +41,33 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// minimum MTU without fragmentation (DNS flag day 2020).
 pub const EDNS_PAYLOAD: u16 = 1232;
 
-/// Serve `handler` on already-bound sockets until `shutdown` is cancelled.
-pub async fn run<H: RequestHandler>(
+/// Serve `handler` on already-bound sockets until `shutdown` is cancelled:
+/// UDP with as many reading tasks as this process may use cores, TCP with
+/// the default [`TcpLimits`].
+pub async fn run<H: RequestHandler + Clone>(
     handler: H,
     sockets: Vec<DnsSockets>,
+    answers: Answers,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut server = Server::new(handler);
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut tasks = tokio::task::JoinSet::new();
     for s in sockets {
-        server.register_socket(s.udp);
-        server.register_listener(s.tcp, TCP_IDLE_TIMEOUT, 64);
+        tasks.spawn(udp::serve(
+            handler.clone(),
+            s.udp,
+            readers,
+            answers,
+            shutdown.clone(),
+        ));
+        tasks.spawn(tcp::serve(
+            handler.clone(),
+            s.tcp,
+            TcpLimits::default(),
+            shutdown.clone(),
+        ));
     }
-    let token = server.shutdown_token().clone();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        token.cancel();
-    });
-    server.block_until_done().await?;
-    Ok(())
-}
-
-/// Serve `handler` over TCP only, on already-bound listeners, until
-/// `shutdown` is cancelled (the name servers answer UDP themselves).
-pub async fn run_tcp<H: RequestHandler>(
-    handler: H,
-    listeners: Vec<tokio::net::TcpListener>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut server = Server::new(handler);
-    for listener in listeners {
-        server.register_listener(listener, TCP_IDLE_TIMEOUT, 64);
-    }
-    let token = server.shutdown_token().clone();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        token.cancel();
-    });
-    server.block_until_done().await?;
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }
 
