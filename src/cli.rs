@@ -49,6 +49,9 @@ pub struct NameServerArgs {
     /// Port for addresses given without one
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_DNS_PORT)]
     pub dns_port: u16,
+    /// Response-rate limiting: UDP answers per second per client network (/24, /56)
+    #[arg(long, value_name = "QPS")]
+    pub rrl: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -115,7 +115,12 @@ async fn serve_zone_role(role: Role, args: NameServerArgs) -> anyhow::Result<Exi
         origins.join(" "),
         listening.join(" ")
     );
-    nameserver::run(NameServer::new(zones), sockets, shutdown_on_signal()).await?;
+    nameserver::run(
+        NameServer::new(zones).with_rrl(args.rrl),
+        sockets,
+        shutdown_on_signal(),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

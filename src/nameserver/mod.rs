@@ -40,13 +40,22 @@ pub use answer::{Outcome, lookup};
 #[derive(Clone)]
 pub struct NameServer {
     zones: Arc<[Zone]>,
+    /// Answers per second per client network over UDP (`--rrl`), if limited.
+    rrl: Option<u32>,
 }
 
 impl NameServer {
     pub fn new(zones: Vec<Zone>) -> NameServer {
         NameServer {
             zones: zones.into(),
+            rrl: None,
         }
+    }
+
+    /// Limit UDP answers to `per_second` per client network (RRL).
+    pub fn with_rrl(mut self, per_second: Option<u32>) -> NameServer {
+        self.rrl = per_second;
+        self
     }
 
     pub fn zones(&self) -> &[Zone] {
@@ -71,7 +80,15 @@ pub async fn run(
     sockets: Vec<DnsSockets>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    crate::serve::run(server, sockets, crate::serve::Answers::Remembered, shutdown).await
+    let rrl = server.rrl;
+    crate::serve::run_limited(
+        server,
+        sockets,
+        crate::serve::Answers::Remembered,
+        rrl,
+        shutdown,
+    )
+    .await
 }
 
 #[async_trait::async_trait]

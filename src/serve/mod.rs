@@ -27,6 +27,7 @@ use crate::exchange::Transport;
 use crate::listen::DnsSockets;
 
 mod respond;
+pub mod rrl;
 pub mod tcp;
 pub mod udp;
 
@@ -50,7 +51,20 @@ pub async fn run<H: RequestHandler + Clone>(
     answers: Answers,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_limited(handler, sockets, answers, None, shutdown).await
+}
+
+/// Like [`run`], with UDP answers rate-limited per client network
+/// ([`rrl`]) when `rrl` gives answers per second.
+pub async fn run_limited<H: RequestHandler + Clone>(
+    handler: H,
+    sockets: Vec<DnsSockets>,
+    answers: Answers,
+    rrl: Option<u32>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limiter = rrl.map(|rate| std::sync::Arc::new(rrl::RateLimiter::new(rate)));
     let mut tasks = tokio::task::JoinSet::new();
     for s in sockets {
         tasks.spawn(udp::serve(
@@ -58,6 +72,7 @@ pub async fn run<H: RequestHandler + Clone>(
             s.udp,
             readers,
             answers,
+            limiter.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(tcp::serve(

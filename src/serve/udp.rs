@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::respond::answer;
+use super::rrl::{RateLimiter, Verdict, slip_response};
 use super::{log_query_line, query_log_enabled};
 
 /// The largest datagram read, as hickory-server reads them.
@@ -68,6 +69,7 @@ pub async fn serve<H: RequestHandler + Clone>(
     socket: UdpSocket,
     tasks: usize,
     answers: Answers,
+    limiter: Option<Arc<RateLimiter>>,
     shutdown: CancellationToken,
 ) {
     let socket = Arc::new(socket);
@@ -77,6 +79,7 @@ pub async fn serve<H: RequestHandler + Clone>(
             handler.clone(),
             socket.clone(),
             answers,
+            limiter.clone(),
             shutdown.clone(),
         ));
     }
@@ -87,6 +90,7 @@ async fn serve_task<H: RequestHandler + Clone>(
     handler: H,
     socket: Arc<UdpSocket>,
     answers: Answers,
+    limiter: Option<Arc<RateLimiter>>,
     shutdown: CancellationToken,
 ) {
     let mut cache: HashMap<Box<[u8]>, Encoded> = HashMap::new();
@@ -109,6 +113,19 @@ async fn serve_task<H: RequestHandler + Clone>(
             continue;
         }
         let packet = &buf[..len];
+
+        if let Some(limiter) = &limiter {
+            match limiter.check(src.ip()) {
+                Verdict::Send => {}
+                Verdict::Drop => continue,
+                Verdict::Slip => {
+                    if let Some(reply) = slip_response(packet) {
+                        send(&socket, &reply, src).await;
+                    }
+                    continue;
+                }
+            }
+        }
 
         if answers == Answers::Fresh {
             // Answered in a task of its own: a cold resolution must not

@@ -463,3 +463,57 @@ async fn tcp_connections_are_bounded_and_idle_ones_closed() {
     }
     stop.cancel();
 }
+
+#[tokio::test]
+async fn response_rate_limiting_drops_and_slips_past_the_rate() {
+    use dnstrail::nameserver::{self, NameServer};
+    use dnstrail::zone::Zone;
+
+    let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
+    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = sockets.local_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = NameServer::new(vec![zone]).with_rrl(Some(5));
+    tokio::spawn(nameserver::run(server, vec![sockets], stop.clone()));
+
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for id in 0..20u16 {
+        let mut query = make_query(&name("www.example.com."), RecordType::A, false, false);
+        query.metadata.id = id;
+        socket
+            .send_to(&query.to_vec().unwrap(), addr)
+            .await
+            .unwrap();
+    }
+    let (mut full, mut slipped) = (0, 0);
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await
+    {
+        let reply = Message::from_vec(&buf[..n]).unwrap();
+        if reply.metadata.truncation && reply.answers.is_empty() {
+            slipped += 1;
+        } else {
+            assert_eq!(reply.answers.len(), 1);
+            full += 1;
+        }
+    }
+    assert_eq!(full, 5, "the rate's worth of answers");
+    assert!(
+        (6..=8).contains(&slipped),
+        "every second limited answer slips: {slipped}"
+    );
+    // Over TCP, where sources cannot be forged, the client is answered.
+    let tcp = ask_with(
+        addr,
+        "www.example.com.",
+        RecordType::A,
+        Transport::Tcp,
+        false,
+    )
+    .await;
+    assert_eq!(tcp.answers.len(), 1);
+    stop.cancel();
+}
