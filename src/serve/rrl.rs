@@ -79,7 +79,7 @@ impl RateLimiter {
             return Verdict::Send;
         }
         bucket.limited += 1;
-        if bucket.limited % 2 == 0 {
+        if bucket.limited.is_multiple_of(2) {
             Verdict::Slip
         } else {
             Verdict::Drop
