@@ -10,51 +10,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::{Name, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncoder;
-use hickory_server::net::NetError;
-use hickory_server::net::runtime::TokioTime;
+use hickory_proto::rr::{Name, RecordType};
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::server::RequestHandler;
 
 use crate::clock::Clock;
 use crate::nameserver::NameServer;
 use crate::resolver::cache::Delegation;
 use crate::resolver::{Config, Resolver};
+use crate::serve::respond::answer;
 use crate::topology::Topology;
 use crate::zone::Zone;
-
-/// The bytes a handler sent back, encoded as the server would.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<Vec<u8>>>>);
-
-#[async_trait::async_trait]
-impl ResponseHandler for Captured {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let mut bytes = Vec::new();
-        let mut encoder = BinEncoder::new(&mut bytes);
-        encoder.set_max_size(u16::MAX);
-        let info = response
-            .destructive_emit(&mut encoder)
-            .map_err(|e| NetError::from(e.to_string()))?;
-        self.0.lock().expect("capture lock").push(bytes);
-        Ok(info)
-    }
-}
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -66,19 +35,15 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Run a handler on a raw packet; every response must parse and echo the
-/// request's ID.
+/// Run a packet through the DNS front end and a role's handler, as the UDP
+/// transport does; any response must parse and echo the request's ID.
 fn handle(handler: &impl RequestHandler, data: &[u8]) {
     let client: SocketAddr = "127.0.0.1:5353".parse().expect("literal");
-    let Ok(request) = Request::from_bytes(data.to_vec(), client, Protocol::Udp) else {
-        return; // hickory's transport answers FORMERR before any handler runs
+    let Some(answer) = runtime().block_on(answer(handler, data, client, Protocol::Udp)) else {
+        return;
     };
-    let captured = Captured::default();
-    runtime().block_on(handler.handle_request::<_, TokioTime>(&request, captured.clone()));
-    for bytes in captured.0.lock().expect("capture lock").iter() {
-        let response = Message::from_vec(bytes).expect("our responses parse");
-        assert_eq!(response.metadata.id, request.metadata.id);
-    }
+    let response = Message::from_vec(&answer.bytes).expect("our responses parse");
+    assert_eq!(response.metadata.id, u16::from_be_bytes([data[0], data[1]]));
 }
 
 fn demo_zones() -> PathBuf {

@@ -11,9 +11,10 @@
 //! they do not know `www.example.com`, only who is closer to knowing. The
 //! hosted zone's servers *answer*, with authority.
 //!
-//! hickory-server's [`Server`] does the transport: UDP and TCP on every
-//! address (RFC 7766), FORMERR for packets that do not parse, truncation with
-//! TC=1 when a UDP answer exceeds the client's buffer. The answers come from
+//! [`crate::serve`] does the transport: UDP and TCP on every address
+//! (RFC 7766), FORMERR for packets that do not parse, truncation with TC=1
+//! when a UDP answer exceeds the client's buffer, answers replayed once
+//! encoded, optional response-rate limiting. The answers come from
 //! [`answer::lookup`], ours, because hickory's catalog gets referrals wrong
 //! (AA set, glue missing; see `NOTES-hickory-0.26.md`).
 
@@ -25,13 +26,10 @@ use hickory_proto::op::{Metadata, ResponseCode};
 use hickory_proto::rr::LowerName;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use crate::listen::DnsSockets;
-use crate::serve::{log_query, response_edns, send_failed, single_question};
-use crate::truncate::must_truncate;
+use crate::serve::{reply, single_question};
 use crate::zone::Zone;
 
 pub use answer::{Outcome, lookup};
@@ -96,62 +94,27 @@ impl RequestHandler for NameServer {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        mut response_handle: R,
+        response_handle: R,
     ) -> ResponseInfo {
         let mut metadata = Metadata::response_from_request(&request.metadata);
-        let edns = response_edns(request);
-        let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-        let client = request.src();
-
-        let zone = single_question(request).and_then(|query| {
+        let question = single_question(request).and_then(|query| {
             // Not one of our zones: a name server is not a resolver.
             let zone = self.zone_for(query.name()).ok_or(ResponseCode::Refused)?;
             Ok((query, zone))
         });
-        let result = match zone {
-            Err(code) => {
-                metadata.response_code = code;
-                response_handle
-                    .send_response(builder.build_no_records(metadata))
-                    .await
-            }
-            Ok((query, zone)) => {
-                let answer = lookup(zone, query.name(), query.query_type());
+        let answer = question.map(|(query, zone)| lookup(zone, query.name(), query.query_type()));
+        let sections = match &answer {
+            Ok(answer) => {
                 metadata.authoritative = answer.authoritative;
                 metadata.response_code = answer.rcode;
-                let sections = [
+                Ok([
                     &answer.answers[..],
-                    &answer.authorities,
-                    &answer.additionals,
-                ];
-                if must_truncate(request, edns.as_ref(), sections) {
-                    metadata.truncation = true;
-                    response_handle
-                        .send_response(builder.build_no_records(metadata))
-                        .await
-                } else {
-                    response_handle
-                        .send_response(builder.build(
-                            metadata,
-                            answer.answers.iter(),
-                            answer.authorities.iter(),
-                            std::iter::empty(),
-                            answer.additionals.iter(),
-                        ))
-                        .await
-                }
+                    &answer.authorities[..],
+                    &answer.additionals[..],
+                ])
             }
+            Err(code) => Err(*code),
         };
-
-        match result {
-            Ok(info) => {
-                log_query(client, request, &info);
-                info
-            }
-            Err(error) => {
-                warn!(%client, %error, "could not send response");
-                send_failed(request)
-            }
-        }
+        reply(request, response_handle, metadata, sections).await
     }
 }

@@ -34,20 +34,17 @@ use hickory_proto::op::{Metadata, ResponseCode};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use crate::clock::Clock;
 use crate::exchange::Transport;
 use crate::listen::DnsSockets;
-use crate::serve::{log_query, response_edns, send_failed, single_question, transport_of};
+use crate::serve::{reply, single_question, transport_of};
 use crate::topology::DEFAULT_DNS_PORT;
 use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced, rcode_name};
-use crate::truncate::must_truncate;
 use crate::zone::{Zone, ZoneError};
 use cache::{Cache, Delegation};
 use iterate::{Ctx, Outcome};
@@ -473,62 +470,30 @@ impl RequestHandler for Resolver {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        mut response_handle: R,
+        response_handle: R,
     ) -> ResponseInfo {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.recursion_available = true;
-        let edns = response_edns(request);
-        let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-        let client = request.src();
-
-        let result = match single_question(request) {
-            Err(code) => {
-                metadata.response_code = code;
-                response_handle
-                    .send_response(builder.build_no_records(metadata))
-                    .await
-            }
-            Ok(query) => {
-                let name = Name::from(query.name());
-                let answered = self
-                    .answer(
-                        client,
-                        transport_of(request),
-                        &name,
-                        query.query_type(),
-                        request.metadata.recursion_desired,
-                    )
-                    .await;
-                metadata.response_code = answered.rcode;
-                let sections = [&answered.answers[..], &answered.authorities[..], &[]];
-                if must_truncate(request, edns.as_ref(), sections) {
-                    metadata.truncation = true;
-                    response_handle
-                        .send_response(builder.build_no_records(metadata))
-                        .await
-                } else {
-                    response_handle
-                        .send_response(builder.build(
-                            metadata,
-                            answered.answers.iter(),
-                            answered.authorities.iter(),
-                            std::iter::empty(),
-                            std::iter::empty(),
-                        ))
-                        .await
-                }
-            }
+        let answered = match single_question(request) {
+            Ok(query) => Ok(self
+                .answer(
+                    request.src(),
+                    transport_of(request),
+                    &Name::from(query.name()),
+                    query.query_type(),
+                    request.metadata.recursion_desired,
+                )
+                .await),
+            Err(code) => Err(code),
         };
-        match result {
-            Ok(info) => {
-                log_query(client, request, &info);
-                info
+        let sections = match &answered {
+            Ok(answered) => {
+                metadata.response_code = answered.rcode;
+                Ok([&answered.answers[..], &answered.authorities[..], &[][..]])
             }
-            Err(error) => {
-                warn!(%client, %error, "could not send response");
-                send_failed(request)
-            }
-        }
+            Err(code) => Err(*code),
+        };
+        reply(request, response_handle, metadata, sections).await
     }
 }
 

@@ -18,15 +18,17 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Header, LowerQuery, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::DNSClass;
+use hickory_proto::rr::Record;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseInfo};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::exchange::Transport;
 use crate::listen::DnsSockets;
 
-mod respond;
+pub(crate) mod respond;
 pub mod rrl;
 pub mod tcp;
 pub mod udp;
@@ -84,6 +86,54 @@ pub async fn run_limited<H: RequestHandler + Clone>(
     }
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Send a role's response: `sections` (answer, authority, additional) or an
+/// error rcode, with EDNS when the query had it, truncated whole when UDP
+/// cannot carry it ([`crate::truncate`]), and logged in one line.
+pub async fn reply<R: ResponseHandler>(
+    request: &Request,
+    mut response_handle: R,
+    mut metadata: Metadata,
+    sections: Result<[&[Record]; 3], ResponseCode>,
+) -> ResponseInfo {
+    let edns = response_edns(request);
+    let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
+    let sent = match sections {
+        Err(code) => {
+            metadata.response_code = code;
+            response_handle
+                .send_response(builder.build_no_records(metadata))
+                .await
+        }
+        Ok(sections) if crate::truncate::must_truncate(request, edns.as_ref(), sections) => {
+            metadata.truncation = true;
+            response_handle
+                .send_response(builder.build_no_records(metadata))
+                .await
+        }
+        Ok([answers, authorities, additionals]) => {
+            response_handle
+                .send_response(builder.build(
+                    metadata,
+                    answers.iter(),
+                    authorities.iter(),
+                    std::iter::empty(),
+                    additionals.iter(),
+                ))
+                .await
+        }
+    };
+    match sent {
+        Ok(info) => {
+            log_query(request.src(), request, &info);
+            info
+        }
+        Err(error) => {
+            tracing::warn!(client = %request.src(), %error, "could not send response");
+            send_failed(request)
+        }
+    }
 }
 
 /// The checks every query gets: a QUERY opcode (else NOTIMP), EDNS version 0

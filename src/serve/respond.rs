@@ -19,7 +19,7 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 use tracing::{debug, error};
 
 /// A response ready to send, and what the query log says about it.
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub bytes: Vec<u8>,
     pub question: String,
     pub info: ResponseInfo,
@@ -28,7 +28,7 @@ pub(super) struct Answer {
 
 /// The full path for a question not seen before: what hickory-server does
 /// with a datagram, then the role's own answer.
-pub(super) async fn answer(
+pub(crate) async fn answer(
     handler: &impl RequestHandler,
     packet: &[u8],
     src: SocketAddr,
