@@ -371,3 +371,39 @@ fn which(tool: &str) -> Result<PathBuf, ()> {
         })
         .ok_or(())
 }
+
+/// `demo --fail ns-1,ns-2,ns-3`: three of the four hosted-zone servers drop
+/// every query; the page still comes back, and the story shows the timeouts.
+#[tokio::test]
+async fn the_page_comes_back_while_one_of_the_four_is_healthy() {
+    let mut topology = Topology::canonical(zones_dir());
+    topology.dns_port = 0;
+    topology.resolver.set_port(0);
+    topology.web.set_port(0);
+    let mut faults = std::collections::HashMap::new();
+    for which in ["ns-1", "ns-2", "ns-3"] {
+        for ip in topology.find_hosts(which).unwrap() {
+            faults.insert(ip, dnstrail::fault::Fault::Drop);
+        }
+    }
+    let stack = Stack::start_with_faults(topology, static_dir(), &faults)
+        .await
+        .unwrap();
+    let reports = run_visits(&stack).await.unwrap();
+    for report in &reports {
+        let visit = report.outcome.as_ref().expect("the page came back");
+        assert_eq!(visit.status, 200);
+    }
+    let timeouts = reports
+        .iter()
+        .flat_map(|r| &r.steps)
+        .filter(|s| s.text.contains("no response (timeout)"))
+        .count();
+    assert!(timeouts >= 1, "the story shows the dead servers");
+    let healthy = reports
+        .iter()
+        .flat_map(|r| r.servers_asked())
+        .any(|s| s == "ns-4.awsdns-04.com");
+    assert!(healthy, "the healthy server answered");
+    stack.stop().await;
+}
