@@ -75,6 +75,24 @@ async fn scripted(ips: &[IpAddr], script: Arc<Script>) -> u16 {
     port
 }
 
+/// A resolver whose root hints point at the scripted server on `ips[0]`.
+async fn resolver_over(ips: &[IpAddr], script: Arc<Script>) -> Resolver {
+    let port = scripted(ips, script).await;
+    let config = Config {
+        upstream_port: port,
+        ..Config::default()
+    };
+    Resolver::new(config, hints("ns.fake.", ips[0]), Clock::new())
+}
+
+/// Ask `resolver` for an A record, as a loopback stub client would.
+async fn resolve(resolver: &Resolver, name: &str) -> dnstrail::resolver::Answered {
+    let client: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+    resolver
+        .answer(client, Transport::Udp, &n(name), RecordType::A, true)
+        .await
+}
+
 fn response_to(query: &Message) -> Message {
     let mut m = Message::new(
         query.metadata.id,
@@ -129,21 +147,8 @@ async fn forged_responses_are_ignored() {
             },
         ]
     });
-    let port = scripted(&[ip(1)], script).await;
-    let config = Config {
-        upstream_port: port,
-        ..Config::default()
-    };
-    let resolver = Resolver::new(config, hints("ns.fake.", ip(1)), Clock::new());
-    let answered = resolver
-        .answer(
-            "127.0.0.1:5555".parse().unwrap(),
-            Transport::Udp,
-            &n("www.example.zz."),
-            RecordType::A,
-            true,
-        )
-        .await;
+    let resolver = resolver_over(&[ip(1)], script).await;
+    let answered = resolve(&resolver, "www.example.zz.").await;
     assert_eq!(answered.rcode, ResponseCode::NoError);
     assert_eq!(
         addresses(&answered.answers),
@@ -195,23 +200,9 @@ async fn out_of_bailiwick_records_are_neither_used_nor_cached() {
             from: None,
         }]
     });
-    let port = scripted(&[ip(1), ip(2), ip(3)], script).await;
-    let config = Config {
-        upstream_port: port,
-        ..Config::default()
-    };
-    let resolver = Resolver::new(config, hints("ns.fake.", ip(1)), Clock::new());
-    let client: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+    let resolver = resolver_over(&[ip(1), ip(2), ip(3)], script).await;
 
-    let answered = resolver
-        .answer(
-            client,
-            Transport::Udp,
-            &n("www.victim.test."),
-            RecordType::A,
-            true,
-        )
-        .await;
+    let answered = resolve(&resolver, "www.victim.test.").await;
     assert_eq!(
         addresses(&answered.answers),
         [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))]
@@ -223,15 +214,7 @@ async fn out_of_bailiwick_records_are_neither_used_nor_cached() {
     assert!(cached.contains("victim.test."));
 
     // The alias's target is looked up where it belongs: it does not exist.
-    let alias = resolver
-        .answer(
-            client,
-            Transport::Udp,
-            &n("alias.victim.test."),
-            RecordType::A,
-            true,
-        )
-        .await;
+    let alias = resolve(&resolver, "alias.victim.test.").await;
     assert_eq!(alias.rcode, ResponseCode::NXDomain);
     assert_eq!(
         alias.answers.len(),
@@ -243,15 +226,7 @@ async fn out_of_bailiwick_records_are_neither_used_nor_cached() {
     assert!(!cached.contains("6.6.6.6"), "{cached}");
 
     // Asked for the poisoned name, the resolver finds it does not exist.
-    let bank = resolver
-        .answer(
-            client,
-            Transport::Udp,
-            &n("www.bank.zz."),
-            RecordType::A,
-            true,
-        )
-        .await;
+    let bank = resolve(&resolver, "www.bank.zz.").await;
     assert_eq!(bank.rcode, ResponseCode::NXDomain);
 }
 
@@ -270,21 +245,8 @@ async fn a_server_that_rejects_edns_is_asked_again_without_it() {
             from: None,
         }]
     });
-    let port = scripted(&[ip(1)], script).await;
-    let config = Config {
-        upstream_port: port,
-        ..Config::default()
-    };
-    let resolver = Resolver::new(config, hints("ns.fake.", ip(1)), Clock::new());
-    let answered = resolver
-        .answer(
-            "127.0.0.1:5555".parse().unwrap(),
-            Transport::Udp,
-            &n("old.example.zz."),
-            RecordType::A,
-            true,
-        )
-        .await;
+    let resolver = resolver_over(&[ip(1)], script).await;
+    let answered = resolve(&resolver, "old.example.zz.").await;
     assert_eq!(answered.rcode, ResponseCode::NoError);
     assert_eq!(
         addresses(&answered.answers),
