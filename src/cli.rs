@@ -52,6 +52,9 @@ pub struct NameServerArgs {
     /// Response-rate limiting: UDP answers per second per client network (/24, /56)
     #[arg(long, value_name = "QPS")]
     pub rrl: Option<u32>,
+    /// Let clients in this network transfer whole zones, AXFR over TCP (repeatable)
+    #[arg(long = "allow-axfr", value_name = "CIDR")]
+    pub allow_axfr: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -116,7 +116,9 @@ async fn serve_zone_role(role: Role, args: NameServerArgs) -> anyhow::Result<Exi
         listening.join(" ")
     );
     nameserver::run(
-        NameServer::new(zones).with_rrl(args.rrl),
+        NameServer::new(zones)
+            .with_rrl(args.rrl)
+            .with_transfers_to(networks("--allow-axfr", &args.allow_axfr)?),
         sockets,
         shutdown_on_signal(),
     )
@@ -130,17 +132,7 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
         .root_hints
         .unwrap_or_else(|| Topology::canonical(Topology::default_zones_dir()).root_hints);
     let hints = resolver::load_hints(&hints_file).context("loading root hints")?;
-    let allow = args
-        .allow
-        .iter()
-        .map(|cidr| {
-            cidr.parse::<ipnet::IpNet>()
-                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    anyhow::anyhow!("--allow {cidr}: not a network (expected e.g. 192.0.2.0/24)")
-                })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let allow = networks("--allow", &args.allow)?;
     let config = resolver::Config {
         upstream_port: args.dns_port,
         qname_minimization: args.qname_minimization,
@@ -184,4 +176,18 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
     );
     resolver::run(resolver, vec![sockets], shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Networks given on the command line as CIDR (or a single address).
+fn networks(flag: &str, given: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    given
+        .iter()
+        .map(|cidr| {
+            cidr.parse::<ipnet::IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!("{flag} {cidr}: not a network (expected e.g. 192.0.2.0/24)")
+                })
+        })
+        .collect()
 }

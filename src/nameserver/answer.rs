@@ -65,8 +65,9 @@ impl Response {
 pub fn lookup(zone: &Zone, qname: &LowerName, qtype: RecordType) -> Response {
     let mut response = Response::new();
     if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-        // Zone transfers are not offered: the zone files are the way to
-        // copy a zone here, and a transfer to anyone is a gift to scrapers.
+        // Transfers are not answered here: only over TCP, to clients that
+        // were allowed (see `transfer`), and a transfer to anyone is a gift
+        // to scrapers.
         response.rcode = ResponseCode::Refused;
         response.authoritative = false;
         return response;
@@ -219,4 +220,19 @@ fn add_additional_addresses(zone: &Zone, response: &mut Response) {
             }
         }
     }
+}
+
+/// The whole zone for a transfer (AXFR, RFC 5936): the SOA, every other
+/// record, and the SOA again to say it is complete.
+pub fn transfer(zone: &Zone) -> Vec<Record> {
+    let mut rest: Vec<&Record> = zone
+        .records()
+        .filter(|r| r.record_type() != RecordType::SOA)
+        .collect();
+    rest.sort_by(|a, b| (&a.name, a.record_type()).cmp(&(&b.name, b.record_type())));
+    let mut records = Vec::with_capacity(rest.len() + 2);
+    records.push(zone.soa().clone());
+    records.extend(rest.into_iter().cloned());
+    records.push(zone.soa().clone());
+    records
 }

@@ -23,13 +23,15 @@ pub mod answer;
 use std::sync::Arc;
 
 use hickory_proto::op::{Metadata, ResponseCode};
-use hickory_proto::rr::LowerName;
+use hickory_proto::rr::{LowerName, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
+use crate::exchange::Transport;
 use crate::listen::DnsSockets;
-use crate::serve::{reply, single_question};
+use crate::serve::{reply, single_question, transport_of};
 use crate::zone::Zone;
 
 pub use answer::{Outcome, lookup};
@@ -38,6 +40,8 @@ pub use answer::{Outcome, lookup};
 #[derive(Clone)]
 pub struct NameServer {
     zones: Arc<[Zone]>,
+    /// Networks whose clients may transfer a whole zone (AXFR over TCP).
+    transfers_to: Arc<[IpNet]>,
     /// Answers per second per client network over UDP (`--rrl`), if limited.
     rrl: Option<u32>,
 }
@@ -46,8 +50,15 @@ impl NameServer {
     pub fn new(zones: Vec<Zone>) -> NameServer {
         NameServer {
             zones: zones.into(),
+            transfers_to: Arc::new([]),
             rrl: None,
         }
+    }
+
+    /// Let clients in these networks transfer whole zones (AXFR over TCP).
+    pub fn with_transfers_to(mut self, networks: Vec<IpNet>) -> NameServer {
+        self.transfers_to = networks.into();
+        self
     }
 
     /// Limit UDP answers to `per_second` per client network (RRL).
@@ -102,6 +113,20 @@ impl RequestHandler for NameServer {
             let zone = self.zone_for(query.name()).ok_or(ResponseCode::Refused)?;
             Ok((query, zone))
         });
+        let transfer = question.as_ref().ok().and_then(|(query, zone)| {
+            let whole_zone =
+                query.query_type() == RecordType::AXFR && query.name() == zone.lower_origin();
+            let allowed = transport_of(request) == Transport::Tcp
+                && self
+                    .transfers_to
+                    .iter()
+                    .any(|n| n.contains(&request.src().ip()));
+            (whole_zone && allowed).then(|| answer::transfer(zone))
+        });
+        if let Some(records) = &transfer {
+            metadata.authoritative = true;
+            return reply(request, response_handle, metadata, Ok([records, &[], &[]])).await;
+        }
         let answer = question.map(|(query, zone)| lookup(zone, query.name(), query.query_type()));
         let sections = match &answer {
             Ok(answer) => {

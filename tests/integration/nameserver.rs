@@ -517,3 +517,55 @@ async fn response_rate_limiting_drops_and_slips_past_the_rate() {
     assert_eq!(tcp.answers.len(), 1);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn allowed_clients_transfer_the_whole_zone_over_tcp_only() {
+    use dnstrail::nameserver::{self, NameServer};
+    use dnstrail::zone::Zone;
+
+    let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
+    let records = zone.records().count();
+    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = sockets.local_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server =
+        NameServer::new(vec![zone]).with_transfers_to(vec!["127.0.0.0/8".parse().unwrap()]);
+    tokio::spawn(nameserver::run(server, vec![sockets], stop.clone()));
+
+    let axfr = ask_with(
+        addr,
+        "example.com.",
+        RecordType::AXFR,
+        Transport::Tcp,
+        false,
+    )
+    .await;
+    assert_eq!(axfr.metadata.response_code, ResponseCode::NoError);
+    assert!(axfr.metadata.authoritative);
+    // SOA first and last, every record of the zone between.
+    assert_eq!(axfr.answers.len(), records + 1);
+    assert_eq!(axfr.answers.first().unwrap().record_type(), RecordType::SOA);
+    assert_eq!(axfr.answers.last().unwrap().record_type(), RecordType::SOA);
+    // Not over UDP, and not for a name inside the zone.
+    let udp = ask_with(
+        addr,
+        "example.com.",
+        RecordType::AXFR,
+        Transport::Udp,
+        false,
+    )
+    .await;
+    assert_eq!(udp.metadata.response_code, ResponseCode::Refused);
+    let inside = ask_with(
+        addr,
+        "www.example.com.",
+        RecordType::AXFR,
+        Transport::Tcp,
+        false,
+    )
+    .await;
+    assert_eq!(inside.metadata.response_code, ResponseCode::Refused);
+    stop.cancel();
+}
