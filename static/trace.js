@@ -103,8 +103,8 @@
       case "cache_miss":
         return {
           at: "resolver",
-          what: [`nothing cached for ${question(e.question)}`],
-          meta: "cache miss: start from the top",
+          what: [`no answer cached for ${question(e.question)}`],
+          meta: "cache miss: the closest known name servers will be asked",
         };
       case "cache_answer_hit":
         return {
