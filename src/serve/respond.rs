@@ -62,12 +62,12 @@ pub(crate) async fn answer(
         .handle_request::<_, TokioTime>(&request, capture.clone())
         .await;
     let (info, bytes) = capture.encoded.lock().expect("capture lock").take()?;
-    let question = request
-        .queries
-        .queries()
-        .first()
-        .map(|q| format!("{} {}", q.name(), q.query_type()))
-        .unwrap_or_else(|| "(no question)".into());
+    // Put into words only for the query log, and only when it is on.
+    let question = match request.queries.queries().first() {
+        Some(q) if super::query_log_enabled() => format!("{} {}", q.name(), q.query_type()),
+        Some(_) => String::new(),
+        None => "(no question)".into(),
+    };
     Some(Answer {
         bytes,
         question,
@@ -101,7 +101,7 @@ impl ResponseHandler for Capture {
         >,
     ) -> Result<ResponseInfo, NetError> {
         let (info, bytes) = encode(response, self.protocol);
-        *self.encoded.lock().expect("capture lock") = Some((info, bytes.clone()));
+        *self.encoded.lock().expect("capture lock") = Some((info, bytes));
         Ok(info)
     }
 }
