@@ -569,3 +569,47 @@ async fn allowed_clients_transfer_the_whole_zone_over_tcp_only() {
     assert_eq!(inside.metadata.response_code, ResponseCode::Refused);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn wildcards_answer_for_names_that_do_not_exist() {
+    use dnstrail::nameserver::{self, NameServer};
+    use dnstrail::zone::Zone;
+
+    let zone = Zone::parse(
+        "$ORIGIN example.test.\n$TTL 60\n@ IN SOA ns h 1 2 3 4 5\n@ IN NS ns\nns IN A 127.0.0.9\n*.wild IN A 192.0.2.9\nreal.wild IN TXT \"here\"\n",
+        "wild.zone",
+    )
+    .unwrap();
+    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = sockets.local_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(nameserver::run(
+        NameServer::new(vec![zone]),
+        vec![sockets],
+        stop.clone(),
+    ));
+
+    // Synthesised with the asked name as owner (RFC 4592), also two labels down.
+    for qname in ["anything.wild.example.test.", "a.b.wild.example.test."] {
+        let response = ask(addr, qname, RecordType::A).await;
+        assert_eq!(
+            response.metadata.response_code,
+            ResponseCode::NoError,
+            "{qname}"
+        );
+        assert_eq!(
+            a_records(&response.answers),
+            [(qname.to_string(), Ipv4Addr::new(192, 0, 2, 9))]
+        );
+    }
+    // A name that exists is not covered by the wildcard: NODATA for A.
+    let real = ask(addr, "real.wild.example.test.", RecordType::A).await;
+    assert_eq!(real.metadata.response_code, ResponseCode::NoError);
+    assert!(real.answers.is_empty());
+    // Outside the wildcard's reach: NXDOMAIN.
+    let nx = ask(addr, "elsewhere.example.test.", RecordType::A).await;
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    stop.cancel();
+}
