@@ -305,9 +305,10 @@ fn print_story(
             match step.number {
                 Some(n) => writeln!(
                     out,
-                    "  {}  {:<10} {}",
+                    "  {}  {} {}",
                     style.paint("36;1", &format!("{n}.")),
-                    style.paint("1", &step.who),
+                    // Padded before painting: escape codes have no width.
+                    style.paint("1", &format!("{:<10}", step.who)),
                     step.text
                 )?,
                 None => writeln!(out, "      {}", style.paint("2", &step.text))?,
