@@ -245,14 +245,6 @@ impl TraceSink {
         events
     }
 
-    pub fn is_observed(&self) -> bool {
-        !self
-            .listeners
-            .lock()
-            .expect("trace listeners lock")
-            .is_empty()
-    }
-
     pub fn emit(&self, event: &Traced) {
         for listener in self.listeners.lock().expect("trace listeners lock").iter() {
             listener(event);

@@ -67,10 +67,6 @@ impl NameServer {
         self
     }
 
-    pub fn zones(&self) -> &[Zone] {
-        &self.zones
-    }
-
     /// The deepest zone containing `name`: a server holding both `com.` and
     /// `example.com.` answers `www.example.com` from the latter.
     pub fn zone_for(&self, name: &LowerName) -> Option<&Zone> {

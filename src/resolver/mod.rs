@@ -236,15 +236,6 @@ impl Resolver {
         &self.core.metrics
     }
 
-    pub fn config(&self) -> &Config {
-        &self.core.config
-    }
-
-    /// The smoothed round-trip time to a server, once it has been asked.
-    pub fn server_srtt(&self, ip: IpAddr) -> Option<std::time::Duration> {
-        self.core.servers.srtt(ip)
-    }
-
     /// The most recent resolutions, oldest first.
     pub fn recent(&self) -> Vec<Resolution> {
         self.core

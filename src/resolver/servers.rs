@@ -107,11 +107,4 @@ impl ServerStats {
             _ => UNKNOWN,
         }
     }
-
-    /// The smoothed RTT of a server, if it has been asked.
-    pub fn srtt(&self, ip: IpAddr) -> Option<Duration> {
-        let map = self.inner.lock().expect("server stats lock");
-        map.get(&ip)
-            .map(|s| Duration::from_micros(s.srtt_us as u64))
-    }
 }

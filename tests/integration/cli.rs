@@ -131,12 +131,7 @@ async fn resolver_runs_alone_prints_json_trace_and_stops_on_sigterm() {
     assert_eq!(kinds.first().map(String::as_str), Some("question_received"));
     assert_eq!(kinds.iter().filter(|k| *k == "upstream_query").count(), 3);
 
-    sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    stop_cleanly(&mut child, "dnstrail resolver").await;
     names.stop().await;
 }
 
@@ -166,12 +161,7 @@ async fn name_server_roles_run_alone_answer_and_stop_on_sigterm() {
             !response.answers.is_empty() || !response.authorities.is_empty(),
             "{role} said nothing"
         );
-        sigterm(&child);
-        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-            .await
-            .expect("stops within 10 s")
-            .unwrap();
-        assert!(status.success(), "{role}: {status:?}");
+        stop_cleanly(&mut child, role).await;
     }
 }
 
@@ -199,12 +189,7 @@ async fn web_runs_alone_serves_and_stops_on_sigterm() {
     let mut page = String::new();
     stream.read_to_string(&mut page).await.unwrap();
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("stops within 10 s")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    stop_cleanly(&mut child, "dnstrail web").await;
 }
 
 #[tokio::test]

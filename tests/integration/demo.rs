@@ -15,13 +15,18 @@ fn static_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
 }
 
-/// The canonical stack on ports of its own.
-async fn start_stack() -> Stack {
+/// The canonical topology with every port left for the kernel to pick.
+fn own_ports() -> Topology {
     let mut topology = Topology::canonical(zones_dir());
     topology.dns_port = 0;
     topology.resolver.set_port(0);
     topology.web.set_port(0);
-    Stack::start(topology, static_dir())
+    topology
+}
+
+/// The canonical stack on ports of its own.
+async fn start_stack() -> Stack {
+    Stack::start(own_ports(), static_dir())
         .await
         .expect("stack starts")
 }
@@ -310,12 +315,7 @@ async fn keep_running_prints_commands_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
 
-    sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("stops within 10 s")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    stop_cleanly(&mut child, "dnstrail demo --keep-running").await;
 }
 
 /// A real browser renders the page and its trace, where Chromium is installed.
@@ -376,10 +376,7 @@ fn which(tool: &str) -> Result<PathBuf, ()> {
 /// every query; the page still comes back, and the story shows the timeouts.
 #[tokio::test]
 async fn the_page_comes_back_while_one_of_the_four_is_healthy() {
-    let mut topology = Topology::canonical(zones_dir());
-    topology.dns_port = 0;
-    topology.resolver.set_port(0);
-    topology.web.set_port(0);
+    let topology = own_ports();
     let mut faults = std::collections::HashMap::new();
     for which in ["ns-1", "ns-2", "ns-3"] {
         for ip in topology.find_hosts(which).unwrap() {

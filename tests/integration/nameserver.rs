@@ -466,17 +466,11 @@ async fn tcp_connections_are_bounded_and_idle_ones_closed() {
 
 #[tokio::test]
 async fn response_rate_limiting_drops_and_slips_past_the_rate() {
-    use dnstrail::nameserver::{self, NameServer};
+    use dnstrail::nameserver::NameServer;
     use dnstrail::zone::Zone;
 
     let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
-    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
-        .await
-        .unwrap();
-    let addr = sockets.local_addr();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = NameServer::new(vec![zone]).with_rrl(Some(5));
-    tokio::spawn(nameserver::run(server, vec![sockets], stop.clone()));
+    let (addr, stop) = serve_alone(NameServer::new(vec![zone]).with_rrl(Some(5))).await;
 
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for id in 0..20u16 {
@@ -520,19 +514,14 @@ async fn response_rate_limiting_drops_and_slips_past_the_rate() {
 
 #[tokio::test]
 async fn allowed_clients_transfer_the_whole_zone_over_tcp_only() {
-    use dnstrail::nameserver::{self, NameServer};
+    use dnstrail::nameserver::NameServer;
     use dnstrail::zone::Zone;
 
     let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
     let records = zone.records().count();
-    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
-        .await
-        .unwrap();
-    let addr = sockets.local_addr();
-    let stop = tokio_util::sync::CancellationToken::new();
     let server =
         NameServer::new(vec![zone]).with_transfers_to(vec!["127.0.0.0/8".parse().unwrap()]);
-    tokio::spawn(nameserver::run(server, vec![sockets], stop.clone()));
+    let (addr, stop) = serve_alone(server).await;
 
     let axfr = ask_with(
         addr,
@@ -572,7 +561,7 @@ async fn allowed_clients_transfer_the_whole_zone_over_tcp_only() {
 
 #[tokio::test]
 async fn wildcards_answer_for_names_that_do_not_exist() {
-    use dnstrail::nameserver::{self, NameServer};
+    use dnstrail::nameserver::NameServer;
     use dnstrail::zone::Zone;
 
     let zone = Zone::parse(
@@ -580,16 +569,7 @@ async fn wildcards_answer_for_names_that_do_not_exist() {
         "wild.zone",
     )
     .unwrap();
-    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
-        .await
-        .unwrap();
-    let addr = sockets.local_addr();
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(nameserver::run(
-        NameServer::new(vec![zone]),
-        vec![sockets],
-        stop.clone(),
-    ));
+    let (addr, stop) = serve_alone(NameServer::new(vec![zone])).await;
 
     // Synthesised with the asked name as owner (RFC 4592), also two labels down.
     for qname in ["anything.wild.example.test.", "a.b.wild.example.test."] {

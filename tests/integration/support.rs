@@ -232,3 +232,28 @@ pub fn assert_whole(raw: &[u8]) -> Message {
     assert_eq!(again.len(), raw.len(), "bytes after the last record");
     message
 }
+
+/// One name server, on an address of its own, until the token is cancelled.
+pub async fn serve_alone(
+    server: dnstrail::nameserver::NameServer,
+) -> (SocketAddr, CancellationToken) {
+    let sockets = bind_dns("127.0.0.4:0".parse().unwrap()).await.unwrap();
+    let addr = sockets.local_addr();
+    let stop = CancellationToken::new();
+    tokio::spawn(dnstrail::nameserver::run(
+        server,
+        vec![sockets],
+        stop.clone(),
+    ));
+    (addr, stop)
+}
+
+/// Send SIGTERM and require a clean exit (status 0) within 10 s.
+pub async fn stop_cleanly(child: &mut tokio::process::Child, what: &str) {
+    sigterm(child);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not stop within 10 s"))
+        .unwrap();
+    assert!(status.success(), "{what}: {status:?}");
+}
