@@ -32,6 +32,7 @@
 //! What they share:
 //!
 //! - [`topology`]: which server holds which zone at which address.
+//! - [`builtin`]: the demo's zones and site, carried inside the binary.
 //! - [`trace`]: the one event type every hop is described with.
 //! - [`clock`]: "now", which tests and the demo can move forward.
 //! - [`exchange`]: one question and its answer over UDP or TCP, checked
@@ -46,6 +47,7 @@
 //! - [`cli`]: the command line's types.
 
 pub mod browse;
+pub mod builtin;
 pub mod cli;
 pub mod clock;
 pub mod demo;
