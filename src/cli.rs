@@ -1,13 +1,20 @@
-//! The command line: one subcommand per role, plus `demo` for all of them.
+//! The command line: one subcommand per role, `demo` for all of them, and
+//! `init` to write the built-in zones and site out for editing.
 //!
-//! Only clap's types live here; `main.rs` turns them into running roles.
+//! Only clap's types and the parsers of their values live here; `main.rs`
+//! turns them into running roles. Addresses are given the same way
+//! everywhere: `IP` or `IP:PORT` (`[v6]:PORT`), the port defaulting to the
+//! role's.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 
-use crate::topology::DEFAULT_DNS_PORT;
+use crate::fault::Fault;
+use crate::topology::{DEFAULT_DNS_PORT, DEFAULT_URL};
 
 /// How a name becomes a page: every server of the DNS chain, a web server
 /// and a browser, on this machine's loopback interface.
@@ -22,30 +29,101 @@ pub struct Cli {
 pub enum Command {
     /// Start every role and follow the browser through the chain, step by step
     Demo(DemoArgs),
-    /// Serve the root zone (a.root-servers.net): refers to the TLD servers
+    /// Serve the root zone: refers every question to a top-level domain
     Root(NameServerArgs),
-    /// Serve the .com zone (a.gtld-servers.net): refers to example.com's servers
+    /// Serve the top-level domains (com.): refer to each domain's servers
     Tld(NameServerArgs),
-    /// Serve the example.com hosted zone on its four name servers' addresses
+    /// Serve the domains below (example.com.), each server on its own addresses
     Auth(NameServerArgs),
+    /// Serve every zone of the hierarchy, each name server on its own addresses
+    Nameservers(NameServerArgs),
     /// Run the caching recursive resolver (the ISP's)
     Resolver(ResolverArgs),
-    /// Serve the web site of www.example.com
+    /// Serve the web site
     Web(WebArgs),
     /// Visit a URL like a browser: resolve through our resolver, then fetch
     Browse(BrowseArgs),
+    /// Write the built-in zones and site to a directory, to edit and use
+    Init(InitArgs),
 }
 
-/// Options shared by `root`, `tld` and `auth`; each fills in its defaults from
-/// the demo topology.
+/// An address to listen on or to ask: `IP` or `IP:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl Endpoint {
+    /// The address, with `default_port` when none was given.
+    pub fn with_port(self, default_port: u16) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port.unwrap_or(default_port))
+    }
+
+    /// As [`Endpoint::with_port`], for callers that take an optional address.
+    pub fn to_socket_addr(self, default_port: u16) -> Option<SocketAddr> {
+        Some(self.with_port(default_port))
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Endpoint, String> {
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return Ok(Endpoint {
+                ip: addr.ip(),
+                port: Some(addr.port()),
+            });
+        }
+        text.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map(|ip| Endpoint { ip, port: None })
+            .map_err(|_| format!("`{text}` is not an address (expected IP or IP:PORT)"))
+    }
+}
+
+/// A network given as CIDR, or a single address.
+pub fn parse_network(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not a network (expected e.g. 192.0.2.0/24)"))
+}
+
+/// `200ms`, `1.5s`, `2` (seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration (try 200ms, 1.5s or 2)");
+    let (number, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((text, ""), |i| text.split_at(i));
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => value / 1e3,
+        "s" | "" => value,
+        "min" => value * 60.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// Options shared by `root`, `tld`, `auth` and `nameservers`.
 #[derive(Debug, Args)]
 pub struct NameServerArgs {
-    /// Zone file to serve (repeatable) [default: the role's file in demo-zones/]
-    #[arg(long = "zone", value_name = "FILE")]
-    pub zones: Vec<PathBuf>,
-    /// Address to listen on, as IP or IP:PORT (repeatable) [default: the role's addresses]
+    /// Directory of zone files: the whole hierarchy, servers and addresses
+    /// derived from it [default: the built-in demo zones]
+    #[arg(long, value_name = "DIR")]
+    pub zones: Option<PathBuf>,
+    /// A zone to serve, by name (`example.com.`) from --zones, or a zone
+    /// file (repeatable) [default: the role's zones]
+    #[arg(long = "zone", value_name = "ZONE|FILE")]
+    pub zone: Vec<String>,
+    /// Only the name server called NAME (`ns-2`, `ns-2.awsdns-02.com`) (repeatable)
+    #[arg(long = "server", value_name = "NAME")]
+    pub server: Vec<String>,
+    /// Listen here instead of the servers' own addresses, IP or IP:PORT (repeatable)
     #[arg(long = "listen", value_name = "ADDR")]
-    pub listen: Vec<String>,
+    pub listen: Vec<Endpoint>,
     /// Port for addresses given without one
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_DNS_PORT)]
     pub dns_port: u16,
@@ -53,18 +131,32 @@ pub struct NameServerArgs {
     #[arg(long, value_name = "QPS")]
     pub rrl: Option<u32>,
     /// Let clients in this network transfer whole zones, AXFR over TCP (repeatable)
-    #[arg(long = "allow-axfr", value_name = "CIDR")]
-    pub allow_axfr: Vec<String>,
+    #[arg(long = "allow-axfr", value_name = "CIDR", value_parser = parse_network)]
+    pub allow_axfr: Vec<IpNet>,
+    /// Misbehave on purpose: drop, servfail, refused, lame, truncate or delay=DURATION
+    #[arg(long, value_name = "KIND")]
+    pub fault: Option<Fault>,
+    /// Answer NSID (dig +nsid) with each server's name (RFC 5001)
+    #[arg(long)]
+    pub nsid: bool,
+    /// Serve the control endpoint (servers, faults) on this loopback address
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<Endpoint>,
 }
 
 #[derive(Debug, Args)]
 pub struct ResolverArgs {
-    /// Address stub clients query, as IP or IP:PORT
+    /// Address stub clients query, IP or IP:PORT (repeatable)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
-    pub listen: String,
-    /// Where the root servers are [default: demo-zones/root.hints]
+    pub listen: Vec<Endpoint>,
+    /// Where the root servers are, as a root hints file [default: the root
+    /// zone's NS and addresses, from --zones]
     #[arg(long, value_name = "FILE")]
     pub root_hints: Option<PathBuf>,
+    /// Directory of zone files whose root zone gives the root hints
+    /// [default: the built-in demo zones]
+    #[arg(long, value_name = "DIR")]
+    pub zones: Option<PathBuf>,
     /// Port of every upstream name server (glue carries addresses, not ports);
     /// also the listening port when --listen gives none
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_DNS_PORT)]
@@ -73,39 +165,51 @@ pub struct ResolverArgs {
     #[arg(long)]
     pub qname_minimization: bool,
     /// Also answer clients in this network (repeatable); loopback is always allowed
-    #[arg(long = "allow", value_name = "CIDR")]
-    pub allow: Vec<String>,
+    #[arg(long = "allow", value_name = "CIDR", value_parser = parse_network)]
+    pub allow: Vec<IpNet>,
     /// Serve cache, traces and metrics over HTTP on this loopback address
     #[arg(long, value_name = "ADDR")]
-    pub control: Option<SocketAddr>,
+    pub control: Option<Endpoint>,
     /// Print each resolution's trace events as JSON lines on stdout
-    #[arg(long)]
+    #[arg(long, conflicts_with = "story")]
     pub json: bool,
+    /// Tell each resolution on stdout as the demo tells it
+    #[arg(long)]
+    pub story: bool,
     /// Most RRsets, delegations and negative answers kept in the cache
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub cache_size: usize,
     /// When every server fails, answer with an expired record, TTL 30 (RFC 8767)
     #[arg(long)]
     pub serve_stale: bool,
-    /// Questions per second each client address may ask; more get REFUSED (0: no limit)
-    #[arg(long, value_name = "QPS", default_value_t = 0)]
-    pub rate_limit: u32,
+    /// Questions per second each client address may ask; more get REFUSED
+    #[arg(long, value_name = "QPS")]
+    pub rate_limit: Option<u32>,
     /// Upstream questions in flight at once, over all clients
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_outstanding: usize,
+    /// Draw the choices among a zone's servers from this seed, to repeat a run
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
 pub struct WebArgs {
-    /// Address to listen on
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.44:8080")]
-    pub listen: SocketAddr,
-    /// Directory of the site [default: static/]
+    /// Directory of zone files that say where the site is [default: the built-in demo zones]
     #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-    /// The virtual host served; other Host headers get 404
-    #[arg(long, value_name = "NAME", default_value = "www.example.com")]
-    pub host: String,
+    pub zones: Option<PathBuf>,
+    /// The site's URL: the server listens on the addresses the zones give its host
+    #[arg(long, value_name = "URL", default_value = DEFAULT_URL)]
+    pub site: String,
+    /// Listen here instead, IP or IP:PORT (repeatable)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<Endpoint>,
+    /// Directory of the site's files [default: the built-in site]
+    #[arg(long = "static", alias = "root", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// A host name served (repeatable) [default: every name the zones point at the server]
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
     /// Serve the site whatever the Host header says
     #[arg(long)]
     pub any_host: bool,
@@ -113,46 +217,65 @@ pub struct WebArgs {
 
 #[derive(Debug, Args)]
 pub struct BrowseArgs {
-    /// The page to visit
-    #[arg(default_value = "http://www.example.com:8080/")]
+    /// The page to visit (`www.example.com` alone means http://)
+    #[arg(default_value = DEFAULT_URL)]
     pub url: String,
-    /// The recursive resolver to ask (and nothing else: no /etc/hosts)
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5300")]
-    pub resolver: SocketAddr,
+    /// The recursive resolver to ask (and nothing else: no /etc/hosts), IP or IP:PORT
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub resolver: Endpoint,
     /// Print the visit as one JSON object
     #[arg(long)]
     pub json: bool,
-    /// Give up on the whole visit after this many seconds
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub timeout: f64,
+    /// Give up on the whole visit after this long (10, 10s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Directory of the zone files and root hints
+    /// Directory of zone files: any hierarchy [default: the built-in demo zones]
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
-    /// Directory of the web site
+    /// Directory of the web site [default: the built-in site]
     #[arg(long = "static", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
-    /// Port every name server listens on (0: any port free on all addresses)
+    /// Visit this URL (repeatable, in order) [default: http://www.example.com:8080/]
+    #[arg(long = "visit", value_name = "URL")]
+    pub visit: Vec<String>,
+    /// Ask the resolver NAME/TYPE (e.g. blog.example.com/AAAA), as dig would (repeatable)
+    #[arg(long = "ask", value_name = "NAME/TYPE")]
+    pub ask: Vec<String>,
+    /// Port every name server listens on, and the resolver (0: any port free on all addresses)
     #[arg(long, value_name = "PORT", default_value_t = DEFAULT_DNS_PORT)]
     pub dns_port: u16,
-    /// Port of the web server (0: any free port)
-    #[arg(long, value_name = "PORT", default_value_t = crate::topology::DEFAULT_WEB_PORT)]
-    pub web_port: u16,
+    /// Port of the web server [default: the URL's]
+    #[arg(long, value_name = "PORT")]
+    pub web_port: Option<u16>,
+    /// The control endpoint's address [default: 127.0.0.1:5380]
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<Endpoint>,
     /// Write the trace events as JSON lines instead of the story
     #[arg(long)]
     pub json: bool,
-    /// Leave the stack running after the three visits, until Ctrl-C
+    /// Leave the stack running after the visits, until Ctrl-C
     #[arg(long)]
     pub keep_running: bool,
-    /// Name servers that fail: root, tld, auth, or names such as ns-2 (comma-separated)
+    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub fail: Vec<String>,
-    /// How they fail: drop, servfail or delay=DURATION (e.g. delay=200ms)
-    #[arg(long, value_name = "KIND", default_value = "drop")]
-    pub fault: crate::fault::Fault,
+    /// How they fail: drop, servfail, refused, lame, truncate or delay=DURATION [default: drop]
+    #[arg(long, value_name = "KIND")]
+    pub fault: Option<Fault>,
+    /// Draw the resolver's choices among servers from this seed, to repeat a run
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write `zones/` and `site/` (created if missing; existing files are kept)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[cfg(test)]
@@ -163,5 +286,22 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn values_parse_as_people_write_them() {
+        let e: Endpoint = "127.0.0.4".parse().unwrap();
+        assert_eq!(e.with_port(53), "127.0.0.4:53".parse().unwrap());
+        let e: Endpoint = "[::1]:5300".parse().unwrap();
+        assert_eq!(e.with_port(53), "[::1]:5300".parse().unwrap());
+        assert!("nope".parse::<Endpoint>().is_err());
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("fast").is_err());
+        assert_eq!(
+            parse_network("192.0.2.7").unwrap().to_string(),
+            "192.0.2.7/32"
+        );
     }
 }

@@ -16,28 +16,12 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 
-/// The UDP payload size we advertise upstream (DNS flag day 2020).
-pub const EDNS_PAYLOAD: u16 = 1232;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        })
-    }
-}
+pub use crate::dns::Transport;
+use crate::dns::{read_tcp_message, tcp_frame};
+use crate::serve::EDNS_PAYLOAD;
 
 /// A response that matched its question.
 #[derive(Debug, Clone)]
@@ -167,16 +151,10 @@ async fn tcp(
 ) -> std::io::Result<(Vec<u8>, usize)> {
     let mut stream = TcpStream::connect(server).await?;
     stream.set_nodelay(true)?;
-    // RFC 1035 §4.2.2: each message is preceded by its two-byte length.
-    let mut framed = Vec::with_capacity(bytes.len() + 2);
-    framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-    framed.extend_from_slice(bytes);
-    stream.write_all(&framed).await?;
+    stream.write_all(&tcp_frame(bytes)).await?;
     let mut ignored = 0;
     loop {
-        let len = stream.read_u16().await? as usize;
-        let mut buf = vec![0u8; len];
-        stream.read_exact(&mut buf).await?;
+        let buf = read_tcp_message(&mut stream).await?;
         if matches(query, &buf) {
             return Ok((buf, ignored));
         }

@@ -1,28 +1,74 @@
 //! Name servers that misbehave on purpose, so the resolver's retries and
-//! server choice can be seen: `demo --fail ns-2 --fault drop`.
+//! server choice can be seen: `demo --fail ns-2 --fault drop`, `dnstrail
+//! auth --fault servfail`, or at run time through the control endpoint.
 //!
 //! ```text
 //!  drop          the query is read and never answered (a dead server)
 //!  servfail      every answer is SERVFAIL (a broken server)
+//!  refused       every answer is REFUSED (a server that was not told it
+//!                serves the zone: a lame delegation, RFC 1912 §2.8)
+//!  lame          NOERROR, not authoritative, nothing in it (lame, too)
+//!  truncate      over UDP every answer is empty with TC=1; TCP works
 //!  delay=200ms   every answer comes, late (a slow or distant server)
 //! ```
+//!
+//! A fault is a layer of the serving pipeline ([`crate::serve`]), held in
+//! a [`FaultSwitch`] that can be flipped while the server runs.
 
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hickory_proto::op::{Metadata, ResponseCode};
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_proto::op::ResponseCode;
 
-use crate::serve::{response_edns, send_failed};
+use crate::dns::Transport;
+use crate::serve::Reply;
 
 /// How a failing server fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     Drop,
     ServFail,
+    Refused,
+    Lame,
+    Truncate,
     Delay(Duration),
+}
+
+/// Every fault's name, for help texts and errors.
+pub const FAULT_KINDS: &str = "drop, servfail, refused, lame, truncate or delay=DURATION";
+
+impl Fault {
+    /// The reply a faulty server gives instead of its real one, if it gives
+    /// one at all; `None` lets the real answer through (after a delay, or
+    /// over TCP when only UDP is truncated). Dropping happens before this.
+    pub fn reply(self, transport: Transport) -> Option<Reply> {
+        match self {
+            Fault::Drop | Fault::Delay(_) => None,
+            Fault::ServFail => Some(Reply::rcode(ResponseCode::ServFail)),
+            Fault::Refused => Some(Reply::rcode(ResponseCode::Refused)),
+            Fault::Lame => Some(Reply::rcode(ResponseCode::NoError)),
+            Fault::Truncate if transport == Transport::Udp => Some(Reply {
+                // An empty reply that cannot fit: the encoder sends TC=1.
+                truncated: true,
+                ..Reply::default()
+            }),
+            Fault::Truncate => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Drop => f.write_str("drop"),
+            Fault::ServFail => f.write_str("servfail"),
+            Fault::Refused => f.write_str("refused"),
+            Fault::Lame => f.write_str("lame"),
+            Fault::Truncate => f.write_str("truncate"),
+            Fault::Delay(d) => write!(f, "delay={}ms", d.as_millis()),
+        }
+    }
 }
 
 impl FromStr for Fault {
@@ -32,67 +78,46 @@ impl FromStr for Fault {
         match text {
             "drop" => Ok(Fault::Drop),
             "servfail" => Ok(Fault::ServFail),
+            "refused" => Ok(Fault::Refused),
+            "lame" => Ok(Fault::Lame),
+            "truncate" => Ok(Fault::Truncate),
             _ => {
-                let delay = text.strip_prefix("delay=").ok_or_else(|| {
-                    format!("unknown fault `{text}`: expected drop, servfail or delay=DURATION")
-                })?;
-                parse_duration(delay).map(Fault::Delay)
+                let delay = text
+                    .strip_prefix("delay=")
+                    .ok_or_else(|| format!("unknown fault `{text}`: expected {FAULT_KINDS}"))?;
+                crate::cli::parse_duration(delay)
+                    .and_then(|d| {
+                        if d > Duration::from_secs(60) {
+                            Err(format!("`{delay}` is longer than a minute"))
+                        } else {
+                            Ok(d)
+                        }
+                    })
+                    .map(Fault::Delay)
             }
         }
     }
 }
 
-/// `200ms`, `1.5s`, `2s`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration (try 200ms or 1.5s)");
-    let (number, unit) = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map_or((text, ""), |i| text.split_at(i));
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "ms" => value / 1e3,
-        "s" | "" => value,
-        _ => return Err(bad()),
-    };
-    if !(0.0..=60.0).contains(&seconds) {
-        return Err(bad());
+/// The fault a server has now, if any: shared between the serving
+/// pipeline, which reads it for every message, and whoever breaks and heals
+/// the server.
+#[derive(Debug, Clone, Default)]
+pub struct FaultSwitch(Arc<RwLock<Option<Fault>>>);
+
+impl FaultSwitch {
+    /// A switch already set to `fault`.
+    pub fn new(fault: Option<Fault>) -> FaultSwitch {
+        FaultSwitch(Arc::new(RwLock::new(fault)))
     }
-    Ok(Duration::from_secs_f64(seconds))
-}
 
-/// A request handler wrapped so that it fails in one way.
-#[derive(Clone)]
-pub struct Faulty<H> {
-    pub inner: H,
-    pub fault: Fault,
-}
+    pub fn get(&self) -> Option<Fault> {
+        *self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
 
-#[async_trait::async_trait]
-impl<H: RequestHandler> RequestHandler for Faulty<H> {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        match self.fault {
-            Fault::Drop => send_failed(request),
-            Fault::Delay(delay) => {
-                tokio::time::sleep(delay).await;
-                self.inner
-                    .handle_request::<R, T>(request, response_handle)
-                    .await
-            }
-            Fault::ServFail => {
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.response_code = ResponseCode::ServFail;
-                let edns = response_edns(request);
-                let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-                response_handle
-                    .send_response(builder.build_no_records(metadata))
-                    .await
-                    .unwrap_or_else(|_| send_failed(request))
-            }
-        }
+    /// Break the server (`Some`) or heal it (`None`).
+    pub fn set(&self, fault: Option<Fault>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = fault;
     }
 }
 
@@ -102,8 +127,9 @@ mod tests {
 
     #[test]
     fn faults_parse_as_written_on_the_command_line() {
-        assert_eq!("drop".parse(), Ok(Fault::Drop));
-        assert_eq!("servfail".parse(), Ok(Fault::ServFail));
+        for kind in ["drop", "servfail", "refused", "lame", "truncate"] {
+            assert_eq!(kind.parse::<Fault>().unwrap().to_string(), kind);
+        }
         assert_eq!(
             "delay=200ms".parse(),
             Ok(Fault::Delay(Duration::from_millis(200)))
@@ -113,6 +139,7 @@ mod tests {
             Ok(Fault::Delay(Duration::from_millis(1500)))
         );
         assert!("delay=fast".parse::<Fault>().is_err());
+        assert!("delay=2h".parse::<Fault>().is_err());
         assert!("explode".parse::<Fault>().is_err());
     }
 }

@@ -14,14 +14,13 @@ use std::sync::OnceLock;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
-use hickory_server::net::xfer::Protocol;
-use hickory_server::server::RequestHandler;
 
 use crate::clock::Clock;
+use crate::dns::Transport;
 use crate::nameserver::NameServer;
 use crate::resolver::cache::Delegation;
 use crate::resolver::{Config, Resolver};
-use crate::serve::respond::answer;
+use crate::serve::{Pipeline, Responder, ServeOptions};
 use crate::topology::Topology;
 use crate::zone::Zone;
 
@@ -35,32 +34,23 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Run a packet through the DNS front end and a role's handler, as the UDP
-/// transport does; any response must parse and echo the request's ID.
-fn handle(handler: &impl RequestHandler, data: &[u8]) {
+/// Run a packet through the DNS front end and a role, as the UDP transport
+/// does; any response must parse and echo the request's ID.
+fn handle<R: Responder>(pipeline: &Pipeline<R>, data: &[u8]) {
     let client: SocketAddr = "127.0.0.1:5353".parse().expect("literal");
-    let Some(answer) = runtime().block_on(answer(handler, data, client, Protocol::Udp)) else {
+    let Some(answer) = runtime().block_on(pipeline.handle(data, client, Transport::Udp)) else {
         return;
     };
     let response = Message::from_vec(&answer.bytes).expect("our responses parse");
     assert_eq!(response.metadata.id, u16::from_be_bytes([data[0], data[1]]));
 }
 
-fn demo_zones() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo-zones")
-}
-
 /// A packet at the example.com name servers.
 pub fn nameserver_request(data: &[u8]) {
-    static SERVER: OnceLock<NameServer> = OnceLock::new();
+    static SERVER: OnceLock<Pipeline<NameServer>> = OnceLock::new();
     let server = SERVER.get_or_init(|| {
-        let topology = Topology::canonical(demo_zones());
-        let zones = topology
-            .services
-            .iter()
-            .map(|s| Zone::load(&s.file).expect("demo zones load"))
-            .collect();
-        NameServer::new(zones)
+        let topology = Topology::builtin();
+        Pipeline::new(NameServer::new(topology.zones), ServeOptions::default())
     });
     handle(server, data);
 }
@@ -68,7 +58,7 @@ pub fn nameserver_request(data: &[u8]) {
 /// A packet at the resolver. Its root hints point at a closed port, so
 /// resolutions fail at once instead of waiting on timeouts.
 pub fn resolver_request(data: &[u8]) {
-    static RESOLVER: OnceLock<Resolver> = OnceLock::new();
+    static RESOLVER: OnceLock<Pipeline<Resolver>> = OnceLock::new();
     let resolver = RESOLVER.get_or_init(|| {
         let hints = Delegation {
             zone: Name::root(),
@@ -80,7 +70,10 @@ pub fn resolver_request(data: &[u8]) {
             upstream_port: 1,
             ..Config::default()
         };
-        Resolver::new(config, hints, Clock::new())
+        Pipeline::new(
+            Resolver::new(config, hints, Clock::new()),
+            ServeOptions::default(),
+        )
     });
     handle(resolver, data);
 }
@@ -95,7 +88,7 @@ pub fn upstream_response(data: &[u8]) {
     let zone = Name::from_ascii("com.").expect("literal");
     let name = Name::from_ascii("www.example.com.").expect("literal");
     for rtype in [RecordType::A, RecordType::NS, RecordType::CNAME] {
-        crate::resolver::iterate::check_classification(&response, &zone, &name, rtype);
+        crate::resolver::classify::check_classification(&response, &zone, &name, rtype);
     }
 }
 
@@ -119,7 +112,10 @@ pub fn zone_file(data: &[u8]) {
 /// and nothing outside the site's directory is ever served.
 pub fn web_request(data: &[u8]) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static");
-    let config = crate::web::WebConfig::new(root, "www.example.com");
+    let config = crate::web::WebConfig::new(
+        crate::web::SiteSource::Dir(root),
+        vec!["www.example.com".to_string()],
+    );
     let Ok(out) = runtime().block_on(crate::web::respond_to_raw(config, data)) else {
         return;
     };

@@ -50,9 +50,12 @@ pub mod browse;
 pub mod builtin;
 pub mod cli;
 pub mod clock;
+pub mod control;
 pub mod demo;
+pub mod dns;
 pub mod exchange;
 pub mod fault;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod listen;
@@ -60,8 +63,9 @@ pub mod nameserver;
 pub mod resolver;
 pub mod serve;
 pub mod stack;
+pub mod story;
+pub mod style;
 pub mod topology;
 pub mod trace;
-pub mod truncate;
 pub mod web;
 pub mod zone;

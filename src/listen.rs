@@ -188,6 +188,18 @@ pub fn parse_listen(text: &str, default_port: u16) -> Result<SocketAddr, String>
         .map_err(|_| format!("`{text}` is not an address (expected IP or IP:PORT)"))
 }
 
+/// The signal that asked this process to stop, once one has.
+static LAST_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The signal number that stopped us (2 for SIGINT, 15 for SIGTERM), if
+/// one did: a shell reports 128 plus it as the exit status.
+pub fn last_signal() -> Option<i32> {
+    match LAST_SIGNAL.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
 /// A shutdown signal for a role run from the command line: cancelled on
 /// Ctrl-C (SIGINT) or SIGTERM, so that every role stops the same clean way.
 /// The handlers are installed before this returns, so a signal that comes
@@ -201,16 +213,18 @@ pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
         let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
         tokio::spawn(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
+            let number = tokio::select! {
+                _ = interrupt.recv() => 2,
+                _ = terminate.recv() => 15,
+            };
+            LAST_SIGNAL.store(number, std::sync::atomic::Ordering::Relaxed);
             trigger.cancel();
         });
     }
     #[cfg(not(unix))]
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
+        LAST_SIGNAL.store(2, std::sync::atomic::Ordering::Relaxed);
         trigger.cancel();
     });
     token

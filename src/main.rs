@@ -1,28 +1,57 @@
-//! The `dnstrail` binary: parse the command line, run one role, and turn any
-//! error into one line on stderr and a non-zero exit code.
+//! The `dnstrail` binary: parse the command line, turn the arguments into a
+//! role's configuration, run it, and turn any error into one line on stderr
+//! and a non-zero exit code.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
-use dnstrail::cli::{Cli, Command, NameServerArgs, ResolverArgs};
+use dnstrail::browse;
+use dnstrail::cli::{Cli, Command, DemoArgs, InitArgs, NameServerArgs, ResolverArgs, WebArgs};
 use dnstrail::clock::Clock;
-use dnstrail::listen::{bind_dns, bind_tcp, parse_listen, shutdown_on_signal};
+use dnstrail::control::{self, Control};
+use dnstrail::demo::{self, Item};
+use dnstrail::fault::FaultSwitch;
+use dnstrail::listen::{bind_dns, bind_tcp, shutdown_on_signal};
 use dnstrail::nameserver::{self, NameServer};
 use dnstrail::resolver::{self, Resolver};
-use dnstrail::topology::{Role, Topology};
+use dnstrail::serve::ServeOptions;
+use dnstrail::serve::ratelimit::RateLimit;
+use dnstrail::stack::{Stack, StackConfig};
+use dnstrail::story::{self, Printing};
+use dnstrail::style::Style;
+use dnstrail::topology::{DEFAULT_CONTROL_PORT, Tier, Topology};
+use dnstrail::trace::TraceSink;
+use dnstrail::web::{self, SiteSource, WebConfig, Website};
 use dnstrail::zone::Zone;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     // The demo's output is the story; its servers' logs would bury it.
     let quiet = matches!(cli.command, Command::Demo(_));
     init_logging(if quiet { "warn" } else { DEFAULT_LOG });
+    let demo_items = matches
+        .subcommand_matches("demo")
+        .map(demo_items_in_order)
+        .transpose();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    let result = match demo_items {
+        Ok(items) => runtime.block_on(run(cli, items.unwrap_or_default())),
+        Err(error) => Err(error),
+    };
+    // Whatever is still running (a resolution waiting on a dead server)
+    // does not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_millis(50));
+    match result {
         Ok(code) => code,
         // `dnstrail demo | head` is not an error worth a message.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
@@ -38,15 +67,18 @@ fn main() -> ExitCode {
 const DEFAULT_LOG: &str =
     "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=warn";
 
-/// Logs go to stderr, filtered by `RUST_LOG` when it is set.
+/// Logs go to stderr, filtered by `RUST_LOG` when it is set; the query log
+/// has a writer of its own (see `serve::querylog`).
 fn init_logging(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let colour = Style::for_stderr().is_on();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(use_colour())
+        .with_ansi(colour)
         .with_target(false)
         .init();
+    dnstrail::serve::querylog::start(colour);
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -55,139 +87,385 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
-fn use_colour() -> bool {
-    use std::io::IsTerminal;
-    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+/// `--visit` and `--ask` in the order they were given.
+fn demo_items_in_order(matches: &clap::ArgMatches) -> anyhow::Result<Vec<Item>> {
+    let mut items: Vec<(usize, Item)> = Vec::new();
+    for (arg, make) in [
+        (
+            "visit",
+            (|v: &str| Ok(Item::Visit(v.to_string()))) as fn(&str) -> Result<Item, String>,
+        ),
+        ("ask", Item::parse_ask),
+    ] {
+        let (Some(values), Some(indices)) =
+            (matches.get_many::<String>(arg), matches.indices_of(arg))
+        else {
+            continue;
+        };
+        for (value, index) in values.zip(indices) {
+            items.push((index, make(value).map_err(anyhow::Error::msg)?));
+        }
+    }
+    items.sort_by_key(|(index, _)| *index);
+    Ok(items.into_iter().map(|(_, item)| item).collect())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, demo_items: Vec<Item>) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Root(args) => serve_zone_role(Role::Root, args).await,
-        Command::Tld(args) => serve_zone_role(Role::Tld, args).await,
-        Command::Auth(args) => serve_zone_role(Role::Auth, args).await,
+        Command::Root(args) => serve_name_servers(Some(Tier::Root), args).await,
+        Command::Tld(args) => serve_name_servers(Some(Tier::Tld), args).await,
+        Command::Auth(args) => serve_name_servers(Some(Tier::Domain), args).await,
+        Command::Nameservers(args) => serve_name_servers(None, args).await,
         Command::Resolver(args) => serve_resolver(args).await,
-        Command::Web(args) => dnstrail::web::command(args).await,
-        Command::Browse(args) => dnstrail::browse::command(args).await,
-        Command::Demo(args) => dnstrail::demo::command(args).await,
+        Command::Web(args) => serve_web(args).await,
+        Command::Browse(args) => browse::command(args).await,
+        Command::Demo(args) => demo(args, demo_items).await,
+        Command::Init(args) => init(args),
     }
 }
 
-/// `root`, `tld` and `auth`: one name server, preset from the topology.
-async fn serve_zone_role(role: Role, args: NameServerArgs) -> anyhow::Result<ExitCode> {
-    let topology = Topology::canonical(Topology::default_zones_dir());
-    let preset = topology.service(role);
-    let files = if args.zones.is_empty() {
-        vec![preset.file.clone()]
-    } else {
-        args.zones
-    };
-    let zones = files
-        .iter()
-        .map(Zone::load)
-        .collect::<Result<Vec<_>, _>>()
-        .context("loading zones")?;
-    let addrs: Vec<SocketAddr> = if args.listen.is_empty() {
-        preset
-            .hosts
-            .iter()
-            .map(|h| SocketAddr::new(h.ip, args.dns_port))
-            .collect()
-    } else {
-        args.listen
-            .iter()
-            .map(|a| parse_listen(a, args.dns_port))
-            .collect::<Result<_, _>>()
-            .map_err(anyhow::Error::msg)?
-    };
-    let mut sockets = Vec::with_capacity(addrs.len());
-    for addr in &addrs {
-        let bound = bind_dns(*addr)
-            .await
-            .with_context(|| format!("starting the {} name server", role.as_str()))?;
-        sockets.push(bound);
+async fn demo(args: DemoArgs, items: Vec<Item>) -> anyhow::Result<ExitCode> {
+    demo::command(args, items).await
+}
+
+/// The name servers' serving options from their flags.
+fn name_server_options(args: &NameServerArgs) -> ServeOptions {
+    ServeOptions {
+        rate_limit: args.rrl.map(RateLimit::responses),
+        fault: FaultSwitch::new(args.fault),
+        ..ServeOptions::default()
     }
-    let origins: Vec<String> = zones.iter().map(|z| z.origin().to_string()).collect();
-    let listening: Vec<String> = sockets.iter().map(|s| s.local_addr().to_string()).collect();
-    tracing::info!(
-        "{} name server for {} on {} (UDP and TCP)",
-        role.as_str(),
-        origins.join(" "),
-        listening.join(" ")
+}
+
+/// `root`, `tld`, `auth` and `nameservers`: the name servers of a tier (or
+/// all), each on the addresses the zones give it; or, with `--listen`, the
+/// zones chosen served on the addresses given.
+async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow::Result<ExitCode> {
+    let stop = shutdown_on_signal();
+    let (files, names): (Vec<&String>, Vec<&String>) =
+        args.zone.iter().partition(|z| Path::new(z).is_file());
+    let mut zones: Vec<Zone> = files
+        .iter()
+        .map(|f| Zone::load(f.as_str()))
+        .collect::<Result<_, _>>()
+        .context("loading zones")?;
+    let from_files = !zones.is_empty();
+    if !from_files || !names.is_empty() || args.zones.is_some() {
+        let topology = Topology::load_or_builtin(args.zones.as_deref()).context("loading zones")?;
+        for zone in topology.zones {
+            if !zones
+                .iter()
+                .any(|z| z.lower_origin() == zone.lower_origin())
+            {
+                zones.push(zone);
+            }
+        }
+    }
+    let wanted: Vec<String> = {
+        let mut wanted: Vec<String> = Vec::new();
+        for name in &names {
+            let apex = format!("{}.", name.trim_end_matches('.')).to_ascii_lowercase();
+            anyhow::ensure!(
+                zones
+                    .iter()
+                    .any(|z| z.origin().to_ascii().eq_ignore_ascii_case(&apex)),
+                "--zone {name}: no such zone here (and no such file); the zones are {}",
+                zones
+                    .iter()
+                    .map(|z| z.origin().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            wanted.push(apex);
+        }
+        for file_zone in zones.iter().take(files.len()) {
+            wanted.push(file_zone.origin().to_ascii().to_ascii_lowercase());
+        }
+        if wanted.is_empty() {
+            wanted = zones
+                .iter()
+                .filter(|z| tier.is_none_or(|t| Tier::of(z.origin()) == t))
+                .map(|z| z.origin().to_ascii().to_ascii_lowercase())
+                .collect();
+        }
+        wanted
+    };
+    anyhow::ensure!(!wanted.is_empty(), "no zone of this kind to serve here");
+    let role = tier.map_or("nameservers", Tier::command);
+    let mut options = name_server_options(&args);
+
+    if !args.listen.is_empty() {
+        // The zones chosen, on the addresses given: no hierarchy needed.
+        let chosen: Vec<Zone> = zones
+            .into_iter()
+            .filter(|z| wanted.contains(&z.origin().to_ascii().to_ascii_lowercase()))
+            .collect();
+        let mut sockets = Vec::new();
+        for endpoint in &args.listen {
+            let addr = endpoint.with_port(args.dns_port);
+            sockets.push(
+                bind_dns(addr)
+                    .await
+                    .with_context(|| format!("starting the {role} name server"))?,
+            );
+        }
+        if args.nsid {
+            // One identity for the process: the first server named for its
+            // first zone.
+            options.nsid = chosen
+                .first()
+                .and_then(|z| z.first_name_server())
+                .map(|n| n.to_ascii().trim_end_matches('.').as_bytes().into());
+        }
+        let listening: Vec<String> = sockets.iter().map(|s| s.local_addr().to_string()).collect();
+        let origins: Vec<String> = chosen.iter().map(|z| z.origin().to_string()).collect();
+        tracing::info!(
+            "{role} name server for {} on {} (UDP and TCP)",
+            origins.join(" "),
+            listening.join(" ")
+        );
+        announce_bound("dns", sockets.iter().map(|s| s.local_addr()));
+        if let Some(control) = args.control {
+            let server = dnstrail::topology::Server {
+                name: origins.join(" "),
+                addrs: sockets.iter().map(|s| s.local_addr().ip()).collect(),
+                zones: origins.clone(),
+            };
+            spawn_control(
+                Control {
+                    resolver: None,
+                    servers: vec![(server, options.fault.clone())],
+                    trace: TraceSink::new(),
+                },
+                control.with_port(DEFAULT_CONTROL_PORT),
+                stop.clone(),
+            )
+            .await?;
+        }
+        let server = NameServer::new(chosen).with_transfers_to(args.allow_axfr.clone());
+        nameserver::run(server, sockets, options, stop).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let topology = Topology::from_zones(zones, "the zones given").context("loading zones")?;
+    let mut servers: Vec<String> = topology
+        .servers
+        .iter()
+        .filter(|s| {
+            s.zones
+                .iter()
+                .any(|z| wanted.contains(&z.to_ascii_lowercase()))
+        })
+        .filter(|s| args.server.is_empty() || args.server.iter().any(|w| s.is_called(w)))
+        .map(|s| s.name.clone())
+        .collect();
+    servers.dedup();
+    anyhow::ensure!(
+        !servers.is_empty(),
+        "no name server of these zones is called {}",
+        args.server.join(" or ")
     );
-    nameserver::run(
-        NameServer::new(zones)
-            .with_rrl(args.rrl)
-            .with_transfers_to(networks("--allow-axfr", &args.allow_axfr)?),
-        sockets,
-        shutdown_on_signal(),
-    )
-    .await?;
+    let fault = args.fault;
+    let mut config = StackConfig::name_servers(topology, args.dns_port);
+    config.zones = Some(wanted);
+    config.faults = servers
+        .iter()
+        .filter_map(|s| fault.map(|f| (s.clone(), f)))
+        .collect();
+    config.servers = Some(servers);
+    config.name_server_options = ServeOptions {
+        fault: FaultSwitch::default(),
+        ..options
+    };
+    config.nsid = args.nsid;
+    config.control = args.control.map(|c| c.with_port(DEFAULT_CONTROL_PORT));
+    let stack = Stack::start(config)
+        .await
+        .with_context(|| format!("starting the {role} name servers"))?;
+    for host in stack.servers() {
+        let addrs: Vec<String> = host
+            .server
+            .addrs
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, stack.dns_port).to_string())
+            .collect();
+        tracing::info!(
+            "{} for {} on {} (UDP and TCP){}",
+            host.server.name.trim_end_matches('.'),
+            host.server.zones.join(" "),
+            addrs.join(" "),
+            host.fault
+                .get()
+                .map(|f| format!(", failing: {f}"))
+                .unwrap_or_default()
+        );
+    }
+    announce_bound(
+        "dns",
+        stack
+            .servers()
+            .flat_map(|h| {
+                h.server
+                    .addrs
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, stack.dns_port))
+            })
+            .collect::<Vec<_>>(),
+    );
+    if let Some(c) = stack.control_addr {
+        tracing::info!("control endpoint on http://{c}/ (servers, faults)");
+    }
+    stop.cancelled().await;
+    stack.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line a program can read to learn where a role listens, whatever the
+/// log says: `dnstrail: listening dns 127.0.0.2:5300 127.0.0.3:5300`.
+fn announce_bound(what: &str, addrs: impl IntoIterator<Item = SocketAddr>) {
+    let addrs: Vec<String> = addrs.into_iter().map(|a| a.to_string()).collect();
+    eprintln!("dnstrail: listening {what} {}", addrs.join(" "));
+}
+
+async fn spawn_control(
+    control: Control,
+    addr: SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "--control {addr}: the control endpoint listens on loopback only"
+    );
+    let listener = bind_tcp(addr)
+        .await
+        .context("starting the control endpoint")?;
+    let bound = listener.local_addr()?;
+    tracing::info!("control endpoint on http://{bound}/");
+    announce_bound("control", [bound]);
+    tokio::spawn(control::run(control, listener, stop));
+    Ok(bound)
 }
 
 /// `resolver`: the caching recursive resolver, for stub clients.
 async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
-    let hints_file = args
-        .root_hints
-        .unwrap_or_else(|| Topology::canonical(Topology::default_zones_dir()).root_hints);
-    let hints = resolver::load_hints(&hints_file).context("loading root hints")?;
-    let allow = networks("--allow", &args.allow)?;
+    let stop = shutdown_on_signal();
+    let (hints, hints_from) = match &args.root_hints {
+        Some(file) => (
+            resolver::load_hints(file).context("loading root hints")?,
+            file.display().to_string(),
+        ),
+        None => {
+            let topology =
+                Topology::load_or_builtin(args.zones.as_deref()).context("loading zones")?;
+            let hints = topology.root_hints().context("finding the root hints")?;
+            (hints, format!("the root zone of {}", topology.source))
+        }
+    };
     let config = resolver::Config {
         upstream_port: args.dns_port,
         qname_minimization: args.qname_minimization,
-        allow,
+        allow: args.allow.clone(),
         cache_size: args.cache_size,
         serve_stale: args.serve_stale,
-        rate_limit: args.rate_limit,
         max_outstanding: args.max_outstanding,
+        seed: args.seed.unwrap_or_else(rand::random),
+        first_choice: Vec::new(),
     };
+    let seed = config.seed;
     let resolver = Resolver::new(config, hints, Clock::new());
-    if args.json {
-        resolver.trace().subscribe(|event| {
-            if let Ok(line) = serde_json::to_string(event) {
-                println!("{line}");
-            }
-        });
+    if args.json || args.story {
+        let printing = if args.json {
+            Printing::Json { visits: false }
+        } else {
+            Printing::Story(Style::for_stdout())
+        };
+        tokio::spawn(story::print(resolver.trace().subscribe(), printing, None));
     }
-    let addr = parse_listen(&args.listen, args.dns_port).map_err(anyhow::Error::msg)?;
-    let sockets = bind_dns(addr).await.context("starting the resolver")?;
-    let shutdown = shutdown_on_signal();
-    if let Some(control) = args.control {
-        anyhow::ensure!(
-            control.ip().is_loopback(),
-            "--control {control}: the control endpoint listens on loopback only"
+    let mut sockets = Vec::new();
+    for endpoint in &args.listen {
+        sockets.push(
+            bind_dns(endpoint.with_port(args.dns_port))
+                .await
+                .context("starting the resolver")?,
         );
-        let listener = bind_tcp(control)
-            .await
-            .context("starting the control endpoint")?;
-        tracing::info!("control endpoint on http://{control}/ (cache, traces, metrics)");
-        tokio::spawn(resolver::control::run(
-            resolver.clone(),
-            listener,
-            shutdown.clone(),
-        ));
     }
+    if let Some(control) = args.control {
+        spawn_control(
+            Control {
+                resolver: Some(resolver.clone()),
+                servers: Vec::new(),
+                trace: resolver.trace().clone(),
+            },
+            control.with_port(DEFAULT_CONTROL_PORT),
+            stop.clone(),
+        )
+        .await?;
+    }
+    let listening: Vec<String> = sockets.iter().map(|s| s.local_addr().to_string()).collect();
     tracing::info!(
-        "resolver on {} (UDP and TCP), root hints from {}, upstream port {}",
-        sockets.local_addr(),
-        hints_file.display(),
+        "resolver on {} (UDP and TCP), root hints from {hints_from}, upstream port {}, seed {seed}",
+        listening.join(" "),
         args.dns_port
     );
-    resolver::run(resolver, vec![sockets], shutdown).await?;
+    announce_bound("dns", sockets.iter().map(|s| s.local_addr()));
+    let options = ServeOptions {
+        rate_limit: args.rate_limit.map(RateLimit::questions),
+        ..ServeOptions::default()
+    };
+    resolver::run(resolver, sockets, options, stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Networks given on the command line as CIDR (or a single address).
-fn networks(flag: &str, given: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
-    given
-        .iter()
-        .map(|cidr| {
-            cidr.parse::<ipnet::IpNet>()
-                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    anyhow::anyhow!("{flag} {cidr}: not a network (expected e.g. 192.0.2.0/24)")
-                })
-        })
-        .collect()
+/// `web`: the site, on the addresses the zones give its host.
+async fn serve_web(args: WebArgs) -> anyhow::Result<ExitCode> {
+    let stop = shutdown_on_signal();
+    let topology = Topology::load_or_builtin(args.zones.as_deref()).context("loading zones")?;
+    let placement = topology
+        .place_site(std::slice::from_ref(&args.site), None)
+        .map_err(anyhow::Error::msg)?;
+    let port = reqwest::Url::parse(&args.site)
+        .ok()
+        .and_then(|u| u.port_or_known_default())
+        .unwrap_or(80);
+    let addrs: Vec<SocketAddr> = if args.listen.is_empty() {
+        placement.addrs
+    } else {
+        args.listen.iter().map(|e| e.with_port(port)).collect()
+    };
+    let hosts = if args.hosts.is_empty() {
+        placement.hosts
+    } else {
+        args.hosts.clone()
+    };
+    let source = match &args.static_dir {
+        Some(dir) => SiteSource::Dir(dir.clone()),
+        None => SiteSource::BuiltIn,
+    };
+    let mut config = WebConfig::new(source, hosts);
+    config.any_host = args.any_host;
+    let site = Website::open(config).await?;
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        listeners.push(bind_tcp(addr).await.context("starting the web server")?);
+    }
+    announce_bound("http", listeners.iter().filter_map(|l| l.local_addr().ok()));
+    web::run(site, listeners, stop).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `init DIR`: the built-in zones and site, written out for editing.
+fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let (zones, site) = dnstrail::builtin::write_out(&args.dir)?;
+    println!(
+        "Wrote the demo's zone files to {} and its site to {}.",
+        zones.display(),
+        site.display()
+    );
+    println!("Edit them, then:");
+    println!(
+        "  dnstrail demo --zones {} --static {}",
+        zones.display(),
+        site.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,131 +1,400 @@
-//! Starting several roles together: what `demo` and the tests do.
+//! Starting any set of roles together: the name servers of a hierarchy (all
+//! of them, or some), a resolver in front of them, a web server, and the
+//! control endpoint. What `demo`, the role subcommands and the tests use.
+//!
+//! ```text
+//!  StackConfig ──start──► bind every socket ──► serve ──► Stack
+//!  (topology, which         (an error here       (nothing waits
+//!   roles, faults)           names the address)   for readiness)
+//! ```
 //!
 //! Everything is bound before anything serves, so whoever holds a started
-//! stack can query it at once: there is no readiness to wait for.
+//! stack can query it at once. Each name server host gets its own serving
+//! pipeline, with its own fault switch (break and heal it while it runs)
+//! and its own name for NSID.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::fault::{Fault, Faulty};
-use crate::listen::bind_dns_on_all;
+use crate::clock::Clock;
+use crate::control::{self, Control};
+use crate::fault::{Fault, FaultSwitch};
+use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
 use crate::nameserver::{self, NameServer};
-use crate::topology::Topology;
+use crate::resolver::{self, Resolver};
+use crate::serve::ServeOptions;
+use crate::topology::{Server, Topology};
+use crate::trace::TraceSink;
+use crate::web::{self, Website};
 use crate::zone::Zone;
 
-/// The name servers of a topology, bound and serving.
-pub struct NameServers {
-    /// The topology, with `dns_port` set to the port actually bound.
+/// Which roles to start, and how.
+pub struct StackConfig {
     pub topology: Topology,
-    pub shutdown: CancellationToken,
-    /// Each host's own shutdown, a child of `shutdown`: stopping one host
-    /// is how tests make a name server die.
-    hosts: HashMap<IpAddr, CancellationToken>,
-    /// What each host serves, to start it again after a stop.
-    zones: HashMap<IpAddr, Vec<Zone>>,
-    pub tasks: JoinSet<anyhow::Result<()>>,
+    /// The port every name server listens on and the resolver asks on (0:
+    /// a port free on every address).
+    pub dns_port: u16,
+    /// The name servers to start, by name; `None` starts every one.
+    pub servers: Option<Vec<String>>,
+    /// The zones they serve, by apex; `None` serves all of each server's.
+    pub zones: Option<Vec<String>>,
+    /// Servers that misbehave from the start, by name.
+    pub faults: HashMap<String, Fault>,
+    /// What every name server's pipeline does besides answering (rate
+    /// limits, EDNS size); `nsid` here means "give each its own name".
+    pub name_server_options: ServeOptions,
+    /// Answer NSID with each server's name (RFC 5001).
+    pub nsid: bool,
+    pub resolver: Option<ResolverSetup>,
+    pub web: Option<WebSetup>,
+    /// Where the control endpoint listens, if anywhere.
+    pub control: Option<SocketAddr>,
+    /// Where every role's events go: one clock for the whole stack.
+    pub trace: TraceSink,
 }
 
-impl NameServers {
-    /// Load every zone, bind every name server address of `topology` on its
-    /// DNS port (0: a port free on all of them), and start serving. A host
-    /// listed under several zones serves all of them.
-    pub async fn start(topology: Topology) -> anyhow::Result<NameServers> {
-        NameServers::start_with_faults(topology, &HashMap::new()).await
+impl StackConfig {
+    /// Every name server of `topology` on `dns_port`, nothing else.
+    pub fn name_servers(topology: Topology, dns_port: u16) -> StackConfig {
+        StackConfig {
+            topology,
+            dns_port,
+            servers: None,
+            zones: None,
+            faults: HashMap::new(),
+            name_server_options: ServeOptions::default(),
+            nsid: false,
+            resolver: None,
+            web: None,
+            control: None,
+            trace: TraceSink::new(),
+        }
     }
+}
 
-    /// Like [`NameServers::start`], with the hosts in `faults` misbehaving.
-    pub async fn start_with_faults(
-        mut topology: Topology,
-        faults: &HashMap<IpAddr, Fault>,
-    ) -> anyhow::Result<NameServers> {
-        let mut zones_by_ip: Vec<(IpAddr, Vec<Zone>)> = Vec::new();
-        for service in &topology.services {
-            let zone = Zone::load(&service.file).context("loading zones")?;
-            for host in &service.hosts {
-                match zones_by_ip.iter_mut().find(|(ip, _)| *ip == host.ip) {
-                    Some((_, zones)) => zones.push(zone.clone()),
-                    None => zones_by_ip.push((host.ip, vec![zone.clone()])),
-                }
-            }
-        }
-        let ips: Vec<IpAddr> = zones_by_ip.iter().map(|(ip, _)| *ip).collect();
-        let sockets = bind_dns_on_all(&ips, topology.dns_port)
+/// The resolver of a stack.
+pub struct ResolverSetup {
+    pub addrs: Vec<SocketAddr>,
+    pub config: resolver::Config,
+    pub options: ServeOptions,
+    pub clock: Clock,
+}
+
+/// The web server of a stack: an opened site and where it listens.
+pub struct WebSetup {
+    pub site: Website,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// One name server host, running.
+pub struct RunningServer {
+    pub server: Server,
+    pub fault: FaultSwitch,
+    zones: Vec<Zone>,
+    stop: Option<CancellationToken>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Every role started, bound and serving.
+pub struct Stack {
+    pub topology: Topology,
+    /// The DNS port actually bound.
+    pub dns_port: u16,
+    pub trace: TraceSink,
+    pub resolver: Option<Resolver>,
+    /// Where the resolver listens (the first of its addresses).
+    pub resolver_addr: Option<SocketAddr>,
+    pub web_addrs: Vec<SocketAddr>,
+    pub control_addr: Option<SocketAddr>,
+    /// What the web server shows at `/trace.json`, when someone publishes.
+    pub trace_document: Option<crate::web::TraceDocument>,
+    servers: Vec<RunningServer>,
+    options: ServeOptions,
+    nsid: bool,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Stack {
+    /// Load nothing more, bind everything, then serve.
+    pub async fn start(config: StackConfig) -> anyhow::Result<Stack> {
+        let StackConfig {
+            topology,
+            dns_port,
+            servers: wanted,
+            zones: wanted_zones,
+            faults,
+            name_server_options,
+            nsid,
+            resolver: resolver_setup,
+            web: web_setup,
+            control: control_addr,
+            trace,
+        } = config;
+
+        let chosen: Vec<Server> = topology
+            .servers
+            .iter()
+            .filter(|s| wanted.as_ref().is_none_or(|w| w.contains(&s.name)))
+            .cloned()
+            .collect();
+        let ips: Vec<IpAddr> = chosen
+            .iter()
+            .flat_map(|s| s.addrs.iter().copied())
+            .collect();
+        let mut sockets = bind_dns_on_all(&ips, dns_port)
             .await
-            .context("starting the name servers")?;
-        if let Some(first) = sockets.first() {
-            topology.dns_port = first.local_addr().port();
-        }
+            .context("starting the name servers")?
+            .into_iter();
+        let dns_port = match ips.first() {
+            Some(_) => sockets.as_slice()[0].local_addr().port(),
+            None => dns_port,
+        };
 
         let shutdown = CancellationToken::new();
-        let mut hosts = HashMap::new();
-        let mut tasks = JoinSet::new();
-        let zones_of: HashMap<IpAddr, Vec<Zone>> = zones_by_ip.iter().cloned().collect();
-        for ((ip, zones), socket) in zones_by_ip.into_iter().zip(sockets) {
-            let host_shutdown = shutdown.child_token();
-            hosts.insert(ip, host_shutdown.clone());
-            let server = NameServer::new(zones);
-            match faults.get(&ip) {
-                None => tasks.spawn(nameserver::run(server, vec![socket], host_shutdown)),
-                Some(&fault) => tasks.spawn(crate::serve::run(
-                    Faulty {
-                        inner: server,
-                        fault,
-                    },
-                    vec![socket],
-                    crate::serve::Answers::Fresh,
-                    host_shutdown,
-                )),
+        let mut running = Vec::new();
+        for server in chosen {
+            let host_sockets: Vec<DnsSockets> = sockets.by_ref().take(server.addrs.len()).collect();
+            let zones: Vec<Zone> = topology
+                .zones
+                .iter()
+                .filter(|z| server.zones.contains(&z.origin().to_string()))
+                .filter(|z| {
+                    wanted_zones.as_ref().is_none_or(|w| {
+                        w.iter()
+                            .any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
+                    })
+                })
+                .cloned()
+                .collect();
+            let fault = FaultSwitch::new(faults.get(&server.name).copied());
+            let mut host = RunningServer {
+                server,
+                fault,
+                zones,
+                stop: None,
+                task: None,
             };
+            spawn_host(
+                &mut host,
+                host_sockets,
+                &name_server_options,
+                nsid,
+                &shutdown,
+            );
+            running.push(host);
         }
-        Ok(NameServers {
-            topology,
-            shutdown,
-            hosts,
-            zones: zones_of,
-            tasks,
-        })
-    }
 
-    /// Stop the name server at `ip` and wait until its sockets are closed.
-    pub async fn stop_host(&mut self, ip: IpAddr) {
-        if let Some(token) = self.hosts.remove(&ip) {
-            token.cancel();
-            // hickory's server closes its sockets as its tasks end; wait for
-            // the one that was serving this host.
-            if let Some(result) = self.tasks.join_next().await {
-                result.ok();
+        let mut tasks = JoinSet::new();
+        let mut resolver = None;
+        let mut resolver_addr = None;
+        if let Some(setup) = resolver_setup {
+            for addr in &setup.addrs {
+                topology
+                    .check_free(*addr, "resolver", dns_port)
+                    .map_err(anyhow::Error::from)?;
             }
+            let hints = topology.root_hints().context("starting the resolver")?;
+            let config = resolver::Config {
+                upstream_port: dns_port,
+                ..setup.config
+            };
+            let started = Resolver::with_trace(config, hints, setup.clock, trace.clone());
+            let mut bound = Vec::new();
+            for addr in &setup.addrs {
+                bound.push(bind_resolver(*addr, dns_port).await?);
+            }
+            resolver_addr = bound.first().map(DnsSockets::local_addr);
+            tasks.spawn(resolver::run(
+                started.clone(),
+                bound,
+                setup.options,
+                shutdown.clone(),
+            ));
+            resolver = Some(started);
+        }
+
+        let mut web_addrs = Vec::new();
+        if let Some(setup) = web_setup {
+            let mut listeners = Vec::new();
+            for addr in &setup.addrs {
+                let listener = bind_tcp(*addr).await.context("starting the web server")?;
+                web_addrs.push(listener.local_addr()?);
+                listeners.push(listener);
+            }
+            tasks.spawn(web::run(setup.site, listeners, shutdown.clone()));
+        }
+
+        let mut stack = Stack {
+            topology,
+            dns_port,
+            trace,
+            resolver,
+            resolver_addr,
+            web_addrs,
+            control_addr: None,
+            trace_document: None,
+            servers: running,
+            options: name_server_options,
+            nsid,
+            shutdown,
+            tasks,
+        };
+        if let Some(addr) = control_addr {
+            let listener = bind_tcp(addr)
+                .await
+                .context("starting the control endpoint")?;
+            stack.control_addr = Some(listener.local_addr()?);
+            let control = stack.control();
+            stack
+                .tasks
+                .spawn(control::run(control, listener, stack.shutdown.clone()));
+        }
+        Ok(stack)
+    }
+
+    /// What the control endpoint may see and change.
+    pub fn control(&self) -> Control {
+        Control {
+            resolver: self.resolver.clone(),
+            servers: self
+                .servers
+                .iter()
+                .map(|h| (h.server.clone(), h.fault.clone()))
+                .collect(),
+            trace: self.trace.clone(),
         }
     }
 
-    /// Start the name server at `ip` again, after [`NameServers::stop_host`].
-    pub async fn restart_host(&mut self, ip: IpAddr) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.hosts.contains_key(&ip), "{ip} is already serving");
-        let zones = self
-            .zones
-            .get(&ip)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("{ip} is not a host of this stack"))?;
-        let socket = crate::listen::bind_dns(std::net::SocketAddr::new(ip, self.topology.dns_port))
-            .await
-            .context("restarting a name server")?;
-        let host_shutdown = self.shutdown.child_token();
-        self.hosts.insert(ip, host_shutdown.clone());
-        self.tasks.spawn(nameserver::run(
-            NameServer::new(zones),
-            vec![socket],
-            host_shutdown,
-        ));
+    /// The name servers running (or stopped by [`Stack::stop_server`]).
+    pub fn servers(&self) -> impl Iterator<Item = &RunningServer> {
+        self.servers.iter()
+    }
+
+    /// The host called `name` (see [`Server::is_called`]).
+    pub fn server(&self, name: &str) -> Option<&RunningServer> {
+        self.servers.iter().find(|h| h.server.is_called(name))
+    }
+
+    /// Where the server `name` listens, on the stack's DNS port.
+    pub fn server_addr(&self, name: &str) -> Option<SocketAddr> {
+        let host = self.server(name)?;
+        Some(SocketAddr::new(*host.server.addrs.first()?, self.dns_port))
+    }
+
+    /// The server that listens at `ip`.
+    pub fn server_at(&self, ip: IpAddr) -> Option<&RunningServer> {
+        self.servers.iter().find(|h| h.server.addrs.contains(&ip))
+    }
+
+    /// Break (`Some`) or heal (`None`) the server called `name`, now.
+    pub fn set_fault(&self, name: &str, fault: Option<Fault>) -> anyhow::Result<()> {
+        let host = self
+            .server(name)
+            .ok_or_else(|| anyhow::anyhow!("no name server called {name}"))?;
+        host.fault.set(fault);
         Ok(())
     }
 
-    /// Stop serving and wait for every server to close its sockets.
+    /// Stop the server at `ip` and wait until its sockets are closed: how
+    /// tests make a name server die.
+    pub async fn stop_server(&mut self, ip: IpAddr) {
+        let Some(host) = self
+            .servers
+            .iter_mut()
+            .find(|h| h.server.addrs.contains(&ip))
+        else {
+            return;
+        };
+        if let Some(stop) = host.stop.take() {
+            stop.cancel();
+        }
+        if let Some(task) = host.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Start the server at `ip` again, after [`Stack::stop_server`].
+    pub async fn restart_server(&mut self, ip: IpAddr) -> anyhow::Result<()> {
+        let port = self.dns_port;
+        let (options, nsid, shutdown) = (self.options.clone(), self.nsid, self.shutdown.clone());
+        let host = self
+            .servers
+            .iter_mut()
+            .find(|h| h.server.addrs.contains(&ip))
+            .ok_or_else(|| anyhow::anyhow!("{ip} is not a name server of this stack"))?;
+        anyhow::ensure!(host.task.is_none(), "{ip} is already serving");
+        let mut sockets = Vec::new();
+        for addr in &host.server.addrs {
+            sockets.push(
+                bind_dns(SocketAddr::new(*addr, port))
+                    .await
+                    .context("restarting a name server")?,
+            );
+        }
+        spawn_host(host, sockets, &options, nsid, &shutdown);
+        Ok(())
+    }
+
+    /// Stop every role, letting answers in flight finish (up to 2 s).
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        for host in &mut self.servers {
+            if let Some(task) = host.task.take() {
+                let _ = task.await;
+            }
+        }
     }
+
+    /// Stop every role at once, dropping whatever is in flight: for Ctrl-C.
+    pub async fn abort(mut self) {
+        self.shutdown.cancel();
+        self.tasks.shutdown().await;
+        for host in &mut self.servers {
+            if let Some(task) = host.task.take() {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+/// Bind the resolver at `addr`. Port 0 tries the name servers' port first,
+/// so that one `-p` serves every `dig` of the story.
+async fn bind_resolver(addr: SocketAddr, dns_port: u16) -> anyhow::Result<DnsSockets> {
+    if addr.port() == 0
+        && let Ok(sockets) = bind_dns(SocketAddr::new(addr.ip(), dns_port)).await
+    {
+        return Ok(sockets);
+    }
+    bind_dns(addr).await.context("starting the resolver")
+}
+
+/// Start serving one host's zones on its sockets.
+fn spawn_host(
+    host: &mut RunningServer,
+    sockets: Vec<DnsSockets>,
+    options: &ServeOptions,
+    nsid: bool,
+    shutdown: &CancellationToken,
+) {
+    let stop = shutdown.child_token();
+    let options = ServeOptions {
+        fault: host.fault.clone(),
+        nsid: nsid.then(|| host.server.name.trim_end_matches('.').as_bytes().into()),
+        ..options.clone()
+    };
+    let server = NameServer::new(host.zones.clone());
+    host.task = Some(tokio::spawn(nameserver::run(
+        server,
+        sockets,
+        options,
+        stop.clone(),
+    )));
+    host.stop = Some(stop);
 }

@@ -83,11 +83,7 @@ impl Zone {
     /// Read and check a zone file.
     pub fn load(path: impl AsRef<Path>) -> Result<Zone, ZoneError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ZoneError {
-            file: path.to_path_buf(),
-            line: None,
-            reason: format!("cannot read zone file: {e}"),
-        })?;
+        let text = read_file(path)?;
         Zone::parse(&text, path)
     }
 
@@ -95,11 +91,7 @@ impl Zone {
     /// zone: for files such as root hints, which have no SOA.
     pub fn load_records(path: impl AsRef<Path>) -> Result<Vec<Record>, ZoneError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ZoneError {
-            file: path.to_path_buf(),
-            line: None,
-            reason: format!("cannot read file: {e}"),
-        })?;
+        let text = read_file(path)?;
         Ok(read_records(&text, path)?
             .into_iter()
             .map(|(r, _)| r)
@@ -129,6 +121,17 @@ impl Zone {
 
     pub fn soa(&self) -> &Record {
         &self.soa
+    }
+
+    /// The first name server the apex NS records name.
+    pub fn first_name_server(&self) -> Option<Name> {
+        self.rrset(&self.lower_origin, RecordType::NS)?
+            .records
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.clone()),
+                _ => None,
+            })
     }
 
     /// The SOA to put in the authority section of NXDOMAIN and NODATA answers.
@@ -171,6 +174,45 @@ impl Zone {
         out.sort();
         out
     }
+}
+
+/// The largest zone file read: a million records fit in a fraction of it.
+pub const MAX_ZONE_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// A zone file's text. Anything but a regular file (a FIFO, a device such
+/// as `/dev/zero` behind a symlink) is refused before it is opened, since
+/// reading it could hang or never end; so is a file over the size cap.
+fn read_file(path: &Path) -> Result<String, ZoneError> {
+    let problem = |reason: String| ZoneError {
+        file: path.to_path_buf(),
+        line: None,
+        reason,
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    if !metadata.is_file() {
+        return Err(problem(
+            "not a regular file (a directory, FIFO or device): give the path of a zone file".into(),
+        ));
+    }
+    if metadata.len() > MAX_ZONE_FILE_BYTES {
+        return Err(problem(format!(
+            "{} bytes is more than the {} MiB a zone file may have",
+            metadata.len(),
+            MAX_ZONE_FILE_BYTES >> 20
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        ZoneError {
+            file: path.to_path_buf(),
+            line: Some(line),
+            reason: "not UTF-8 text (use \\DDD escapes for other bytes)".into(),
+        }
+    })
 }
 
 /// One logical entry of a zone file: a line, or lines joined by parentheses.

@@ -44,18 +44,21 @@ mod page;
 mod stub;
 mod timing;
 
+pub use page::title as page_title;
+
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use reqwest::{StatusCode, Url};
 
+use hickory_proto::rr::{Record, RecordType};
+
 use crate::cli::BrowseArgs;
-use crate::trace::TraceEvent;
-use stub::{LookupFailure, StubResolver, VisitResolver};
-use timing::{Clock, ConnectTiming, Marks};
+use crate::trace::TraceSink;
+use stub::{LookupFailure, StubResolver};
+use timing::{ConnectTiming, Marks, Told, VisitClock, VisitResolver};
 
 /// When each step of a visit ended, in microseconds since the request was
 /// handed to the HTTP client (the lookup starts at once), the way curl's
@@ -111,6 +114,10 @@ pub enum BrowseError {
         "{host} exists but has no address (no A or AAAA record, NODATA from resolver {resolver})"
     )]
     NoAddress { host: String, resolver: SocketAddr },
+    #[error(
+        "nothing listens at resolver {resolver} (port unreachable): is `dnstrail resolver` running there?"
+    )]
+    ResolverDown { host: String, resolver: SocketAddr },
     #[error("resolver {resolver} could not look up {host}: {reason}")]
     Lookup {
         host: String,
@@ -173,7 +180,7 @@ impl BrowseError {
             BrowseError::InvalidUrl { .. } => 3,
             BrowseError::NxDomain { .. } => 4,
             BrowseError::NoAddress { .. } => 5,
-            BrowseError::Lookup { .. } => 6,
+            BrowseError::Lookup { .. } | BrowseError::ResolverDown { .. } => 6,
             BrowseError::Refused { .. } => 7,
             BrowseError::LookupTimeout { .. }
             | BrowseError::ConnectTimeout { .. }
@@ -211,6 +218,8 @@ pub struct Browser {
     stub: StubResolver,
     resolver: SocketAddr,
     timeout: Duration,
+    /// Where each step is told as it happens, if anywhere.
+    trace: Option<TraceSink>,
 }
 
 /// A URL this browser can visit.
@@ -227,6 +236,15 @@ impl Target {
         let invalid = |reason: String| BrowseError::InvalidUrl {
             url: text.to_string(),
             reason,
+        };
+        // `www.example.com` alone is taken as `http://www.example.com/`, as
+        // a browser's address bar takes it.
+        let with_scheme;
+        let text = if text.contains("://") {
+            text
+        } else {
+            with_scheme = format!("http://{text}");
+            &with_scheme
         };
         let url = Url::parse(text).map_err(|e| invalid(e.to_string()))?;
         if url.scheme() != "http" {
@@ -275,7 +293,43 @@ impl Browser {
             stub,
             resolver,
             timeout,
+            trace: None,
         })
+    }
+
+    /// Tell each step of every visit to `sink`, the moment it happens.
+    pub fn with_trace(mut self, sink: TraceSink) -> Browser {
+        self.trace = Some(sink);
+        self
+    }
+
+    /// Ask the resolver one question, as the browser's stub would, without
+    /// visiting anything: `--ask blog.example.com/AAAA`.
+    pub async fn ask(&self, host: &str, rtype: RecordType) -> Result<Vec<Record>, BrowseError> {
+        let clock = VisitClock::new(self.trace.clone().map(|sink| Told {
+            sink,
+            resolver: self.resolver,
+            url: host.to_string(),
+            port: 0,
+        }));
+        clock.lookup_started(host, &[rtype]);
+        let found = tokio::time::timeout(self.timeout, self.stub.records(host, rtype))
+            .await
+            .unwrap_or(Err(LookupFailure::Timeout));
+        clock.lookup_ended(
+            host,
+            found
+                .as_ref()
+                .map(|records| crate::dns::addresses(records))
+                .map_err(Clone::clone),
+        );
+        let target = Target {
+            url: Url::parse("http://invalid/").expect("literal"),
+            host: host.to_string(),
+            port: 0,
+            literal: None,
+        };
+        found.map_err(|failure| self.lookup_failed(&target, &failure))
     }
 
     /// Look up the URL's host, connect, GET the page, and read all of it,
@@ -283,7 +337,12 @@ impl Browser {
     /// other statuses the error carries the visit.
     pub async fn visit(&self, url: &str) -> Result<Visit, BrowseError> {
         let target = Target::parse(url)?;
-        let clock = Arc::new(Clock::default());
+        let clock = Arc::new(VisitClock::new(self.trace.clone().map(|sink| Told {
+            sink,
+            resolver: self.resolver,
+            url: target.url.to_string(),
+            port: target.port,
+        })));
         let client = reqwest::Client::builder()
             .dns_resolver(VisitResolver {
                 stub: self.stub.clone(),
@@ -313,7 +372,7 @@ impl Browser {
         &self,
         client: &reqwest::Client,
         target: &Target,
-        clock: &Clock,
+        clock: &VisitClock,
     ) -> Result<Visit, BrowseError> {
         let start = Instant::now();
         let response = client
@@ -351,6 +410,12 @@ impl Browser {
             total_us: since_start(done),
         };
         let html = String::from_utf8_lossy(&body).into_owned();
+        clock.page_arrived(
+            status.as_u16(),
+            page::title(&html),
+            body.len(),
+            timings.total_us.saturating_sub(timings.connect_us),
+        );
         let visit = Visit {
             url: target.url.to_string(),
             host: target.host.clone(),
@@ -407,6 +472,7 @@ impl Browser {
         match failure {
             LookupFailure::NxDomain => BrowseError::NxDomain { host, resolver },
             LookupFailure::NoAddress => BrowseError::NoAddress { host, resolver },
+            LookupFailure::PortClosed => BrowseError::ResolverDown { host, resolver },
             LookupFailure::Timeout => BrowseError::LookupTimeout {
                 host,
                 resolver,
@@ -470,39 +536,6 @@ fn micros(duration: Duration) -> u64 {
 }
 
 impl Visit {
-    /// The visit as trace events, in the order they happened: the lookup
-    /// (unless the URL named an address), the request, the response.
-    /// `resolver` is the one the browser asked.
-    pub fn trace_events(&self, resolver: SocketAddr) -> Vec<TraceEvent> {
-        let lookup = self.looked_up().then(|| TraceEvent::BrowserLookup {
-            host: self.host.clone(),
-            resolver,
-            addresses: self.addresses.clone(),
-            elapsed_us: self.timings.dns_us,
-        });
-        lookup
-            .into_iter()
-            .chain([
-                TraceEvent::HttpRequest {
-                    method: "GET".into(),
-                    url: self.url.clone(),
-                    addr: self.addr,
-                },
-                TraceEvent::HttpResponse {
-                    status: self.status,
-                    title: self.title.clone(),
-                    bytes: self.bytes,
-                    // From the request leaving (once connected) to the
-                    // page's last byte.
-                    elapsed_us: self
-                        .timings
-                        .total_us
-                        .saturating_sub(self.timings.connect_us),
-                },
-            ])
-            .collect()
-    }
-
     /// Whether the host is a name (looked up) rather than an address.
     fn looked_up(&self) -> bool {
         names_address(&self.host).is_none()
@@ -520,16 +553,12 @@ fn names_address(host: &str) -> Option<IpAddr> {
 /// explained. The exit code tells which step failed (see the module
 /// documentation).
 pub async fn command(args: BrowseArgs) -> anyhow::Result<ExitCode> {
-    let timeout = Duration::try_from_secs_f64(args.timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .with_context(|| {
-            format!(
-                "--timeout {}: must be a positive number of seconds",
-                args.timeout
-            )
-        })?;
-    let visited = match Browser::new(args.resolver, timeout) {
+    anyhow::ensure!(
+        !args.timeout.is_zero(),
+        "--timeout must be longer than nothing"
+    );
+    let resolver = args.resolver.with_port(crate::topology::DEFAULT_DNS_PORT);
+    let visited = match Browser::new(resolver, args.timeout) {
         Ok(browser) => browser.visit(&args.url).await,
         Err(error) => Err(error),
     };
@@ -542,7 +571,7 @@ pub async fn command(args: BrowseArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             println!("{}", serde_json::to_string(visit)?);
         } else {
-            print!("{}", render(visit, args.resolver));
+            print!("{}", render(visit, resolver));
         }
     }
     match visited {

@@ -52,7 +52,7 @@ const BLOCKS: &[&str] = &[
 ];
 
 /// The content of the first `<title>`, decoded, on one line.
-pub(super) fn title(html: &str) -> Option<String> {
+pub fn title(html: &str) -> Option<String> {
     let mut tokens = Tokens::new(html);
     while let Some(token) = tokens.next() {
         if let Token::Tag {

@@ -1,22 +1,28 @@
 //! The browser's stub resolver: hickory's, asking one recursive resolver.
 //!
-//! A stub does no resolving of its own: it sends `www.example.com. A` with
-//! RD=1 to the resolver it was given and takes whatever comes back. This one
-//! reads no /etc/hosts and no /etc/resolv.conf, appends no search domains,
-//! and keeps no cache, so every visit's question reaches the resolver.
+//! A stub does no resolving of its own: it sends `www.example.com. A` and
+//! `AAAA` with RD=1 to the resolver it was given, both at once as browsers
+//! do (RFC 8305), and takes whatever comes back. This one reads no
+//! /etc/hosts and no /etc/resolv.conf, appends no search domains, and keeps
+//! no cache, so every visit's questions reach the resolver.
+//!
+//! hickory's UDP sockets are not connected, so they never hear the ICMP
+//! "port unreachable" that says nothing listens at the resolver's address.
+//! So a lookup with no answer after a moment ([`PROBE_AFTER`]) also sends an
+//! empty datagram from a connected socket (a DNS server ignores it, being
+//! shorter than a header): if the port is closed the kernel says so at once,
+//! and the lookup fails then, as `dig` does, instead of waiting out its
+//! timeout.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::{Name, Record, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
-
-use super::timing::Clock;
 
 /// Why a lookup found no address.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,6 +43,9 @@ pub(super) enum LookupFailure {
     Rcode(ResponseCode),
     #[error("no answer in time")]
     Timeout,
+    /// ICMP port unreachable: nothing listens at the resolver's address.
+    #[error("nothing listens there (port unreachable)")]
+    PortClosed,
     #[error("{0}")]
     Other(String),
 }
@@ -45,6 +54,7 @@ pub(super) enum LookupFailure {
 #[derive(Clone)]
 pub(super) struct StubResolver {
     resolver: TokioResolver,
+    server: SocketAddr,
 }
 
 impl StubResolver {
@@ -64,47 +74,81 @@ impl StubResolver {
         options.timeout = timeout;
         Ok(StubResolver {
             resolver: builder.build()?,
+            server,
         })
     }
 
-    /// The addresses of `host`, an absolute name: its A records, or if it
-    /// exists without any, its AAAA records (the order curl and most
-    /// browsers settle on when IPv4 works).
-    pub async fn lookup(&self, host: &str) -> Result<Vec<IpAddr>, LookupFailure> {
+    /// The addresses of `host`: its A and AAAA records, asked for at once
+    /// (IPv4 first in the result, the order curl and most browsers settle
+    /// on when IPv4 works). NXDOMAIN if either answer says so; no address
+    /// only if both are empty.
+    pub async fn addresses_of(&self, host: &str) -> Result<Vec<IpAddr>, LookupFailure> {
+        let (v4, v6) = tokio::join!(
+            self.records(host, RecordType::A),
+            self.records(host, RecordType::AAAA)
+        );
+        let mut found = Vec::new();
+        for records in [&v4, &v6].into_iter().flatten() {
+            found.extend(crate::dns::addresses(records));
+        }
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        match (v4, v6) {
+            (Err(LookupFailure::NxDomain), _) | (_, Err(LookupFailure::NxDomain)) => {
+                Err(LookupFailure::NxDomain)
+            }
+            (Ok(_) | Err(LookupFailure::NoAddress), Ok(_) | Err(LookupFailure::NoAddress)) => {
+                Err(LookupFailure::NoAddress)
+            }
+            (Err(error), _) | (_, Err(error)) => Err(error),
+        }
+    }
+
+    /// The answer records for `host`/`rtype` (a CNAME chain included).
+    pub async fn records(
+        &self,
+        host: &str,
+        rtype: RecordType,
+    ) -> Result<Vec<Record>, LookupFailure> {
         let mut name =
             Name::from_ascii(host).map_err(|_| LookupFailure::BadName(host.to_string()))?;
         // Absolute: no search list or ndots rule can turn it into another name.
         name.set_fqdn(true);
-        match self.addresses(&name, RecordType::A).await {
-            Err(LookupFailure::NoAddress) => self.addresses(&name, RecordType::AAAA).await,
-            found => found,
-        }
-    }
-
-    async fn addresses(
-        &self,
-        name: &Name,
-        rtype: RecordType,
-    ) -> Result<Vec<IpAddr>, LookupFailure> {
-        let lookup = self
-            .resolver
-            .lookup(name.clone(), rtype)
-            .await
-            .map_err(failure)?;
-        // The answer may start with a CNAME chain; keep the addresses.
-        let addresses: Vec<IpAddr> = lookup
-            .answers()
-            .iter()
-            .filter_map(|record| match &record.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                _ => None,
-            })
-            .collect();
-        if addresses.is_empty() {
+        let lookup = self.resolver.lookup(name, rtype);
+        let records = tokio::select! {
+            found = lookup => found.map_err(failure)?.answers().to_vec(),
+            closed = port_closed(self.server) => return Err(closed),
+        };
+        if !records.iter().any(|r| r.record_type() == rtype) {
             return Err(LookupFailure::NoAddress);
         }
-        Ok(addresses)
+        Ok(records)
+    }
+}
+
+/// How long a lookup waits for an answer before checking that anything
+/// listens at the resolver's address at all.
+pub(super) const PROBE_AFTER: Duration = Duration::from_millis(50);
+
+/// Resolves only if the kernel reports the resolver's UDP port closed.
+async fn port_closed(server: SocketAddr) -> LookupFailure {
+    tokio::time::sleep(PROBE_AFTER).await;
+    let probe = async {
+        let local: SocketAddr = if server.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = tokio::net::UdpSocket::bind(local).await?;
+        socket.connect(server).await?;
+        socket.send(&[]).await?;
+        socket.recv(&mut [0u8; 16]).await
+    };
+    match probe.await {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => LookupFailure::PortClosed,
+        // Anything else (an answer, or no way to tell): not our business.
+        _ => std::future::pending().await,
     }
 }
 
@@ -127,29 +171,5 @@ fn failure(error: NetError) -> LookupFailure {
         NetError::Dns(DnsError::ResponseCode(code)) => LookupFailure::Rcode(code),
         NetError::Timeout => LookupFailure::Timeout,
         other => LookupFailure::Other(other.to_string()),
-    }
-}
-
-/// The stub as reqwest's resolver for one visit: each lookup reports its
-/// start, end and outcome to the visit's clock.
-pub(super) struct VisitResolver {
-    pub stub: StubResolver,
-    pub clock: Arc<Clock>,
-}
-
-impl reqwest::dns::Resolve for VisitResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let stub = self.stub.clone();
-        let clock = self.clock.clone();
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            clock.lookup_started();
-            let found = stub.lookup(&host).await;
-            clock.lookup_ended(found.clone());
-            // Port 0: reqwest puts in the URL's port.
-            let addrs: reqwest::dns::Addrs =
-                Box::new(found?.into_iter().map(|ip| SocketAddr::new(ip, 0)));
-            Ok(addrs)
-        })
     }
 }

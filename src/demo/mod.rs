@@ -1,150 +1,148 @@
-//! `dnstrail demo`: every role started, and the browser led through the
-//! chain three times.
+//! `dnstrail demo`: every role of a hierarchy started, and the browser led
+//! through the chain, the story told as it happens.
 //!
 //! ```text
-//!  visit 1 (cold)      browser → resolver → root → .com → ns-N → resolver → browser → web
+//!  visit 1 (cold)      browser → resolver → root → TLD → domain's server → resolver → browser → web
 //!  visit 2 (at once)   browser → resolver (cache) → browser → web
-//!  visit 3 (+TTL+1 s)  browser → resolver → ns-N (delegation cached) → resolver → browser → web
+//!  visit 3 (TTL + 1 s) browser → resolver → domain's server (delegation cached) → resolver → browser → web
 //! ```
 //!
 //! Everything is bound before the first visit, so there is no readiness to
-//! wait for. Between visits 2 and 3 the resolver's clock is moved past the
-//! answer's TTL, which is how the story's "next time" is shown without
-//! waiting five minutes. The steps printed come from the same trace events
-//! the tests check and the web page draws.
-
-pub mod story;
+//! wait for. Each `--visit URL` and `--ask NAME/TYPE` is done three times:
+//! first, again at once, and once more after the resolver's clock has been
+//! moved past the longest TTL the first round cached, which is how the
+//! story's "next time" is shown without waiting five minutes. Each step is
+//! printed the moment its event happens (see [`crate::story`]); each visit
+//! ends with a line that says what really happened; a summary compares them.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use hickory_proto::rr::{Record, RecordType};
 use serde::Serialize;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use crate::browse::{Browser, Visit};
 use crate::cli::DemoArgs;
 use crate::clock::Clock;
 use crate::fault::Fault;
-use crate::listen::{bind_dns, bind_tcp, shutdown_on_signal};
-use crate::resolver::{self, Resolver};
-use crate::stack::NameServers;
-use crate::topology::{Role, Topology};
-use crate::trace::{CacheKind, TraceEvent, Traced};
-use crate::web::{self, TraceDocument, WebConfig};
-use story::{Step, human_us};
+use crate::listen::{last_signal, shutdown_on_signal};
+use crate::resolver;
+use crate::serve::ServeOptions;
+use crate::stack::{ResolverSetup, Stack, StackConfig, WebSetup};
+use crate::story::{Line, Printing, human_us};
+use crate::style::Style;
+use crate::topology::{DEFAULT_CONTROL_PORT, DEFAULT_RESOLVER_IP, DEFAULT_URL, Topology};
+use crate::trace::{CacheKind, RecordView, TraceEvent, TraceSubscriber, Traced};
+use crate::web::{SiteSource, TraceDocument, WebConfig, Website};
 
-/// Every role of the chain, bound and serving.
-pub struct Stack {
-    /// The topology with the ports actually bound.
-    pub topology: Topology,
-    pub resolver: Resolver,
-    pub resolver_addr: SocketAddr,
-    pub web_addr: SocketAddr,
-    /// What `/trace.json` serves: the visits so far.
-    pub trace_document: TraceDocument,
-    events: Arc<Mutex<Vec<Traced>>>,
-    names: NameServers,
-    shutdown: CancellationToken,
-    tasks: JoinSet<anyhow::Result<()>>,
+/// The `<title>` a site's index page has: what a good visit brings back.
+pub fn expected_title_of(static_dir: Option<&std::path::Path>) -> Option<String> {
+    expected_title(static_dir.map(std::path::Path::to_path_buf).as_ref())
 }
 
-impl Stack {
-    /// Start the name servers, the resolver and the web server of
-    /// `topology`, serving the site in `static_dir`. Port 0 anywhere in the
-    /// topology (name servers, resolver, web) picks free ports.
-    pub async fn start(topology: Topology, static_dir: PathBuf) -> anyhow::Result<Stack> {
-        Stack::start_with_faults(topology, static_dir, &HashMap::new()).await
-    }
+/// How long the browser waits for a visit.
+const VISIT_TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// Like [`Stack::start`], with the name servers in `faults` failing.
-    pub async fn start_with_faults(
-        topology: Topology,
-        static_dir: PathBuf,
-        faults: &HashMap<IpAddr, Fault>,
-    ) -> anyhow::Result<Stack> {
-        let names = NameServers::start_with_faults(topology, faults).await?;
-        let mut topology = names.topology.clone();
+/// One thing the browser does in each round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// Visit a URL: look its host up (A and AAAA), fetch the page.
+    Visit(String),
+    /// Ask the resolver one question, as the browser's stub would.
+    Ask(String, RecordType),
+}
 
-        let hints = resolver::load_hints(&topology.root_hints).context("loading root hints")?;
-        let config = resolver::Config {
-            upstream_port: topology.dns_port,
-            ..resolver::Config::default()
+impl Item {
+    /// `blog.example.com/AAAA`, or a name alone for its A record.
+    pub fn parse_ask(text: &str) -> Result<Item, String> {
+        let (name, rtype) = match text.rsplit_once('/') {
+            Some((name, rtype)) => (
+                name,
+                rtype
+                    .to_ascii_uppercase()
+                    .parse::<RecordType>()
+                    .map_err(|_| format!("--ask {text}: `{rtype}` is not a record type"))?,
+            ),
+            None => (text, RecordType::A),
         };
-        let resolver = Resolver::new(config, hints, Clock::new());
-        let events = resolver.trace().collector();
-        let resolver_sockets = bind_dns(topology.resolver)
-            .await
-            .context("starting the resolver")?;
-        topology.resolver = resolver_sockets.local_addr();
-
-        let web_listener = bind_tcp(topology.web)
-            .await
-            .context("starting the web server")?;
-        topology.web = web_listener.local_addr()?;
-
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        tasks.spawn(resolver::run(
-            resolver.clone(),
-            vec![resolver_sockets],
-            shutdown.clone(),
-        ));
-        let trace_document = TraceDocument::default();
-        let mut site = WebConfig::new(static_dir, topology.site.clone());
-        site.trace = Some(trace_document.clone());
-        tasks.spawn(web::run(site, web_listener, shutdown.clone()));
-
-        Ok(Stack {
-            resolver_addr: topology.resolver,
-            web_addr: topology.web,
-            topology,
-            resolver,
-            trace_document,
-            events,
-            names,
-            shutdown,
-            tasks,
-        })
+        if name.is_empty() {
+            return Err(format!("--ask {text}: no name"));
+        }
+        Ok(Item::Ask(name.trim_end_matches('.').to_string(), rtype))
     }
 
-    /// The page the browser visits.
-    pub fn url(&self) -> String {
-        self.topology.site_url()
+    /// What the visit is about, as its title says it.
+    pub fn target(&self) -> String {
+        match self {
+            Item::Visit(url) => url.clone(),
+            Item::Ask(name, rtype) => format!("{name}. {rtype}"),
+        }
     }
 
-    /// Stop every role and wait for them to close.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        while self.tasks.join_next().await.is_some() {}
-        self.names.stop().await;
+    /// The same item, its URL on another port.
+    fn on_port(self, port: u16) -> Item {
+        match self {
+            Item::Visit(url) => match reqwest::Url::parse(&url) {
+                Ok(mut parsed) => {
+                    let _ = parsed.set_port(Some(port));
+                    Item::Visit(parsed.into())
+                }
+                Err(_) => Item::Visit(url),
+            },
+            ask => ask,
+        }
     }
 
-    fn events_since(&self, start: usize) -> Vec<Traced> {
-        self.events.lock().expect("trace collector lock")[start..].to_vec()
+    /// What the user does, as step 1 tells it.
+    pub fn doing(&self) -> String {
+        match self {
+            Item::Visit(_) => format!("type {} into the browser", self.host()),
+            Item::Ask(name, rtype) => format!("ask for {name}'s {rtype} records, as `dig` would"),
+        }
     }
 
-    fn event_count(&self) -> usize {
-        self.events.lock().expect("trace collector lock").len()
+    /// The name the browser looks up.
+    fn host(&self) -> String {
+        match self {
+            Item::Visit(url) => reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| url.clone()),
+            Item::Ask(name, _) => name.clone(),
+        }
     }
 }
 
-/// One of the three visits: what happened, in events and in story steps.
+/// What a visit came back with.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Page(Box<Visit>),
+    Records(Vec<Record>),
+}
+
+/// One visit: what happened, in events and in story lines.
 #[derive(Debug, Clone, Serialize)]
 pub struct VisitReport {
+    pub number: u32,
     pub label: String,
     pub title: String,
-    /// Browser and resolver events, in the order of the story.
-    pub events: Vec<Traced>,
+    pub target: String,
+    /// Browser and resolver events, in the order they happened.
+    pub events: Vec<Arc<Traced>>,
+    pub lines: Vec<Line>,
+    /// What really happened, in words.
+    pub summary: String,
+    /// Whether the visit did what it set out to: the page (200), or an
+    /// answer from the resolver.
+    pub ok: bool,
     #[serde(skip)]
-    pub outcome: Result<Visit, String>,
-    pub steps: Vec<Step>,
+    pub outcome: Result<Outcome, String>,
 }
 
 impl VisitReport {
@@ -155,316 +153,614 @@ impl VisitReport {
             .count()
     }
 
-    /// The servers asked, by name, in order.
+    /// The servers asked, by name, each once, in the order first asked.
     pub fn servers_asked(&self) -> Vec<String> {
-        self.events
-            .iter()
-            .filter_map(|e| match &e.event {
-                TraceEvent::UpstreamQuery { server, .. } => {
-                    Some(server.name.trim_end_matches('.').to_string())
+        let mut asked: Vec<String> = Vec::new();
+        for e in &self.events {
+            if let TraceEvent::UpstreamQuery { server, .. } = &e.event {
+                let name = server.name.trim_end_matches('.').to_string();
+                if !asked.contains(&name) {
+                    asked.push(name);
                 }
-                _ => None,
-            })
-            .collect()
+            }
+        }
+        asked
     }
-}
 
-/// Visit the site once and gather the visit's events: the browser's lookup,
-/// the resolver's work for it, then the HTTP exchange.
-async fn visit(stack: &Stack, browser: &Browser, label: &str, title: &str) -> VisitReport {
-    let start = stack.event_count();
-    let begun = Instant::now();
-    let outcome = browser.visit(&stack.url()).await.map_err(|e| e.to_string());
-    let resolver_events = stack.events_since(start);
-    let mut events = Vec::new();
-    if let Ok(visit) = &outcome {
-        let browser_events = visit.trace_events(stack.resolver_addr);
-        let at = begun.elapsed().as_micros() as u64;
-        let wrap = |event: TraceEvent| Traced {
-            resolution: 0,
-            at_us: at,
-            event,
-        };
-        let (lookup, http): (Vec<_>, Vec<_>) = browser_events
-            .into_iter()
-            .partition(|e| matches!(e, TraceEvent::BrowserLookup { .. }));
-        events.extend(lookup.into_iter().map(wrap));
-        events.extend(resolver_events);
-        events.extend(http.into_iter().map(wrap));
-    } else {
-        events.extend(resolver_events);
-    }
-    let steps = story::steps(&stack.topology.site, &events);
-    VisitReport {
-        label: label.to_string(),
-        title: title.to_string(),
-        events,
-        outcome,
-        steps,
-    }
-}
-
-/// The TTL the resolver cached the site's address for, from the cold visit.
-fn answer_ttl(report: &VisitReport, site: &str) -> Option<u32> {
-    let fqdn = format!("{}.", site.trim_end_matches('.'));
-    report.events.iter().find_map(|e| match &e.event {
-        TraceEvent::Cached {
-            kind: CacheKind::Answer,
-            name,
-            ttl,
-            rtype,
-        } if *name == fqdn && rtype.as_deref() == Some("A") => Some(*ttl),
-        _ => None,
-    })
-}
-
-/// The three visits of the story.
-pub async fn run_visits(stack: &Stack) -> anyhow::Result<Vec<VisitReport>> {
-    let browser = Browser::new(stack.resolver_addr, Duration::from_secs(5))?;
-    let mut reports = Vec::new();
-    let cold = visit(
-        stack,
-        &browser,
-        "cold",
-        "Visit 1, cold: the whole story, every server asked",
-    )
-    .await;
-    publish(stack, &cold, &mut reports);
-    let ttl = answer_ttl(&reports[0], &stack.topology.site).unwrap_or(300);
-
-    let cached = visit(
-        stack,
-        &browser,
-        "cached",
-        "Visit 2, at once: the resolver answers from its cache",
-    )
-    .await;
-    publish(stack, &cached, &mut reports);
-
-    stack
-        .resolver
-        .clock()
-        .advance(Duration::from_secs(u64::from(ttl) + 1));
-    let later = visit(
-        stack,
-        &browser,
-        "expired",
-        &format!(
-            "Visit 3, {} s later: the answer has expired, the delegation has not",
-            ttl + 1
-        ),
-    )
-    .await;
-    publish(stack, &later, &mut reports);
-    Ok(reports)
-}
-
-/// Keep the report and show it on the web page's trace.
-fn publish(stack: &Stack, report: &VisitReport, reports: &mut Vec<VisitReport>) {
-    reports.push(report.clone());
-    let visits: Vec<serde_json::Value> = reports
-        .iter()
-        .map(|r| serde_json::json!({ "label": r.label, "title": r.title, "events": r.events, "steps": r.steps }))
-        .collect();
-    stack
-        .trace_document
-        .set(serde_json::json!({ "site": stack.url(), "visits": visits }));
-}
-
-/// The `<title>` of the site's index page: what a good visit must return.
-pub fn expected_title(static_dir: &std::path::Path) -> Option<String> {
-    let html = std::fs::read_to_string(static_dir.join("index.html")).ok()?;
-    let start = html.find("<title>")? + "<title>".len();
-    let end = html[start..].find("</title>")? + start;
-    Some(html[start..end].trim().to_string())
-}
-
-/// Terminal styling, off when piped or with `NO_COLOR`.
-struct Style {
-    on: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
+    /// The page, if the visit got one.
+    pub fn page(&self) -> Option<&Visit> {
+        match &self.outcome {
+            Ok(Outcome::Page(visit)) => Some(visit),
+            _ => None,
         }
     }
 }
 
-fn print_story(
+/// The rounds of the story: each item first, again at once, and later.
+pub async fn run_visits(stack: &Stack, items: &[Item]) -> anyhow::Result<Vec<VisitReport>> {
+    let resolver = stack
+        .resolver
+        .as_ref()
+        .context("the demo needs a resolver in its stack")?;
+    let resolver_addr = stack.resolver_addr.context("the resolver's address")?;
+    let browser = Browser::new(resolver_addr, VISIT_TIMEOUT)?.with_trace(stack.trace.clone());
+    let mut watch = stack.trace.subscribe();
+    let mut reports: Vec<VisitReport> = Vec::new();
+    let mut number = 0;
+    for round in 0..3 {
+        if round == 2 {
+            let longest = longest_ttl(&reports);
+            let seconds = u64::from(longest) + 1;
+            resolver.clock().advance(Duration::from_secs(seconds));
+            stack.trace.emit(
+                0,
+                TraceEvent::ClockAdvanced {
+                    seconds,
+                    skew_secs: resolver.clock().skew().as_secs(),
+                },
+            );
+        }
+        for item in items {
+            number += 1;
+            let (label, when) = match round {
+                0 if number == 1 => ("cold".to_string(), "cold".to_string()),
+                0 => ("first".to_string(), "the first time".to_string()),
+                1 => ("again".to_string(), "at once".to_string()),
+                _ => {
+                    let skew = resolver.clock().skew().as_secs();
+                    ("later".to_string(), format!("{skew} s later"))
+                }
+            };
+            let title = format!("Visit {number}, {when}: {}", item.target());
+            let report = visit(stack, &browser, &mut watch, item, number, label, title).await;
+            publish(stack, &reports, &report);
+            reports.push(report);
+        }
+    }
+    Ok(reports)
+}
+
+/// The longest TTL of the answers the first round cached (of the negative
+/// ones, if none was positive): moving the clock past it makes every
+/// answer the visits got expire, while delegations, cached for days, stay.
+fn longest_ttl(reports: &[VisitReport]) -> u32 {
+    let longest = |wanted: CacheKind| {
+        reports
+            .iter()
+            .flat_map(|r| &r.events)
+            .filter_map(|e| match &e.event {
+                TraceEvent::Cached { kind, ttl, .. } if *kind == wanted => Some(*ttl),
+                _ => None,
+            })
+            .max()
+    };
+    longest(CacheKind::Answer)
+        .or_else(|| longest(CacheKind::Negative))
+        .unwrap_or(300)
+}
+
+/// Do one item, telling its start and end, and gather its events.
+async fn visit(
+    stack: &Stack,
+    browser: &Browser,
+    watch: &mut TraceSubscriber,
+    item: &Item,
+    number: u32,
+    label: String,
+    title: String,
+) -> VisitReport {
+    stack.trace.emit(
+        0,
+        TraceEvent::VisitStarted {
+            visit: number,
+            label: label.clone(),
+            title: title.clone(),
+            target: item.target(),
+            doing: item.doing(),
+        },
+    );
+    let outcome = match item {
+        Item::Visit(url) => browser
+            .visit(url)
+            .await
+            .map(|v| Outcome::Page(Box::new(v)))
+            .map_err(|e| e.to_string()),
+        Item::Ask(name, rtype) => browser
+            .ask(name, *rtype)
+            .await
+            .map(Outcome::Records)
+            .map_err(|e| e.to_string()),
+    };
+    // The visit's events: from its start to now (the resolver's work for
+    // it is done once the browser has its answer).
+    let mut events = Vec::new();
+    while let Some(event) = watch.try_recv() {
+        let starts =
+            matches!(&event.event, TraceEvent::VisitStarted { visit, .. } if *visit == number);
+        if starts {
+            events.clear();
+        }
+        events.push(event);
+    }
+    let (ok, summary) = judge(item, &outcome, &events);
+    let ended = stack.trace.emit(
+        0,
+        TraceEvent::VisitEnded {
+            visit: number,
+            ok,
+            summary: summary.clone(),
+        },
+    );
+    events.retain(|e| {
+        !matches!(
+            e.event,
+            TraceEvent::VisitStarted { .. } | TraceEvent::VisitEnded { .. }
+        )
+    });
+    drop(ended);
+    let lines = crate::story::tell_all(&item.doing(), &events);
+    VisitReport {
+        number,
+        label,
+        title,
+        target: item.target(),
+        events,
+        lines,
+        summary,
+        ok,
+        outcome,
+    }
+}
+
+/// What really happened in a visit, in words, and whether it did what it
+/// set out to do.
+fn judge(item: &Item, outcome: &Result<Outcome, String>, events: &[Arc<Traced>]) -> (bool, String) {
+    let sent = events
+        .iter()
+        .filter(|e| matches!(e.event, TraceEvent::UpstreamQuery { .. }))
+        .count();
+    let mut queries: Vec<String> = Vec::new();
+    for e in events {
+        if let TraceEvent::UpstreamQuery { server, .. } = &e.event {
+            let name = server.name.trim_end_matches('.').to_string();
+            if !queries.contains(&name) {
+                queries.push(name);
+            }
+        }
+    }
+    let asked = |n: usize| {
+        if sent == n {
+            crate::story::plural(n, "name server", "name servers")
+        } else {
+            format!(
+                "{} to {}",
+                crate::story::plural(sent, "query", "queries"),
+                crate::story::plural(n, "name server", "name servers")
+            )
+        }
+    };
+    let skipped = events.iter().find_map(|e| match &e.event {
+        TraceEvent::CacheDelegationHit { zone, skipped, .. } if !skipped.is_empty() => {
+            Some((zone.clone(), skipped.len()))
+        }
+        _ => None,
+    });
+    let how = match (queries.len(), skipped) {
+        (0, _) => "answered from the resolver's cache: no name server was asked".to_string(),
+        (n, Some((zone, k))) => format!(
+            "the answer had expired but the delegation of {zone} had not: {} asked ({}), {k} zone{} above skipped",
+            asked(n),
+            queries.join(", "),
+            if k == 1 { "" } else { "s" }
+        ),
+        (n, None) => format!("the resolver asked {} ({})", asked(n), queries.join(", ")),
+    };
+    match outcome {
+        Err(error) => (false, format!("failed: {error}; {how}")),
+        Ok(Outcome::Page(visit)) => (
+            visit.status == 200,
+            format!(
+                "the page came back: {} \"{}\"; {how}",
+                visit.status,
+                visit.title.as_deref().unwrap_or("(no title)")
+            ),
+        ),
+        Ok(Outcome::Records(records)) => {
+            let what = match item {
+                Item::Ask(name, rtype) => format!("{name}. {rtype}"),
+                Item::Visit(url) => url.clone(),
+            };
+            let data: Vec<String> = records
+                .iter()
+                .map(|r| {
+                    let v = RecordView::from(r);
+                    format!("{} {}", v.rtype, v.data)
+                })
+                .collect();
+            (true, format!("{what} ⇒ {}; {how}", data.join(", ")))
+        }
+    }
+}
+
+/// Show the visits so far on the web page's trace (`/trace.json`).
+fn publish(stack: &Stack, before: &[VisitReport], report: &VisitReport) {
+    let Some(document) = &stack.trace_document else {
+        return;
+    };
+    let visits: Vec<serde_json::Value> = before
+        .iter()
+        .chain(std::iter::once(report))
+        .map(|r| {
+            serde_json::json!({
+                "label": r.label, "title": r.title, "summary": r.summary, "ok": r.ok,
+                "events": r.events, "steps": r.lines,
+            })
+        })
+        .collect();
+    document.set(serde_json::json!({ "visits": visits }));
+}
+
+/// The summary table after the visits.
+fn print_summary(
     out: &mut impl Write,
     reports: &[VisitReport],
     style: &Style,
 ) -> std::io::Result<()> {
-    for report in reports {
-        writeln!(out, "\n{}", style.paint("1", &report.title))?;
-        for step in &report.steps {
-            match step.number {
-                Some(n) => writeln!(
-                    out,
-                    "  {}  {} {}",
-                    style.paint("36;1", &format!("{n}.")),
-                    // Padded before painting: escape codes have no width.
-                    style.paint("1", &format!("{:<10}", step.who)),
-                    step.text
-                )?,
-                None => writeln!(out, "      {}", style.paint("2", &step.text))?,
-            }
-        }
-        if let Err(error) = &report.outcome {
-            writeln!(
-                out,
-                "  {}",
-                style.paint("31;1", &format!("failed: {error}"))
-            )?;
-        }
-    }
-    writeln!(out, "\n{}", style.paint("1", "The three visits"))?;
+    writeln!(out, "\n{}", style.paint("1", "The visits"))?;
     writeln!(
         out,
-        "  {:<9} {:>8} {:>11} {:>10}  servers asked",
-        "visit", "queries", "DNS lookup", "total"
+        "  {:<6} {:<10} {:>8} {:>11} {:>10}  servers asked",
+        "visit", "when", "queries", "DNS lookup", "total"
     )?;
     for report in reports {
-        let (dns, total) = match &report.outcome {
-            Ok(v) => (human_us(v.timings.dns_us), human_us(v.timings.total_us)),
-            Err(_) => ("-".into(), "-".into()),
+        let (dns, total) = match report.page() {
+            Some(v) => (human_us(v.timings.dns_us), human_us(v.timings.total_us)),
+            None => ("-".into(), "-".into()),
         };
         let asked = report.servers_asked();
+        let last = if !report.ok {
+            style.paint(
+                "31",
+                &format!(
+                    "failed: {}",
+                    report
+                        .outcome
+                        .as_ref()
+                        .err()
+                        .map_or("not the page expected", String::as_str)
+                ),
+            )
+        } else if asked.is_empty() {
+            "none: answered from the cache".to_string()
+        } else {
+            asked.join(" → ")
+        };
         writeln!(
             out,
-            "  {:<9} {:>8} {:>11} {:>10}  {}",
+            "  {:<6} {:<10} {:>8} {:>11} {:>10}  {last}",
+            report.number,
             report.label,
             report.upstream_queries(),
             dns,
             total,
-            if asked.is_empty() {
-                "none: answered from the cache".to_string()
-            } else {
-                asked.join(" → ")
-            }
         )?;
-    }
-    Ok(())
-}
-
-fn print_json(out: &mut impl Write, reports: &[VisitReport]) -> std::io::Result<()> {
-    for (i, report) in reports.iter().enumerate() {
-        for event in &report.events {
-            let mut line = serde_json::to_value(event).unwrap_or_default();
-            line["visit"] = serde_json::json!(i + 1);
-            line["label"] = serde_json::json!(report.label);
-            writeln!(out, "{line}")?;
-        }
     }
     Ok(())
 }
 
 /// Copy-paste commands for every role of a running stack.
-fn print_commands(out: &mut impl Write, stack: &Stack, style: &Style) -> std::io::Result<()> {
-    let t = &stack.topology;
-    let port = t.dns_port;
+fn print_commands(
+    out: &mut impl Write,
+    stack: &Stack,
+    items: &[Item],
+    style: &Style,
+) -> std::io::Result<()> {
+    let port = stack.dns_port;
+    let host = items
+        .first()
+        .map_or_else(|| "www.example.com".into(), Item::host);
     writeln!(out, "\n{}", style.paint("1", "The stack is running. Try:"))?;
-    for (role, host) in t.hosts() {
-        let what = match role {
-            Role::Root | Role::Tld => "a referral",
-            Role::Auth => "the answer, with authority",
-        };
+    for server in stack.servers() {
+        let s = &server.server;
+        let Some(ip) = s.addrs.first() else { continue };
         writeln!(
             out,
-            "  dig +norec @{} -p {port} {} A      # {} ({}): {what}",
-            host.ip,
-            t.site,
-            host.name.trim_end_matches('.'),
-            role.as_str()
+            "  dig +norec @{ip} -p {port} {host} A      # {} ({})",
+            s.name.trim_end_matches('.'),
+            s.zones.join(" ")
         )?;
     }
-    let r = stack.resolver_addr;
-    let w = stack.web_addr;
-    writeln!(
-        out,
-        "  dig @{} -p {} {}          # the resolver (cached now)",
-        r.ip(),
-        r.port(),
-        t.site
-    )?;
-    writeln!(out, "  curl -H 'Host: {}' http://{w}/", t.site)?;
-    writeln!(
-        out,
-        "  curl --resolve {}:{}:{} {}",
-        t.site,
-        w.port(),
-        w.ip(),
-        stack.url()
-    )?;
-    writeln!(out, "  dnstrail browse --resolver {r} {}", stack.url())?;
-    writeln!(
-        out,
-        "  open {}  (in a browser that resolves {} to {}) for the page and its trace",
-        stack.url(),
-        t.site,
-        w.ip()
-    )?;
+    if let Some(r) = stack.resolver_addr {
+        writeln!(
+            out,
+            "  dig @{} -p {} {host}          # the resolver (cached now)",
+            r.ip(),
+            r.port()
+        )?;
+        for item in items {
+            if let Item::Visit(url) = item {
+                writeln!(out, "  dnstrail browse --resolver {r} {url}")?;
+            }
+        }
+    }
+    if let Some(w) = stack.web_addrs.first() {
+        writeln!(out, "  curl -H 'Host: {host}' http://{w}/")?;
+        writeln!(
+            out,
+            "  curl --resolve {host}:{}:{} http://{host}:{}/",
+            w.port(),
+            w.ip(),
+            w.port()
+        )?;
+        writeln!(
+            out,
+            "  open http://{host}:{}/ (in a browser that resolves {host} to {}) for the page and its trace",
+            w.port(),
+            w.ip()
+        )?;
+    }
+    if let Some(c) = stack.control_addr {
+        writeln!(
+            out,
+            "  curl -s {c}/cache        # the resolver's cache, TTLs counting down"
+        )?;
+        writeln!(
+            out,
+            "  curl -s {c}/traces       # the last resolutions, event by event"
+        )?;
+        writeln!(
+            out,
+            "  curl -s -X POST '{c}/advance?seconds=301'   # move the resolver's clock"
+        )?;
+        writeln!(
+            out,
+            "  curl -s -X POST '{c}/servers/NAME/fault?kind=drop'   # break a name server (heal: /servers/NAME/heal)"
+        )?;
+    }
     writeln!(out, "Ctrl-C stops everything.")?;
     Ok(())
 }
 
+/// A demo's stack, started: what `dnstrail demo` runs, and tests too.
+pub struct Demo {
+    pub stack: Stack,
+    /// What the browser does each round (URLs on the ports bound).
+    pub items: Vec<Item>,
+    /// The seed the resolver's choices are drawn from.
+    pub seed: u64,
+    /// The servers set to fail, by name, and how.
+    pub faults: HashMap<String, Fault>,
+    /// Where the zones came from, how many zones and servers.
+    pub source: String,
+    pub zone_count: usize,
+    pub server_count: usize,
+}
+
+impl Demo {
+    /// Load the zones, check the options, open the site and start every
+    /// role, bound before anything is visited.
+    pub async fn start(args: &DemoArgs, items: Vec<Item>) -> anyhow::Result<Demo> {
+        let topology = Topology::load_or_builtin(args.zones.as_deref()).context("loading zones")?;
+        let items = if items.is_empty() {
+            vec![Item::Visit(DEFAULT_URL.to_string())]
+        } else {
+            items
+        };
+        anyhow::ensure!(
+            args.fault.is_none() || !args.fail.is_empty(),
+            "--fault says how servers fail, --fail which: give --fail too (e.g. --fail ns-2 --fault {})",
+            args.fault.map_or("drop".to_string(), |f| f.to_string())
+        );
+        let fault = args.fault.unwrap_or(Fault::Drop);
+        let mut faults = HashMap::new();
+        for which in &args.fail {
+            for server in topology.find_servers(which).map_err(anyhow::Error::msg)? {
+                faults.insert(server.name.clone(), fault);
+            }
+        }
+
+        let urls: Vec<String> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Visit(url) => Some(url.clone()),
+                Item::Ask(..) => None,
+            })
+            .collect();
+        let (web, document) = if urls.is_empty() {
+            (None, None)
+        } else {
+            let placement = topology
+                .place_site(&urls, args.web_port)
+                .map_err(anyhow::Error::msg)?;
+            let source = match &args.static_dir {
+                Some(dir) => SiteSource::Dir(dir.clone()),
+                None => SiteSource::BuiltIn,
+            };
+            let document = TraceDocument::default();
+            let mut config = WebConfig::new(source, placement.hosts.clone());
+            config.trace = Some(document.clone());
+            let site = Website::open(config).await?;
+            (
+                Some(WebSetup {
+                    site,
+                    addrs: placement.addrs,
+                }),
+                Some(document),
+            )
+        };
+
+        let seed = args.seed.unwrap_or_else(rand::random);
+        // The servers set to fail go first among the servers the resolver knows
+        // nothing about, so the first visit meets them: the failure shows on
+        // every run, not only when the draw happens to pick them.
+        let first_choice = faults
+            .keys()
+            .filter_map(|name| topology.servers.iter().find(|s| &s.name == name))
+            .flat_map(|s| s.addrs.iter().copied())
+            .collect();
+        let source = topology.source.clone();
+        let zone_count = topology.zones.len();
+        let server_count = topology.servers.len();
+        let mut config = StackConfig::name_servers(topology, args.dns_port);
+        config.faults = faults.clone();
+        config.nsid = true;
+        config.resolver = Some(ResolverSetup {
+            addrs: vec![SocketAddr::new(DEFAULT_RESOLVER_IP, args.dns_port)],
+            config: resolver::Config {
+                seed,
+                first_choice,
+                ..resolver::Config::default()
+            },
+            options: ServeOptions::default(),
+            clock: Clock::new(),
+        });
+        config.web = web;
+        config.control = match args.control {
+            Some(addr) => addr.to_socket_addr(DEFAULT_CONTROL_PORT),
+            None => Some(SocketAddr::new(DEFAULT_RESOLVER_IP, DEFAULT_CONTROL_PORT)),
+        };
+        let mut stack = Stack::start(config).await?;
+        stack.trace_document = document;
+        // `--web-port` moves the site: the URLs follow it (0: the port bound).
+        let items: Vec<Item> = match (args.web_port, stack.web_addrs.first()) {
+            (Some(_), Some(bound)) => items
+                .into_iter()
+                .map(|item| item.on_port(bound.port()))
+                .collect(),
+            _ => items,
+        };
+        Ok(Demo {
+            stack,
+            items,
+            seed,
+            faults,
+            source,
+            zone_count,
+            server_count,
+        })
+    }
+}
+
 /// `dnstrail demo`.
-pub async fn command(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let zones = args.zones.unwrap_or_else(Topology::default_zones_dir);
-    let static_dir = args.static_dir.unwrap_or_else(web::default_static_dir);
-    let mut topology = Topology::canonical(&zones);
-    topology.dns_port = args.dns_port;
-    topology.resolver.set_port(args.dns_port);
-    topology.web.set_port(args.web_port);
-    let expected = expected_title(&static_dir);
+pub async fn command(args: DemoArgs, items: Vec<Item>) -> anyhow::Result<ExitCode> {
     // Installed first, so Ctrl-C during start-up also stops cleanly.
     let stop = shutdown_on_signal();
-
-    let mut faults = HashMap::new();
-    for which in &args.fail {
-        for ip in topology.find_hosts(which).map_err(anyhow::Error::msg)? {
-            faults.insert(ip, args.fault);
-        }
-    }
-
-    let stack = Stack::start_with_faults(topology, static_dir, &faults).await?;
-    let reports = run_visits(&stack).await?;
-
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        print_json(&mut out, &reports)?;
-        if args.keep_running {
-            // Keep stdout pure JSON lines; the commands go to stderr.
-            print_commands(&mut std::io::stderr(), &stack, &Style { on: false })?;
-        }
+    let starting = Demo::start(&args, items);
+    let Demo {
+        stack,
+        items,
+        seed,
+        faults,
+        source,
+        zone_count,
+        server_count,
+    } = tokio::select! {
+        demo = starting => demo?,
+        _ = stop.cancelled() => return Ok(ExitCode::from(128 + last_signal().unwrap_or(2) as u8)),
+    };
+    let fault = faults.values().next().copied().unwrap_or(Fault::Drop);
+    let style = Style::for_stdout();
+    let printing = if args.json {
+        Printing::Json { visits: true }
     } else {
-        let style = Style {
-            on: std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
-        };
-        print_story(&mut out, &reports, &style)?;
-        if args.keep_running {
-            print_commands(&mut out, &stack, &style)?;
-        }
+        Printing::Story(style)
+    };
+    // The banner goes to stderr with --json, so stdout stays JSON lines.
+    let mut banner: Box<dyn Write> = if args.json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    writeln!(
+        banner,
+        "{}",
+        style.paint(
+            "1",
+            &format!(
+                "dnstrail demo: {zone_count} zones and {server_count} name servers from {source}"
+            )
+        )
+    )?;
+    writeln!(
+        banner,
+        "  server choices drawn from seed {seed} (repeat this run with --seed {seed})"
+    )?;
+    if !faults.is_empty() {
+        let mut names: Vec<&str> = faults.keys().map(|n| n.trim_end_matches('.')).collect();
+        names.sort();
+        writeln!(
+            banner,
+            "  {}",
+            style.paint(
+                "33",
+                &format!("set to fail ({fault}): {}", names.join(", "))
+            )
+        )?;
     }
-    out.flush()?;
-    drop(out);
+    if let Some(c) = stack.control_addr {
+        writeln!(
+            banner,
+            "  control endpoint: http://{c}/ (cache, traces, metrics, servers)"
+        )?;
+    }
+    banner.flush()?;
+    drop(banner);
 
-    let all_good = reports.iter().all(|r| match &r.outcome {
-        Ok(visit) => visit.status == 200 && expected.is_some() && visit.title == expected,
-        Err(_) => false,
-    });
+    let (printed, mut progress) = tokio::sync::watch::channel(0);
+    let printer = tokio::spawn(crate::story::print(
+        stack.trace.subscribe(),
+        printing,
+        Some(printed),
+    ));
+    let reports = tokio::select! {
+        reports = run_visits(&stack, &items) => reports?,
+        _ = stop.cancelled() => return Ok(interrupted(stack, printer).await),
+    };
+    // The summary comes after the story: wait for the printer to have told
+    // the last visit's end (or to have stopped, on a closed stdout).
+    let last = reports
+        .last()
+        .and_then(|r| r.events.last())
+        .map_or(0, |e| e.seq);
+    let _ = progress.wait_for(|seq| *seq > last).await;
+
+    let all_good = reports.iter().all(|r| r.ok);
+    if !args.json {
+        let mut out = std::io::stdout().lock();
+        print_summary(&mut out, &reports, &style)?;
+        if args.keep_running {
+            print_commands(&mut out, &stack, &items, &style)?;
+        }
+        out.flush()?;
+    } else if args.keep_running {
+        print_commands(&mut std::io::stderr(), &stack, &items, &Style::off())?;
+    }
     if args.keep_running {
         stop.cancelled().await;
+        return Ok(interrupted(stack, printer).await);
     }
+    printer.abort();
     stack.stop().await;
     if all_good {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("dnstrail: the page did not come back as expected on every visit");
+        eprintln!("dnstrail: not every visit did what it set out to do (see the lines marked →)");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Stopped by a signal: everything down at once, and 128 + the signal.
+async fn interrupted(stack: Stack, printer: tokio::task::JoinHandle<()>) -> ExitCode {
+    printer.abort();
+    stack.abort().await;
+    ExitCode::from(128 + last_signal().unwrap_or(2) as u8)
+}
+
+/// The `<title>` of a site's index page: what a good visit returns.
+pub fn expected_title(static_dir: Option<&PathBuf>) -> Option<String> {
+    let html = match static_dir {
+        Some(dir) => std::fs::read_to_string(dir.join("index.html")).ok()?,
+        None => String::from_utf8_lossy(crate::builtin::site_file("index.html")?).into_owned(),
+    };
+    crate::browse::page_title(&html)
 }

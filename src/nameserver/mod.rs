@@ -22,16 +22,14 @@ pub mod answer;
 
 use std::sync::Arc;
 
-use hickory_proto::op::{Metadata, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, RecordType};
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
-use crate::exchange::Transport;
+use crate::dns::Transport;
 use crate::listen::DnsSockets;
-use crate::serve::{reply, single_question, transport_of};
+use crate::serve::{Reply, Request, Responder, ServeOptions};
 use crate::zone::Zone;
 
 pub use answer::{Outcome, lookup};
@@ -42,8 +40,6 @@ pub struct NameServer {
     zones: Arc<[Zone]>,
     /// Networks whose clients may transfer a whole zone (AXFR over TCP).
     transfers_to: Arc<[IpNet]>,
-    /// Answers per second per client network over UDP (`--rrl`), if limited.
-    rrl: Option<u32>,
 }
 
 impl NameServer {
@@ -51,7 +47,6 @@ impl NameServer {
         NameServer {
             zones: zones.into(),
             transfers_to: Arc::new([]),
-            rrl: None,
         }
     }
 
@@ -61,10 +56,9 @@ impl NameServer {
         self
     }
 
-    /// Limit UDP answers to `per_second` per client network (RRL).
-    pub fn with_rrl(mut self, per_second: Option<u32>) -> NameServer {
-        self.rrl = per_second;
-        self
+    /// The zones this server holds.
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
     }
 
     /// The deepest zone containing `name`: a server holding both `com.` and
@@ -83,59 +77,46 @@ impl NameServer {
 pub async fn run(
     server: NameServer,
     sockets: Vec<DnsSockets>,
+    options: ServeOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let rrl = server.rrl;
-    crate::serve::run_limited(
-        server,
-        sockets,
-        crate::serve::Answers::Remembered,
-        rrl,
-        shutdown,
-    )
-    .await
+    crate::serve::run(server, sockets, options, shutdown).await
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for NameServer {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        let question = single_question(request).and_then(|query| {
-            // Not one of our zones: a name server is not a resolver.
-            let zone = self.zone_for(query.name()).ok_or(ResponseCode::Refused)?;
-            Ok((query, zone))
-        });
-        let transfer = question.as_ref().ok().and_then(|(query, zone)| {
-            let whole_zone =
-                query.query_type() == RecordType::AXFR && query.name() == zone.lower_origin();
-            let allowed = transport_of(request) == Transport::Tcp
-                && self
-                    .transfers_to
-                    .iter()
-                    .any(|n| n.contains(&request.src().ip()));
-            (whole_zone && allowed).then(|| answer::transfer(zone))
-        });
-        if let Some(records) = &transfer {
-            metadata.authoritative = true;
-            return reply(request, response_handle, metadata, Ok([records, &[], &[]])).await;
-        }
-        let answer = question.map(|(query, zone)| lookup(zone, query.name(), query.query_type()));
-        let sections = match &answer {
-            Ok(answer) => {
-                metadata.authoritative = answer.authoritative;
-                metadata.response_code = answer.rcode;
-                Ok([
-                    &answer.answers[..],
-                    &answer.authorities[..],
-                    &answer.additionals[..],
-                ])
-            }
-            Err(code) => Err(*code),
+impl Responder for NameServer {
+    async fn respond(&self, request: &Request<'_>) -> Reply {
+        let query = request.query();
+        let name = LowerName::new(query.name());
+        // Not one of our zones: a name server is not a resolver.
+        let Some(zone) = self.zone_for(&name) else {
+            return Reply::rcode(ResponseCode::Refused);
         };
-        reply(request, response_handle, metadata, sections).await
+        if query.query_type() == RecordType::AXFR
+            && name == *zone.lower_origin()
+            && request.transport == Transport::Tcp
+            && self
+                .transfers_to
+                .iter()
+                .any(|n| n.contains(&request.src.ip()))
+        {
+            return Reply {
+                authoritative: true,
+                answers: answer::transfer(zone),
+                ..Reply::default()
+            };
+        }
+        let answer = lookup(zone, &name, query.query_type());
+        Reply {
+            rcode: answer.rcode,
+            authoritative: answer.authoritative,
+            answers: answer.answers,
+            authorities: answer.authorities,
+            additionals: answer.additionals,
+            ..Reply::default()
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        true
     }
 }

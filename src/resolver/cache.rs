@@ -4,7 +4,13 @@
 //!  answer      (www.example.com., A)  → 127.0.0.44        for 300 s
 //!  delegation  example.com.           → ns-1…ns-4 + glue  for 172800 s (two days)
 //!  negative    (nope.example.com., *) → NXDOMAIN + SOA    for 900 s (RFC 2308)
+//!  failure     (www.broken.test., A)  → SERVFAIL, why     for 1 s, doubling (RFC 9520)
 //! ```
+//!
+//! A failure entry remembers that a resolution failed, so a storm of
+//! questions for a broken zone does not become a storm upstream: for 1 s
+//! after the first failure, doubling for each failure in a row up to five
+//! minutes.
 //!
 //! When an answer expires the delegation usually has not, so the next
 //! resolution starts at the example.com name servers instead of the root:
@@ -28,6 +34,10 @@ use crate::trace::{CacheKind, RecordView};
 /// max-cache-ttl); negative answers no longer than three hours (RFC 2308 §5).
 pub const MAX_TTL: u32 = 7 * 24 * 3600;
 pub const MAX_NEGATIVE_TTL: u32 = 3 * 3600;
+/// How long a failed resolution is remembered the first time, and at most
+/// (RFC 9520 §3.2: at least one second, at most five minutes).
+pub const FIRST_FAILURE_HOLD: u32 = 1;
+pub const MAX_FAILURE_HOLD: u32 = 300;
 
 /// Where a zone's name servers are: the NS set and any addresses for them.
 #[derive(Debug, Clone)]
@@ -40,6 +50,19 @@ pub struct Delegation {
     /// The zones whose servers were asked to learn this delegation: what a
     /// cache hit on it lets the resolver skip.
     pub learned_from: Vec<String>,
+}
+
+impl Delegation {
+    /// The names of the zone's servers, in the order received.
+    pub fn server_names(&self) -> Vec<Name> {
+        self.ns
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_proto::rr::RData::NS(ns) => Some(ns.0.clone()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// A cached NXDOMAIN (for every type at the name) or NODATA (for one type).
@@ -55,6 +78,7 @@ enum Key {
     Delegation(LowerName),
     /// `None`: NXDOMAIN, covering every type.
     Negative(LowerName, Option<RecordType>),
+    Failure(LowerName, RecordType),
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +86,8 @@ enum Value {
     Answer(Vec<Record>),
     Delegation(Delegation),
     Negative(Negative),
+    /// Why the resolution failed.
+    Failure(String),
 }
 
 #[derive(Debug)]
@@ -92,8 +118,14 @@ pub struct Hit<T> {
 pub struct EntryView {
     pub kind: CacheKind,
     pub name: String,
-    #[serde(rename = "type")]
-    pub rtype: Option<String>,
+    #[serde(rename = "type", serialize_with = "crate::trace::serialize_opt_rtype")]
+    pub rtype: Option<RecordType>,
+    /// A negative entry for the whole name.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nxdomain: bool,
+    /// Why a remembered failure failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub ttl: u32,
     pub remaining: u32,
     pub records: Vec<RecordView>,
@@ -297,6 +329,43 @@ impl Cache {
         ttl
     }
 
+    /// A resolution of `name`/`rtype` that failed recently: why, and how
+    /// many seconds it stays remembered.
+    pub fn failure(&self, name: &LowerName, rtype: RecordType) -> Option<Hit<String>> {
+        self.get(
+            &Key::Failure(name.clone(), rtype),
+            |value, remaining| match value {
+                Value::Failure(reason) => Some(Hit {
+                    value: reason.clone(),
+                    remaining,
+                }),
+                _ => None,
+            },
+        )
+    }
+
+    /// Remember that resolving `name`/`rtype` failed: for one second, or
+    /// twice as long as last time if it failed then too (within five
+    /// minutes of that failure's end). Returns the seconds it is held.
+    pub fn put_failure(&self, name: &LowerName, rtype: RecordType, reason: String) -> u32 {
+        let key = Key::Failure(name.clone(), rtype);
+        let now = self.clock.now();
+        let hold = {
+            let inner = self.inner.lock().expect("cache lock");
+            match inner.entries.get(&key) {
+                Some(previous)
+                    if now.saturating_sub(previous.expires)
+                        < Duration::from_secs(u64::from(MAX_FAILURE_HOLD)) =>
+                {
+                    (previous.ttl * 2).min(MAX_FAILURE_HOLD)
+                }
+                _ => FIRST_FAILURE_HOLD,
+            }
+        };
+        self.put(key, Value::Failure(reason), hold);
+        hold
+    }
+
     /// How many entries the cache holds, expired ones included until evicted.
     pub fn len(&self) -> usize {
         self.inner.lock().expect("cache lock").entries.len()
@@ -313,56 +382,115 @@ impl Cache {
         inner.by_expiry.clear();
     }
 
-    /// Every live entry, for the control endpoint.
+    /// Every live entry, sorted by name and type.
     pub fn entries(&self) -> Vec<EntryView> {
+        self.entries_page(None, None, 0, usize::MAX).entries
+    }
+
+    /// Live entries whose name contains `name` (lowercase) and whose kind
+    /// is `kind`, sorted by name and type, `limit` of them from `offset`.
+    ///
+    /// The lock is held to list the matching keys, then once per entry of
+    /// the page: never across the whole walk, so a large cache listed does
+    /// not stall the answers served from it.
+    pub fn entries_page(
+        &self,
+        name: Option<&str>,
+        kind: Option<CacheKind>,
+        offset: usize,
+        limit: usize,
+    ) -> Page {
+        let now = self.clock.now();
+        let mut keys: Vec<Key> = {
+            let inner = self.inner.lock().expect("cache lock");
+            inner
+                .entries
+                .iter()
+                .filter(|(key, e)| {
+                    e.expires > now
+                        && kind.is_none_or(|k| key.kind() == k)
+                        && name.is_none_or(|n| key.name().to_string().contains(n))
+                })
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        let total = keys.len();
+        keys.sort_by(|a, b| {
+            (a.name(), a.rtype().map(u16::from)).cmp(&(b.name(), b.rtype().map(u16::from)))
+        });
+        let entries = keys
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .filter_map(|key| self.view(&key))
+            .collect();
+        Page { total, entries }
+    }
+
+    /// One entry as the control endpoint shows it, if still live.
+    fn view(&self, key: &Key) -> Option<EntryView> {
         let now = self.clock.now();
         let inner = self.inner.lock().expect("cache lock");
-        let mut out: Vec<EntryView> = inner
-            .entries
-            .iter()
-            .filter(|(_, e)| e.expires > now)
-            .map(|(key, e)| {
-                let remaining = (e.expires - now).as_secs() as u32;
-                let (kind, name, rtype, records): (_, _, _, Vec<&Record>) = match (key, &e.value) {
-                    (Key::Answer(n, t), Value::Answer(rs)) => (
-                        CacheKind::Answer,
-                        n,
-                        Some(t.to_string()),
-                        rs.iter().collect(),
-                    ),
-                    (Key::Delegation(n), Value::Delegation(d)) => (
-                        CacheKind::Delegation,
-                        n,
-                        None,
-                        d.ns.iter().chain(&d.glue).collect(),
-                    ),
-                    (Key::Negative(n, t), Value::Negative(neg)) => (
-                        CacheKind::Negative,
-                        n,
-                        Some(t.map_or("NXDOMAIN".to_string(), |t| t.to_string())),
-                        neg.soa.iter().collect(),
-                    ),
-                    _ => unreachable!("keys and values are stored in matching pairs"),
-                };
-                EntryView {
-                    kind,
-                    name: name.to_string(),
-                    rtype,
-                    ttl: e.ttl,
-                    remaining,
-                    records: records
-                        .into_iter()
-                        .map(|r| {
-                            let mut view = RecordView::from(r);
-                            view.ttl = remaining;
-                            view
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| (&a.name, &a.rtype).cmp(&(&b.name, &b.rtype)));
-        out
+        let e = inner.entries.get(key).filter(|e| e.expires > now)?;
+        let remaining = (e.expires - now).as_secs() as u32;
+        let records: Vec<&Record> = match &e.value {
+            Value::Answer(rs) => rs.iter().collect(),
+            Value::Delegation(d) => d.ns.iter().chain(&d.glue).collect(),
+            Value::Negative(neg) => neg.soa.iter().collect(),
+            Value::Failure(_) => Vec::new(),
+        };
+        Some(EntryView {
+            kind: key.kind(),
+            name: key.name().to_string(),
+            rtype: key.rtype(),
+            nxdomain: matches!(key, Key::Negative(_, None)),
+            reason: match &e.value {
+                Value::Failure(reason) => Some(reason.clone()),
+                _ => None,
+            },
+            ttl: e.ttl,
+            remaining,
+            records: records
+                .into_iter()
+                .map(|r| {
+                    let mut view = RecordView::from(r);
+                    view.ttl = remaining;
+                    view
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A page of cache entries, and how many matched in all.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub total: usize,
+    pub entries: Vec<EntryView>,
+}
+
+impl Key {
+    fn kind(&self) -> CacheKind {
+        match self {
+            Key::Answer(..) => CacheKind::Answer,
+            Key::Delegation(..) => CacheKind::Delegation,
+            Key::Negative(..) => CacheKind::Negative,
+            Key::Failure(..) => CacheKind::Failure,
+        }
+    }
+
+    fn name(&self) -> &LowerName {
+        match self {
+            Key::Answer(n, _) | Key::Delegation(n) | Key::Negative(n, _) | Key::Failure(n, _) => n,
+        }
+    }
+
+    fn rtype(&self) -> Option<RecordType> {
+        match self {
+            Key::Answer(_, t) | Key::Failure(_, t) => Some(*t),
+            Key::Negative(_, t) => *t,
+            Key::Delegation(_) => None,
+        }
     }
 }
 

@@ -26,6 +26,7 @@ pub struct Metrics {
     hits_answer: AtomicU64,
     hits_negative: AtomicU64,
     hits_delegation: AtomicU64,
+    hits_failure: AtomicU64,
     misses: AtomicU64,
     upstream_queries: AtomicU64,
     upstream_timeouts: AtomicU64,
@@ -60,6 +61,7 @@ impl Metrics {
             CacheKind::Answer => &self.hits_answer,
             CacheKind::Negative => &self.hits_negative,
             CacheKind::Delegation => &self.hits_delegation,
+            CacheKind::Failure => &self.hits_failure,
         }
         .fetch_add(1, Relaxed);
     }
@@ -112,6 +114,7 @@ impl Metrics {
                 ("{kind=\"answer\"}", self.hits_answer.load(Relaxed)),
                 ("{kind=\"negative\"}", self.hits_negative.load(Relaxed)),
                 ("{kind=\"delegation\"}", self.hits_delegation.load(Relaxed)),
+                ("{kind=\"failure\"}", self.hits_failure.load(Relaxed)),
             ],
         );
         counter(
@@ -128,6 +131,11 @@ impl Metrics {
             "dnstrail_upstream_timeouts_total",
             "Questions to name servers that got no response in time.",
             &[("", self.upstream_timeouts.load(Relaxed))],
+        );
+        counter(
+            "dnstrail_query_log_dropped_total",
+            "Query log lines dropped because the log could not keep up.",
+            &[("", crate::serve::querylog::dropped())],
         );
         let _ = writeln!(
             out,

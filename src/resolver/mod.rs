@@ -12,16 +12,16 @@
 //! ([`iterate`]), asking each name server with RD=0, choosing among a zone's
 //! servers by measured round-trip time ([`servers`]). Every step becomes a
 //! [`TraceEvent`], which the demo, `--json`, the
-//! control endpoint ([`control`]) and the tests all read.
+//! control endpoint ([`crate::control`]) and the tests all read.
 //!
 //! It answers only loopback clients unless told otherwise (`--allow`): an
 //! open resolver on a network is an amplifier for attacks.
 
 pub mod cache;
-pub mod control;
-pub mod iterate;
+pub mod classify;
 pub mod metrics;
 pub mod servers;
+pub mod walk;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -30,26 +30,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hickory_proto::op::{Metadata, ResponseCode};
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::exchange::Transport;
+use crate::dns::Transport;
 use crate::listen::DnsSockets;
-use crate::serve::{reply, single_question, transport_of};
+use crate::serve::{Reply, Request, Responder, ServeOptions};
 use crate::topology::DEFAULT_DNS_PORT;
-use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced, rcode_name};
+use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced};
 use crate::zone::{Zone, ZoneError};
 use cache::{Cache, Delegation};
-use iterate::{Ctx, Outcome};
 use metrics::Metrics;
 use servers::ServerStats;
+use walk::{Resolved, Trail, Walk};
 
 /// How many finished resolutions the control endpoint can show.
 const RECENT_TRACES: usize = 64;
@@ -57,8 +55,6 @@ const RECENT_TRACES: usize = 64;
 const STALE_TTL: u32 = 30;
 /// How long after expiry an answer may still be served stale.
 const MAX_STALE: std::time::Duration = std::time::Duration::from_secs(86_400);
-/// Client addresses the rate limiter remembers before forgetting idle ones.
-const RATE_LIMIT_CLIENTS: usize = 10_000;
 
 /// How the resolver behaves; every field has a command-line flag.
 #[derive(Debug, Clone)]
@@ -74,10 +70,13 @@ pub struct Config {
     pub cache_size: usize,
     /// When every server fails, answer with an expired RRset (RFC 8767).
     pub serve_stale: bool,
-    /// Questions per second one client address may ask (0: no limit).
-    pub rate_limit: u32,
     /// Upstream questions in flight at once, over all clients.
     pub max_outstanding: usize,
+    /// Where the server choices' randomness comes from (`--seed`): the same
+    /// seed, the same choices.
+    pub seed: u64,
+    /// Servers to try before any other the resolver knows nothing about.
+    pub first_choice: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -88,8 +87,9 @@ impl Default for Config {
             allow: Vec::new(),
             cache_size: 100_000,
             serve_stale: false,
-            rate_limit: 0,
             max_outstanding: 256,
+            seed: rand::random(),
+            first_choice: Vec::new(),
         }
     }
 }
@@ -100,9 +100,10 @@ pub struct Resolution {
     pub id: u64,
     pub client: SocketAddr,
     pub question: Question,
-    pub rcode: String,
+    #[serde(serialize_with = "crate::trace::serialize_rcode")]
+    pub rcode: ResponseCode,
     /// Shared with the [`Answered`] it produced: recorded once, not copied.
-    pub events: Arc<Vec<Traced>>,
+    pub events: Arc<Vec<Arc<Traced>>>,
 }
 
 /// The resolver's answer to one client question, with its trace.
@@ -111,11 +112,12 @@ pub struct Answered {
     pub rcode: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
-    pub events: Arc<Vec<Traced>>,
+    pub failure: Option<String>,
+    pub events: Arc<Vec<Arc<Traced>>>,
 }
 
 /// Everything the resolver knows and shares between requests.
-pub struct Core {
+struct Shared {
     config: Config,
     cache: Cache,
     servers: ServerStats,
@@ -129,33 +131,25 @@ pub struct Core {
     in_flight: Mutex<HashMap<FlightKey, Flight>>,
     /// Bounds the upstream questions in flight at once.
     upstream_slots: Semaphore,
-    /// Per-client token buckets, when rate limiting is on.
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 type FlightKey = (LowerName, RecordType);
-/// A resolution in flight: where its outcome will be sent, and its id.
-type Flight = (broadcast::Sender<Arc<Outcome>>, u64);
-
-/// A client's allowance: `tokens` questions, refilled at the rate limit.
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
+/// A resolution in flight: where its result will be sent, and its id.
+type Flight = (broadcast::Sender<Arc<Resolved>>, u64);
 
 /// Takes a question out of the in-flight table however its resolution
 /// ends, so waiting clients are never left hanging.
 struct FlightGuard<'a> {
-    core: &'a Core,
+    shared: &'a Shared,
     key: FlightKey,
 }
 
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
-        self.core
+        self.shared
             .in_flight
             .lock()
-            .expect("in-flight lock")
+            .unwrap_or_else(|e| e.into_inner())
             .remove(&self.key);
     }
 }
@@ -163,7 +157,7 @@ impl Drop for FlightGuard<'_> {
 /// A handle on a resolver; clones share one cache.
 #[derive(Clone)]
 pub struct Resolver {
-    core: Arc<Core>,
+    shared: Arc<Shared>,
 }
 
 /// Read a root hints file: the root's NS records and their addresses.
@@ -199,49 +193,64 @@ pub fn load_hints(path: impl AsRef<Path>) -> Result<Delegation, ZoneError> {
 }
 
 impl Resolver {
+    /// A resolver with a trace sink of its own.
     pub fn new(config: Config, hints: Delegation, clock: Clock) -> Resolver {
+        Resolver::with_trace(config, hints, clock, TraceSink::new())
+    }
+
+    /// A resolver that tells its events to `sink` (shared with the rest of
+    /// a stack, so that every role's events are on one clock).
+    pub fn with_trace(
+        config: Config,
+        hints: Delegation,
+        clock: Clock,
+        sink: TraceSink,
+    ) -> Resolver {
         let slots = config.max_outstanding.max(1);
         Resolver {
-            core: Arc::new(Core {
+            shared: Arc::new(Shared {
                 cache: Cache::new(config.cache_size, clock),
-                servers: ServerStats::new(),
+                servers: ServerStats::new(config.seed, config.first_choice.clone()),
                 hints,
-                sink: TraceSink::new(),
+                sink,
                 metrics: Metrics::default(),
                 recent: Mutex::new(VecDeque::with_capacity(RECENT_TRACES)),
                 next_id: AtomicU64::new(1),
                 in_flight: Mutex::new(HashMap::new()),
                 config,
                 upstream_slots: Semaphore::new(slots),
-                buckets: Mutex::new(HashMap::new()),
             }),
         }
     }
 
     /// Where trace events go: subscribe to watch resolutions as they happen.
     pub fn trace(&self) -> &TraceSink {
-        &self.core.sink
+        &self.shared.sink
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
     }
 
     /// The clock TTLs count down by; advance it to age the cache.
     pub fn clock(&self) -> &Clock {
-        self.core.cache.clock()
+        self.shared.cache.clock()
     }
 
     pub fn cache(&self) -> &Cache {
-        &self.core.cache
+        &self.shared.cache
     }
 
     pub fn metrics(&self) -> &Metrics {
-        &self.core.metrics
+        &self.shared.metrics
     }
 
     /// The most recent resolutions, oldest first.
     pub fn recent(&self) -> Vec<Resolution> {
-        self.core
+        self.shared
             .recent
             .lock()
-            .expect("recent traces lock")
+            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .cloned()
             .collect()
@@ -253,7 +262,21 @@ impl Resolver {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        ip.is_loopback() || self.core.config.allow.iter().any(|net| net.contains(&ip))
+        ip.is_loopback() || self.shared.config.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    /// A walk for one question, borrowing what it needs from the resolver.
+    fn walk(&self, trail: Trail) -> Walk<'_> {
+        let shared = &*self.shared;
+        Walk {
+            cache: &shared.cache,
+            servers: &shared.servers,
+            metrics: &shared.metrics,
+            config: &shared.config,
+            hints: &shared.hints,
+            upstream_slots: &shared.upstream_slots,
+            trail,
+        }
     }
 
     /// Answer one client question: what the DNS front end does for each
@@ -266,48 +289,43 @@ impl Resolver {
         rtype: RecordType,
         recursion_desired: bool,
     ) -> Answered {
-        let core = &*self.core;
+        let shared = &*self.shared;
         let started = Instant::now();
-        let id = core.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut ctx = Ctx::new(id);
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut trail = Trail::new(id, shared.sink.clone());
         let question = Question::new(name, rtype);
-        core.metrics.query();
-        core.emit(
-            &mut ctx,
-            TraceEvent::QuestionReceived {
-                client,
-                question: question.clone(),
-                transport,
-            },
-        );
-        let outcome = if !self.is_allowed(client.ip()) {
-            Outcome::new(ResponseCode::Refused, Vec::new(), Vec::new())
-        } else if self.over_rate_limit(client.ip()) {
-            Outcome {
-                failure: Some(format!("{} is over the rate limit", client.ip())),
-                ..Outcome::new(ResponseCode::Refused, Vec::new(), Vec::new())
+        shared.metrics.query();
+        trail.emit(TraceEvent::QuestionReceived {
+            client,
+            question: question.clone(),
+            transport,
+        });
+        let resolved = if !self.is_allowed(client.ip()) {
+            Resolved {
+                failure: Some(format!(
+                    "{} is not allowed to use this resolver (--allow)",
+                    client.ip()
+                )),
+                ..Resolved::new(ResponseCode::Refused, Vec::new(), Vec::new())
             }
         } else if recursion_desired {
-            self.resolve_once(&mut ctx, name, rtype).await
+            self.resolve_once(&mut trail, name, rtype).await
         } else {
             self.answer_from_cache(name, rtype)
         };
-        let upstream_queries = ctx.upstream_queries;
-        core.emit(
-            &mut ctx,
-            TraceEvent::AnswerReturned {
-                question: question.clone(),
-                rcode: rcode_name(outcome.rcode),
-                records: outcome.answers.iter().map(RecordView::from).collect(),
-                upstream_queries,
-                failure: outcome.failure.clone(),
-                elapsed_us: started.elapsed().as_micros() as u64,
-            },
-        );
-        core.metrics.response(outcome.rcode, started.elapsed());
-        let events = Arc::new(ctx.events);
+        let upstream_queries = trail.upstream_queries;
+        trail.emit(TraceEvent::AnswerReturned {
+            question: question.clone(),
+            rcode: resolved.rcode,
+            records: resolved.answers.iter().map(RecordView::from).collect(),
+            upstream_queries,
+            failure: resolved.failure.clone(),
+            elapsed_us: started.elapsed().as_micros() as u64,
+        });
+        shared.metrics.response(resolved.rcode, started.elapsed());
+        let events = Arc::new(trail.events);
         {
-            let mut recent = core.recent.lock().expect("recent traces lock");
+            let mut recent = shared.recent.lock().unwrap_or_else(|e| e.into_inner());
             if recent.len() == RECENT_TRACES {
                 recent.pop_front();
             }
@@ -315,121 +333,99 @@ impl Resolver {
                 id,
                 client,
                 question,
-                rcode: rcode_name(outcome.rcode),
+                rcode: resolved.rcode,
                 events: events.clone(),
             });
         }
         Answered {
-            rcode: outcome.rcode,
-            answers: outcome.answers,
-            authorities: outcome.authorities,
+            rcode: resolved.rcode,
+            answers: resolved.answers,
+            authorities: resolved.authorities,
+            failure: resolved.failure,
             events,
         }
     }
 
     /// Resolve, unless the same question is already being resolved: then
-    /// wait for that resolution's outcome (one upstream walk serves all).
-    async fn resolve_once(&self, ctx: &mut Ctx, name: &Name, rtype: RecordType) -> Outcome {
-        let core = &*self.core;
+    /// wait for that resolution's result (one upstream walk serves all).
+    async fn resolve_once(&self, trail: &mut Trail, name: &Name, rtype: RecordType) -> Resolved {
+        let shared = &*self.shared;
         let key = (LowerName::new(name), rtype);
         let joined = {
-            let mut flights = core.in_flight.lock().expect("in-flight lock");
+            let mut flights = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             match flights.get(&key) {
                 Some((sender, leader)) => Some((sender.subscribe(), *leader)),
                 None => {
-                    flights.insert(key.clone(), (broadcast::channel(1).0, ctx.id));
+                    flights.insert(key.clone(), (broadcast::channel(1).0, trail.id));
                     None
                 }
             }
         };
         if let Some((mut waiting, leader)) = joined {
-            core.emit(
-                ctx,
-                TraceEvent::JoinedInFlight {
-                    question: Question::new(name, rtype),
-                    resolution: leader,
-                },
-            );
-            if let Ok(outcome) = waiting.recv().await {
-                return (*outcome).clone();
+            trail.emit(TraceEvent::JoinedInFlight {
+                question: Question::new(name, rtype),
+                resolution: leader,
+            });
+            if let Ok(resolved) = waiting.recv().await {
+                return (*resolved).clone();
             }
-            // The other resolution ended without an outcome: do our own.
-            return core.resolve(ctx, name, rtype).await;
+            // The other resolution ended without a result: do our own.
+            return self.resolve_with(trail, name, rtype).await;
         }
 
         let guard = FlightGuard {
-            core,
+            shared,
             key: key.clone(),
         };
-        let mut outcome = core.resolve(ctx, name, rtype).await;
-        if outcome.rcode == ResponseCode::ServFail && core.config.serve_stale {
-            outcome = self.stale(ctx, name, rtype).unwrap_or(outcome);
+        let mut resolved = self.resolve_with(trail, name, rtype).await;
+        if resolved.rcode == ResponseCode::ServFail && shared.config.serve_stale {
+            resolved = self.stale(trail, name, rtype).unwrap_or(resolved);
         }
-        let sender = core
+        let sender = shared
             .in_flight
             .lock()
-            .expect("in-flight lock")
+            .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .map(|(sender, _)| sender.clone());
         drop(guard);
         if let Some(sender) = sender {
-            let _ = sender.send(Arc::new(outcome.clone()));
+            let _ = sender.send(Arc::new(resolved.clone()));
         }
-        outcome
+        resolved
+    }
+
+    /// Walk for this question, with `trail` lent to the walk and given back.
+    async fn resolve_with(&self, trail: &mut Trail, name: &Name, rtype: RecordType) -> Resolved {
+        let lent = std::mem::replace(trail, Trail::new(trail.id, self.shared.sink.clone()));
+        let mut walk = self.walk(lent);
+        let resolved = walk.resolve(name, rtype).await;
+        *trail = walk.trail;
+        resolved
     }
 
     /// Serve-stale (RFC 8767): an expired answer, with a short TTL, when
     /// nothing fresher can be had.
-    fn stale(&self, ctx: &mut Ctx, name: &Name, rtype: RecordType) -> Option<Outcome> {
+    fn stale(&self, trail: &mut Trail, name: &Name, rtype: RecordType) -> Option<Resolved> {
         let (records, expired_for) =
-            self.core
+            self.shared
                 .cache
                 .stale_answer(&LowerName::new(name), rtype, MAX_STALE, STALE_TTL)?;
-        self.core.emit(
-            ctx,
-            TraceEvent::ServedStale {
-                question: Question::new(name, rtype),
-                records: records.iter().map(RecordView::from).collect(),
-                expired_for,
-            },
-        );
-        Some(Outcome::new(ResponseCode::NoError, records, Vec::new()))
-    }
-
-    /// Whether this client has used up its questions for now.
-    fn over_rate_limit(&self, ip: IpAddr) -> bool {
-        let rate = self.core.config.rate_limit;
-        if rate == 0 {
-            return false;
-        }
-        let now = Instant::now();
-        let mut buckets = self.core.buckets.lock().expect("rate limit lock");
-        if buckets.len() >= RATE_LIMIT_CLIENTS {
-            buckets.retain(|_, b| now.duration_since(b.last).as_secs() < 1);
-        }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: f64::from(rate),
-            last: now,
+        trail.emit(TraceEvent::ServedStale {
+            question: Question::new(name, rtype),
+            records: records.iter().map(RecordView::from).collect(),
+            expired_for,
         });
-        let refill = now.duration_since(bucket.last).as_secs_f64() * f64::from(rate);
-        bucket.tokens = (bucket.tokens + refill).min(f64::from(rate));
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            false
-        } else {
-            true
-        }
+        Some(Resolved::new(ResponseCode::NoError, records, Vec::new()))
     }
 
     /// RD=0: the client wants what we know, not a resolution. Answer from
     /// the cache, or refer it to the closest name servers we know, as BIND
     /// does.
-    fn answer_from_cache(&self, name: &Name, rtype: RecordType) -> Outcome {
+    fn answer_from_cache(&self, name: &Name, rtype: RecordType) -> Resolved {
         let lower = LowerName::new(name);
-        let cache = &self.core.cache;
+        let cache = &self.shared.cache;
         if let Some(hit) = cache.answer(&lower, rtype) {
-            return Outcome::new(ResponseCode::NoError, hit.value, Vec::new());
+            return Resolved::new(ResponseCode::NoError, hit.value, Vec::new());
         }
         if let Some(hit) = cache.negative(&lower, rtype) {
             let rcode = if hit.value.nxdomain {
@@ -437,12 +433,12 @@ impl Resolver {
             } else {
                 ResponseCode::NoError
             };
-            return Outcome::new(rcode, Vec::new(), hit.value.soa.into_iter().collect());
+            return Resolved::new(rcode, Vec::new(), hit.value.soa.into_iter().collect());
         }
         let closest = cache
             .closest_delegation(&lower)
-            .map_or_else(|| self.core.hints.ns.clone(), |hit| hit.value.ns);
-        Outcome::new(ResponseCode::NoError, Vec::new(), closest)
+            .map_or_else(|| self.shared.hints.ns.clone(), |hit| hit.value.ns);
+        Resolved::new(ResponseCode::NoError, Vec::new(), closest)
     }
 }
 
@@ -450,52 +446,30 @@ impl Resolver {
 pub async fn run(
     resolver: Resolver,
     sockets: Vec<DnsSockets>,
+    options: ServeOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // Answers change as TTLs count down: nothing is replayed.
-    crate::serve::run(resolver, sockets, crate::serve::Answers::Fresh, shutdown).await
+    crate::serve::run(resolver, sockets, options, shutdown).await
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for Resolver {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.recursion_available = true;
-        let answered = match single_question(request) {
-            Ok(query) => Ok(self
-                .answer(
-                    request.src(),
-                    transport_of(request),
-                    &Name::from(query.name()),
-                    query.query_type(),
-                    request.metadata.recursion_desired,
-                )
-                .await),
-            Err(code) => Err(code),
-        };
-        let sections = match &answered {
-            Ok(answered) => {
-                metadata.response_code = answered.rcode;
-                Ok([&answered.answers[..], &answered.authorities[..], &[][..]])
-            }
-            Err(code) => Err(*code),
-        };
-        reply(request, response_handle, metadata, sections).await
+impl Responder for Resolver {
+    async fn respond(&self, request: &Request<'_>) -> Reply {
+        let query = request.query();
+        let answered = self
+            .answer(
+                request.src,
+                request.transport,
+                query.name(),
+                query.query_type(),
+                request.recursion_desired(),
+            )
+            .await;
+        Reply {
+            rcode: answered.rcode,
+            recursion_available: true,
+            answers: answered.answers,
+            authorities: answered.authorities,
+            ..Reply::default()
+        }
     }
-}
-
-/// The addresses in a set of records, for tests and the demo.
-pub fn addresses(records: &[Record]) -> Vec<IpAddr> {
-    records
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        })
-        .collect()
 }

@@ -1,12 +1,20 @@
-//! Which of a zone's name servers to ask first.
+//! Which of a zone's name servers to ask first, and which not at all.
 //!
 //! As BIND and Unbound do, the resolver keeps a smoothed round-trip time
 //! (SRTT) per server address and prefers the fastest. Servers it has never
 //! asked start with a small random SRTT, so each gets tried early on; a small
 //! share of questions goes to a random server anyway (exploration), so a
-//! server that was slow once is not shunned forever. A timeout counts as a
-//! very slow answer and puts the server on a short back-off, during which it
-//! is asked only when no other server is left.
+//! server that was slow once is not shunned forever. The randomness comes
+//! from one seeded generator (`--seed`), so a run can be repeated choice for
+//! choice, and servers named as "first choice" are tried before any other
+//! unknown one (the demo uses this to make a failing server meet the first
+//! visit).
+//!
+//! A server that timed out or failed is held down (RFC 9520 §3.2): not
+//! asked again at all for a while, 1 s after the first failure, doubling
+//! with each failure in a row up to 5 minutes, forgotten on its first good
+//! answer. When every server of a zone is held down, the resolution fails
+//! at once instead of sending questions nobody will answer.
 //!
 //! These figures are real time, not the demo's advanceable clock: round
 //! trips happen in real time.
@@ -16,82 +24,124 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// Weight of a new sample in the smoothed RTT (BIND uses 0.3).
 const ALPHA: f64 = 0.3;
 /// Share of choices made at random, to keep measuring every server.
 const EXPLORE: f64 = 0.05;
-/// How long a server that timed out is avoided.
-const BACKOFF: Duration = Duration::from_secs(30);
+/// How long a server is held down after its first failure in a row.
+const FIRST_HOLD: Duration = Duration::from_secs(1);
+/// The longest hold-down (RFC 9520 §3.2: at most five minutes).
+const MAX_HOLD: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy)]
 struct Stats {
     srtt_us: f64,
-    backoff_until: Option<Instant>,
+    /// Failures since the last good answer.
+    failures: u32,
+    held_until: Option<Instant>,
 }
 
-/// Round-trip statistics for every server the resolver has asked.
-#[derive(Default)]
+struct State {
+    servers: HashMap<IpAddr, Stats>,
+    rng: StdRng,
+}
+
+/// Round-trip statistics and hold-downs for every server the resolver has
+/// asked.
 pub struct ServerStats {
-    inner: Mutex<HashMap<IpAddr, Stats>>,
+    state: Mutex<State>,
+    first_choice: Vec<IpAddr>,
+}
+
+/// A zone's servers in the order to ask them, and those held down.
+#[derive(Debug)]
+pub struct Ordered<T> {
+    pub usable: Vec<T>,
+    /// Servers not to ask now, with how long they stay held down.
+    pub held: Vec<(T, Duration)>,
 }
 
 impl ServerStats {
-    pub fn new() -> ServerStats {
-        ServerStats::default()
+    /// Choices drawn from `seed`; servers in `first_choice` are preferred
+    /// while nothing is known about them.
+    pub fn new(seed: u64, first_choice: Vec<IpAddr>) -> ServerStats {
+        ServerStats {
+            state: Mutex::new(State {
+                servers: HashMap::new(),
+                rng: StdRng::seed_from_u64(seed),
+            }),
+            first_choice,
+        }
     }
 
-    fn stats(map: &mut HashMap<IpAddr, Stats>, ip: IpAddr) -> &mut Stats {
-        map.entry(ip).or_insert_with(|| Stats {
-            // Unknown servers look fast (a random 0–50 µs) so they are tried
-            // early, in random order.
-            srtt_us: rand::rng().random_range(0.0..50.0),
-            backoff_until: None,
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stats<'s>(state: &'s mut State, first_choice: &[IpAddr], ip: IpAddr) -> &'s mut Stats {
+        let State { servers, rng } = state;
+        servers.entry(ip).or_insert_with(|| Stats {
+            // Unknown servers look fast (a random 1–50 µs) so they are tried
+            // early, in random order; a first choice looks fastest of all.
+            srtt_us: if first_choice.contains(&ip) {
+                0.0
+            } else {
+                rng.random_range(1.0..50.0)
+            },
+            failures: 0,
+            held_until: None,
         })
     }
 
-    /// Order `candidates` best first. Servers on back-off go last.
-    pub fn order<T: Clone>(&self, candidates: &[T], ip_of: impl Fn(&T) -> IpAddr) -> Vec<T> {
+    /// Order `candidates` best first, setting aside those held down.
+    pub fn order<T: Clone>(&self, candidates: &[T], ip_of: impl Fn(&T) -> IpAddr) -> Ordered<T> {
         let now = Instant::now();
-        let mut map = self.inner.lock().expect("server stats lock");
-        let mut scored: Vec<(bool, f64, T)> = candidates
-            .iter()
-            .map(|c| {
-                let s = *Self::stats(&mut map, ip_of(c));
-                let backed_off = s.backoff_until.is_some_and(|t| t > now);
-                (backed_off, s.srtt_us, c.clone())
-            })
-            .collect();
-        drop(map);
-        scored.sort_by(|a, b| (a.0, a.1).partial_cmp(&(b.0, b.1)).expect("no NaN"));
-        let mut ordered: Vec<T> = scored.iter().map(|(_, _, c)| c.clone()).collect();
-        let healthy = scored.iter().filter(|(b, _, _)| !b).count();
-        let mut rng = rand::rng();
-        if healthy > 1 && rng.random_bool(EXPLORE) {
-            let pick = rng.random_range(1..healthy);
-            let explored = ordered.remove(pick);
-            ordered.insert(0, explored);
+        let mut state = self.lock();
+        let mut usable: Vec<(f64, T)> = Vec::new();
+        let mut held = Vec::new();
+        for c in candidates {
+            let s = *Self::stats(&mut state, &self.first_choice, ip_of(c));
+            match s.held_until {
+                Some(until) if until > now => held.push((c.clone(), until - now)),
+                _ => usable.push((s.srtt_us, c.clone())),
+            }
         }
-        ordered
+        usable.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut usable: Vec<T> = usable.into_iter().map(|(_, c)| c).collect();
+        if usable.len() > 1 && state.rng.random_bool(EXPLORE) {
+            let pick = state.rng.random_range(1..usable.len());
+            let explored = usable.remove(pick);
+            usable.insert(0, explored);
+        }
+        Ordered { usable, held }
     }
 
-    /// A response arrived after `rtt`.
+    /// A response arrived after `rtt`: the server is well.
     pub fn record_rtt(&self, ip: IpAddr, rtt: Duration) {
-        let mut map = self.inner.lock().expect("server stats lock");
-        let s = Self::stats(&mut map, ip);
+        let mut state = self.lock();
+        let s = Self::stats(&mut state, &self.first_choice, ip);
         let sample = rtt.as_micros() as f64;
         s.srtt_us = (1.0 - ALPHA) * s.srtt_us + ALPHA * sample;
-        s.backoff_until = None;
+        s.failures = 0;
+        s.held_until = None;
     }
 
-    /// No response within `timeout`: count it as a very slow answer and
-    /// avoid the server for a while.
-    pub fn record_timeout(&self, ip: IpAddr, timeout: Duration) {
-        let mut map = self.inner.lock().expect("server stats lock");
-        let s = Self::stats(&mut map, ip);
+    /// No response within `timeout`, or none possible (refused, unreachable):
+    /// count it as a very slow answer and hold the server down. Returns how
+    /// long it is held down.
+    pub fn record_failure(&self, ip: IpAddr, timeout: Duration) -> Duration {
+        let mut state = self.lock();
+        let s = Self::stats(&mut state, &self.first_choice, ip);
         s.srtt_us = s.srtt_us.max(timeout.as_micros() as f64) * 2.0;
-        s.backoff_until = Some(Instant::now() + BACKOFF);
+        s.failures = s.failures.saturating_add(1);
+        let hold = FIRST_HOLD
+            .saturating_mul(1 << (s.failures - 1).min(16))
+            .min(MAX_HOLD);
+        s.held_until = Some(Instant::now() + hold);
+        hold
     }
 
     /// How long to wait for this server: a few SRTTs, within sane bounds.
@@ -99,12 +149,57 @@ impl ServerStats {
         const MIN: Duration = Duration::from_millis(200);
         const MAX: Duration = Duration::from_millis(800);
         const UNKNOWN: Duration = Duration::from_millis(400);
-        let map = self.inner.lock().expect("server stats lock");
-        match map.get(&ip) {
-            Some(s) if s.srtt_us >= 50.0 && s.backoff_until.is_none() => {
+        let state = self.lock();
+        match state.servers.get(&ip) {
+            Some(s) if s.srtt_us >= 50.0 && s.failures == 0 => {
                 Duration::from_micros((s.srtt_us * 4.0) as u64).clamp(MIN, MAX)
             }
             _ => UNKNOWN,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(n: u8) -> Vec<IpAddr> {
+        (1..=n).map(|i| IpAddr::from([192, 0, 2, i])).collect()
+    }
+
+    #[test]
+    fn the_same_seed_makes_the_same_choices() {
+        let first = |seed| {
+            let stats = ServerStats::new(seed, Vec::new());
+            (0..20)
+                .map(|_| stats.order(&ips(4), |ip| *ip).usable[0])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(first(7), first(7));
+        assert!((0..50).map(first).any(|c| c != first(7)), "seeds differ");
+    }
+
+    #[test]
+    fn a_first_choice_goes_first_until_it_fails_and_then_is_held_down() {
+        let servers = ips(4);
+        let stats = ServerStats::new(1, vec![servers[2]]);
+        assert_eq!(stats.order(&servers, |ip| *ip).usable[0], servers[2]);
+        let hold = stats.record_failure(servers[2], Duration::from_millis(400));
+        assert_eq!(hold, FIRST_HOLD);
+        let ordered = stats.order(&servers, |ip| *ip);
+        assert!(!ordered.usable.contains(&servers[2]));
+        assert_eq!(ordered.held.len(), 1);
+        // Each failure in a row doubles the hold-down, up to five minutes.
+        assert_eq!(
+            stats.record_failure(servers[2], Duration::ZERO),
+            FIRST_HOLD * 2
+        );
+        for _ in 0..20 {
+            stats.record_failure(servers[2], Duration::ZERO);
+        }
+        assert_eq!(stats.record_failure(servers[2], Duration::ZERO), MAX_HOLD);
+        // A good answer ends it.
+        stats.record_rtt(servers[2], Duration::from_micros(100));
+        assert!(stats.order(&servers, |ip| *ip).held.is_empty());
     }
 }

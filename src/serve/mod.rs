@@ -1,86 +1,197 @@
-//! What every DNS server here shares: the transports, the checks every
-//! request gets before a role looks at it, EDNS in responses, and the
-//! one-line query log.
+//! The DNS front end every server here shares: one pipeline from the bytes
+//! a client sent to the bytes it gets back, with the role (a name server,
+//! the resolver) a small [`Responder`] in the middle.
 //!
 //! ```text
-//!  UDP datagram ─┐                                   ┌─► encoded answer ─► UDP
-//!                ├─► respond: parse (FORMERR if not) ─► role's RequestHandler
-//!  TCP message  ─┘   (hickory's Request)             └─► encoded answer ─► TCP
+//!  UDP datagram ─┐
+//!                ├─► fault? ─► parse ─► mandatory checks ─► rate limit ─► role
+//!  TCP message  ─┘   (drop,    (FORMERR   (opcode, one      (per network   (Responder)
+//!                     delay…)   if not)    question, class,  or address)       │
+//!                                          EDNS version)                      ▼
+//!  query log ◄── encode ◄── truncate (UDP: TC=1, no records) ◄── EDNS in the reply
 //! ```
 //!
-//! A role (name server, resolver) is a hickory-server [`RequestHandler`]
-//! given to [`run`]. The transports are ours: [`udp`] reads with one task
-//! per core and, for name servers, replays answers already encoded; [`tcp`]
-//! bounds connections in number and idle time (RFC 7766).
+//! The layers run in the order NLnetLabs' `domain` documents for its
+//! server: transport, mandatory checks, middleware, service. A rule that
+//! applies to every role (EDNS, truncation, rate limits, the query log,
+//! faults) lives here once; a role sees only a checked question and answers
+//! with sections and flags. The transports are [`udp`] (reading tasks per
+//! core; a name server's answers encoded once and replayed) and [`tcp`]
+//! (bounded connections, RFC 7766).
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use hickory_proto::op::{Edns, Header, LowerQuery, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::DNSClass;
-use hickory_proto::rr::Record;
-use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
-use tokio_util::sync::CancellationToken;
-use tracing::info;
-
-use crate::exchange::Transport;
-use crate::listen::DnsSockets;
-
-pub(crate) mod respond;
-pub mod rrl;
+pub mod encode;
+pub mod querylog;
+pub mod ratelimit;
 pub mod tcp;
 pub mod udp;
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{
+    Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
+};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, Record};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use tokio_util::sync::CancellationToken;
+
+pub use crate::dns::Transport;
+use crate::fault::{Fault, FaultSwitch};
+use crate::listen::DnsSockets;
+use encode::{bare_header, encode_reply, udp_limit};
+use querylog::LogEntry;
+use ratelimit::{RateLimit, RateLimiter, Verdict};
 pub use tcp::TcpLimits;
-pub use udp::Answers;
+
+/// The UDP payload size we offer in EDNS, by default: 1232 bytes fits the
+/// IPv6 minimum MTU without fragmentation (DNS flag day 2020). The same
+/// figure is advertised by the resolver upstream.
+pub const EDNS_PAYLOAD: u16 = 1232;
 
 /// How long a TCP client may stay idle between queries (RFC 7766 §6.2.3
 /// suggests seconds, not minutes, for a busy server).
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The UDP payload size we offer in EDNS answers: 1232 bytes fits the IPv6
-/// minimum MTU without fragmentation (DNS flag day 2020).
-pub const EDNS_PAYLOAD: u16 = 1232;
-
-/// Serve `handler` on already-bound sockets until `shutdown` is cancelled:
-/// UDP with as many reading tasks as this process may use cores, TCP with
-/// the default [`TcpLimits`].
-pub async fn run<H: RequestHandler + Clone>(
-    handler: H,
-    sockets: Vec<DnsSockets>,
-    answers: Answers,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    run_limited(handler, sockets, answers, None, shutdown).await
+/// One checked request, as a role sees it: exactly one question of class
+/// IN, an opcode the role accepts, EDNS version 0 if any.
+pub struct Request<'a> {
+    pub src: SocketAddr,
+    pub transport: Transport,
+    pub message: &'a Message,
 }
 
-/// Like [`run`], with UDP answers rate-limited per client network
-/// ([`rrl`]) when `rrl` gives answers per second.
-pub async fn run_limited<H: RequestHandler + Clone>(
-    handler: H,
+impl Request<'_> {
+    /// The one question.
+    pub fn query(&self) -> &Query {
+        &self.message.queries[0]
+    }
+
+    pub fn recursion_desired(&self) -> bool {
+        self.message.metadata.recursion_desired
+    }
+
+    /// The DO bit (RFC 3225): the client wants DNSSEC records.
+    pub fn dnssec_ok(&self) -> bool {
+        self.message
+            .edns
+            .as_ref()
+            .is_some_and(|e| e.flags().dnssec_ok)
+    }
+
+    /// CD=1: the client will check signatures itself (RFC 4035 §3.2.2).
+    pub fn checking_disabled(&self) -> bool {
+        self.message.metadata.checking_disabled
+    }
+}
+
+/// What a role answers: an rcode, the flags only it can know, the three
+/// sections, and an Extended DNS Error (RFC 8914) when it has something to
+/// explain.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub rcode: ResponseCode,
+    pub authoritative: bool,
+    pub recursion_available: bool,
+    pub authentic_data: bool,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub additionals: Vec<Record>,
+    pub extended_error: Option<ExtendedError>,
+    /// Send TC=1 and no records whatever the size (a fault that pushes
+    /// clients to TCP).
+    pub truncated: bool,
+}
+
+impl Reply {
+    /// An answer with no records and this rcode.
+    pub fn rcode(rcode: ResponseCode) -> Reply {
+        Reply {
+            rcode,
+            ..Reply::default()
+        }
+    }
+}
+
+/// An Extended DNS Error (RFC 8914): an info code, and words for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtendedError {
+    pub code: u16,
+    pub text: String,
+}
+
+/// A role behind the pipeline: a question in, a reply out.
+pub trait Responder: Send + Sync + 'static {
+    /// Answer one checked request.
+    fn respond(&self, request: &Request<'_>) -> impl Future<Output = Reply> + Send;
+
+    /// Whether an answer depends on nothing but the question's bytes (a
+    /// name server with fixed zones): then it is encoded once and replayed.
+    fn replayable(&self) -> bool {
+        false
+    }
+
+    /// Opcodes this role handles besides QUERY; the others get NOTIMP.
+    fn accepts(&self, op_code: OpCode) -> bool {
+        op_code == OpCode::Query
+    }
+}
+
+/// What the pipeline does besides asking the role; every field has a
+/// command-line flag.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Answers (or questions) per second per client, and what happens past it.
+    pub rate_limit: Option<RateLimit>,
+    pub tcp: TcpLimits,
+    /// The UDP payload size advertised in EDNS replies (RFC 6891 §6.2.3:
+    /// ours, not an echo of the client's).
+    pub edns_payload: u16,
+    /// This server's identity for NSID (RFC 5001), when it gives one.
+    pub nsid: Option<Arc<[u8]>>,
+    /// Set to make the server misbehave on purpose; shared with whoever
+    /// breaks and heals it at run time.
+    pub fault: FaultSwitch,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions {
+            rate_limit: None,
+            tcp: TcpLimits::default(),
+            edns_payload: EDNS_PAYLOAD,
+            nsid: None,
+            fault: FaultSwitch::default(),
+        }
+    }
+}
+
+/// Serve `responder` on already-bound sockets until `shutdown` is
+/// cancelled: UDP with as many reading tasks as this process may use
+/// cores, TCP within `options.tcp`.
+pub async fn run<R: Responder>(
+    responder: R,
     sockets: Vec<DnsSockets>,
-    answers: Answers,
-    rrl: Option<u32>,
+    options: ServeOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let limiter = rrl.map(|rate| std::sync::Arc::new(rrl::RateLimiter::new(rate)));
+    let tcp_limits = options.tcp;
+    let pipeline = Arc::new(Pipeline::new(responder, options));
     let mut tasks = tokio::task::JoinSet::new();
     for s in sockets {
         tasks.spawn(udp::serve(
-            handler.clone(),
+            pipeline.clone(),
             s.udp,
             readers,
-            answers,
-            limiter.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(tcp::serve(
-            handler.clone(),
+            pipeline.clone(),
             s.tcp,
-            TcpLimits::default(),
+            tcp_limits,
             shutdown.clone(),
         ));
     }
@@ -88,132 +199,248 @@ pub async fn run_limited<H: RequestHandler + Clone>(
     Ok(())
 }
 
-/// Send a role's response: `sections` (answer, authority, additional) or an
-/// error rcode, with EDNS when the query had it, truncated whole when UDP
-/// cannot carry it ([`crate::truncate`]), and logged in one line.
-pub async fn reply<R: ResponseHandler>(
-    request: &Request,
-    mut response_handle: R,
-    mut metadata: Metadata,
-    sections: Result<[&[Record]; 3], ResponseCode>,
-) -> ResponseInfo {
-    let edns = response_edns(request);
-    let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-    let sent = match sections {
-        Err(code) => {
-            metadata.response_code = code;
-            response_handle
-                .send_response(builder.build_no_records(metadata))
-                .await
-        }
-        Ok(sections) if crate::truncate::must_truncate(request, edns.as_ref(), sections) => {
-            metadata.truncation = true;
-            response_handle
-                .send_response(builder.build_no_records(metadata))
-                .await
-        }
-        Ok([answers, authorities, additionals]) => {
-            response_handle
-                .send_response(builder.build(
-                    metadata,
-                    answers.iter(),
-                    authorities.iter(),
-                    std::iter::empty(),
-                    additionals.iter(),
-                ))
-                .await
-        }
-    };
-    match sent {
-        Ok(info) => {
-            log_query(request.src(), request, &info);
-            info
-        }
-        Err(error) => {
-            tracing::warn!(client = %request.src(), %error, "could not send response");
-            send_failed(request)
+/// A response ready to send, and what the query log says of it.
+pub struct Answer {
+    pub bytes: Vec<u8>,
+    pub log: Option<LogEntry>,
+    /// Whether the same question's bytes will always get these bytes back
+    /// (ID aside): the UDP transport may replay them.
+    pub replayable: bool,
+}
+
+/// The layers between transport and role, shared by every transport task.
+pub struct Pipeline<R> {
+    responder: R,
+    limiter: Option<RateLimiter>,
+    edns_payload: u16,
+    nsid: Option<Arc<[u8]>>,
+    fault: FaultSwitch,
+}
+
+impl<R: Responder> Pipeline<R> {
+    pub fn new(responder: R, options: ServeOptions) -> Pipeline<R> {
+        Pipeline {
+            responder,
+            limiter: options.rate_limit.map(RateLimiter::new),
+            edns_payload: options.edns_payload.max(512),
+            nsid: options.nsid,
+            fault: options.fault,
         }
     }
-}
 
-/// The checks every query gets: a QUERY opcode (else NOTIMP), EDNS version 0
-/// (else BADVERS), exactly one question (else FORMERR), class IN (else
-/// REFUSED). Returns the question, or the rcode to answer with.
-pub fn single_question(request: &Request) -> Result<&LowerQuery, ResponseCode> {
-    if request.metadata.op_code != OpCode::Query {
-        return Err(ResponseCode::NotImp);
+    pub fn responder(&self) -> &R {
+        &self.responder
     }
-    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-        return Err(ResponseCode::BADVERS);
+
+    /// The fault in force now, if the server is set to misbehave.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault.get()
     }
-    let queries = request.queries.queries();
-    if queries.len() != 1 {
-        return Err(ResponseCode::FormErr);
+
+    /// Whether UDP answers may be replayed now: the role says so, and no
+    /// fault is bending them.
+    pub fn replays(&self) -> bool {
+        self.responder.replayable() && self.fault.get().is_none()
     }
-    if queries[0].query_class() != DNSClass::IN {
-        return Err(ResponseCode::Refused);
+
+    /// The rate limiter's verdict on a message from `src`, before any work
+    /// is done for it.
+    pub fn admit(&self, src: SocketAddr, transport: Transport) -> Verdict {
+        match &self.limiter {
+            Some(limiter) => limiter.check(src.ip(), transport),
+            None => Verdict::Send,
+        }
     }
-    Ok(&queries[0])
-}
 
-/// RFC 6891 §6.1.1: answer EDNS with EDNS. hickory truncates UDP answers to
-/// the payload size in the *response's* OPT record, so it carries the
-/// smaller of the client's buffer and ours.
-pub fn response_edns(request: &Request) -> Option<Edns> {
-    request.edns.as_ref().map(|req| {
-        let mut edns = Edns::new();
-        edns.set_max_payload(req.max_payload().clamp(512, EDNS_PAYLOAD));
-        edns
-    })
-}
-
-/// The transport a request came over, in our terms.
-pub fn transport_of(request: &Request) -> Transport {
-    match request.protocol() {
-        Protocol::Udp => Transport::Udp,
-        _ => Transport::Tcp,
+    /// Everything from bytes in to bytes out; `None` when nothing is to be
+    /// sent (unparsable header, a response sent to us, a dropped query).
+    pub async fn handle(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+    ) -> Option<Answer> {
+        let verdict = self.admit(src, transport);
+        self.handle_admitted(packet, src, transport, verdict).await
     }
-}
 
-/// What to return when a response could not be sent at all.
-pub fn send_failed(request: &Request) -> ResponseInfo {
-    let mut metadata = Metadata::response_from_request(&request.metadata);
-    metadata.response_code = ResponseCode::ServFail;
-    ResponseInfo::from(Header {
-        metadata,
-        counts: Default::default(),
-    })
-}
+    /// [`Pipeline::handle`] for a message the rate limiter has already seen.
+    pub async fn handle_admitted(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        verdict: Verdict,
+    ) -> Option<Answer> {
+        match verdict {
+            Verdict::Send | Verdict::Refuse => {}
+            Verdict::Drop => return None,
+            Verdict::Slip => {
+                return ratelimit::slip_response(packet).map(|bytes| Answer {
+                    bytes,
+                    log: None,
+                    replayable: false,
+                });
+            }
+        }
+        let fault = self.fault.get();
+        match fault {
+            Some(Fault::Drop) => return None,
+            Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+            _ => {}
+        }
 
-/// One line per query: who asked what, and what they got.
-///
-/// Under load the line is usually filtered out (`RUST_LOG=warn`); it is then
-/// not formatted at all, so a quiet server pays nothing for it.
-pub fn log_query(client: SocketAddr, request: &Request, info: &ResponseInfo) {
-    if !query_log_enabled() {
-        return;
+        let header = Header::read(&mut BinDecoder::new(packet)).ok()?;
+        if header.metadata.message_type == MessageType::Response {
+            return None;
+        }
+        let message = match Message::from_vec(packet) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::debug!(%src, %error, "FORMERR: the message does not parse");
+                return Some(self.error_only(&header.metadata, src, transport));
+            }
+        };
+
+        let mut metadata = Metadata::response_from_request(&message.metadata);
+        let edns = self.reply_edns(&message);
+        let checked = self.mandatory_checks(&message);
+        let reply = match checked {
+            Err(rcode) => Reply::rcode(rcode),
+            Ok(()) => {
+                if verdict == Verdict::Refuse {
+                    Reply::rcode(ResponseCode::Refused)
+                } else if let Some(reply) = fault.and_then(|f| f.reply(transport)) {
+                    reply
+                } else {
+                    let request = Request {
+                        src,
+                        transport,
+                        message: &message,
+                    };
+                    self.responder.respond(&request).await
+                }
+            }
+        };
+        metadata.response_code = reply.rcode;
+        metadata.authoritative = reply.authoritative;
+        metadata.recursion_available = reply.recursion_available;
+        metadata.authentic_data = reply.authentic_data;
+        let edns = edns.map(|mut edns| {
+            self.add_options(&message, &reply, &mut edns);
+            edns
+        });
+
+        let limit = match transport {
+            Transport::Udp => usize::from(udp_limit(&message, self.edns_payload)),
+            Transport::Tcp => usize::from(u16::MAX),
+        };
+        metadata.truncation = reply.truncated;
+        let sections = if reply.truncated {
+            [&[][..], &[][..], &[][..]]
+        } else {
+            [
+                &reply.answers[..],
+                &reply.authorities[..],
+                &reply.additionals[..],
+            ]
+        };
+        let bytes = encode_reply(
+            &mut metadata,
+            &message.queries,
+            sections,
+            edns.as_ref(),
+            limit,
+        );
+        let log = querylog::enabled().then(|| LogEntry {
+            client: src,
+            transport,
+            question: message
+                .queries
+                .first()
+                .map(|q| (q.name().clone(), q.query_type())),
+            rcode: metadata.response_code,
+            flags: querylog::Flags::of(&metadata),
+            answers: if metadata.truncation {
+                0
+            } else {
+                reply.answers.len()
+            },
+        });
+        Some(Answer {
+            bytes,
+            log,
+            replayable: checked.is_ok()
+                && verdict == Verdict::Send
+                && fault.is_none()
+                && self.responder.replayable(),
+        })
     }
-    let question = request
-        .queries
-        .queries()
-        .first()
-        .map(|q| format!("{} {}", q.name(), q.query_type()))
-        .unwrap_or_else(|| "(no question)".into());
-    log_query_line(client, request.protocol(), &question, info);
-}
 
-/// Whether the one-line query log is on (`dnstrail::query` at info).
-pub fn query_log_enabled() -> bool {
-    tracing::enabled!(target: "dnstrail::query", tracing::Level::INFO)
-}
+    /// The checks every query gets before a role sees it: an opcode the role
+    /// handles (else NOTIMP), EDNS version 0 (else BADVERS), exactly one
+    /// question (else FORMERR), class IN (else REFUSED).
+    fn mandatory_checks(&self, message: &Message) -> Result<(), ResponseCode> {
+        if !self.responder.accepts(message.metadata.op_code) {
+            return Err(ResponseCode::NotImp);
+        }
+        if message.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            return Err(ResponseCode::BADVERS);
+        }
+        if message.queries.len() != 1 {
+            return Err(ResponseCode::FormErr);
+        }
+        if message.queries[0].query_class() != DNSClass::IN {
+            return Err(ResponseCode::Refused);
+        }
+        Ok(())
+    }
 
-/// The query log line itself, for a question already put into words.
-pub fn log_query_line(client: SocketAddr, proto: Protocol, question: &str, info: &ResponseInfo) {
-    info!(
-        target: "dnstrail::query",
-        "{client} {proto} {question} -> {rcode} flags=[{flags}] answers={answers}",
-        rcode = crate::trace::rcode_name(info.response_code),
-        flags = info.flags(),
-        answers = info.counts().answers,
-    );
+    /// RFC 6891 §6.1.1: answer EDNS with EDNS, advertising our own payload
+    /// size (§6.2.3) and copying the DO bit (RFC 3225 §3).
+    fn reply_edns(&self, query: &Message) -> Option<Edns> {
+        query.edns.as_ref().map(|asked| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(self.edns_payload);
+            edns.set_dnssec_ok(asked.flags().dnssec_ok);
+            edns
+        })
+    }
+
+    /// NSID when asked for and configured, and the role's Extended DNS Error.
+    fn add_options(&self, query: &Message, reply: &Reply, edns: &mut Edns) {
+        let asked_nsid = query
+            .edns
+            .as_ref()
+            .is_some_and(|e| e.option(EdnsCode::NSID).is_some());
+        if asked_nsid && let Some(nsid) = &self.nsid {
+            edns.options_mut().insert(EdnsOption::Unknown(
+                u16::from(EdnsCode::NSID),
+                nsid.to_vec(),
+            ));
+        }
+        if let Some(error) = &reply.extended_error {
+            let mut data = error.code.to_be_bytes().to_vec();
+            data.extend_from_slice(error.text.as_bytes());
+            edns.options_mut().insert(EdnsOption::Unknown(15, data));
+        }
+    }
+
+    /// FORMERR for a message whose header could be read but nothing else.
+    fn error_only(&self, query: &Metadata, src: SocketAddr, transport: Transport) -> Answer {
+        let mut metadata = Metadata::response_from_request(query);
+        metadata.response_code = ResponseCode::FormErr;
+        Answer {
+            bytes: bare_header(&metadata),
+            log: querylog::enabled().then(|| LogEntry {
+                client: src,
+                transport,
+                question: None,
+                rcode: ResponseCode::FormErr,
+                flags: querylog::Flags::of(&metadata),
+                answers: 0,
+            }),
+            replayable: false,
+        }
+    }
 }

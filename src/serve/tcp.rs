@@ -1,62 +1,157 @@
 //! Questions over TCP (RFC 7766): each message preceded by its two-byte
 //! length, several on one connection, answered in order.
 //!
-//! Connections are bounded in number and in idle time, so that clients who
-//! open connections and say nothing, or trickle their bytes, cannot exhaust
-//! the server: past the limit, new connections wait in the kernel's backlog
-//! until one closes.
+//! A client that opens connections and says nothing, or trickles its bytes,
+//! must not be able to keep everyone else out. So, as NSD and Unbound do
+//! (RFC 7766 §6.2):
+//!
+//! - connections are bounded in number, overall and per client address;
+//!   when a bound is reached, the connection that has gone longest without
+//!   completing a message is closed to make room, so a new client is always
+//!   let in;
+//! - the idle time allowed between messages shrinks as the server fills up
+//!   (the full timeout below half full, a tenth of it when full);
+//! - one message must arrive whole within the idle time of its first byte,
+//!   so trickling a byte now and then buys nothing;
+//! - a connection serves a bounded number of messages, then is closed.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use hickory_server::net::xfer::Protocol;
-use hickory_server::server::RequestHandler;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::TCP_IDLE_TIMEOUT;
-use super::respond::answer;
+use super::querylog;
 use super::udp::can_answer;
+use super::{Pipeline, Responder, TCP_IDLE_TIMEOUT, Transport};
+use crate::dns::tcp_frame;
 
 /// How many TCP clients, and for how long each may sit idle.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
     pub max_connections: usize,
-    /// Between messages, and for the bytes of one message to arrive.
+    /// Connections one client address may hold at once.
+    pub max_per_client: usize,
+    /// Between messages when the server is not busy, and for the bytes of
+    /// one message to arrive.
     pub idle: Duration,
+    /// Messages answered on one connection before it is closed.
+    pub max_messages: usize,
 }
 
 impl Default for TcpLimits {
     fn default() -> TcpLimits {
         TcpLimits {
             max_connections: 256,
+            max_per_client: 32,
             idle: TCP_IDLE_TIMEOUT,
+            max_messages: 1000,
         }
     }
 }
 
+/// What the server knows of one open connection.
+struct Open {
+    client: IpAddr,
+    /// When it last completed a message (or was accepted).
+    last_message: Instant,
+    close: CancellationToken,
+}
+
+/// Every open connection, for the limits.
+struct Registry {
+    limits: TcpLimits,
+    open: Mutex<HashMap<u64, Open>>,
+}
+
+impl Registry {
+    /// Register a new connection, closing others to make room if a bound
+    /// is reached: that client's longest idle one if it holds too many,
+    /// else the server's longest idle one.
+    fn admit(&self, id: u64, client: IpAddr) -> CancellationToken {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let theirs = open.values().filter(|c| c.client == client).count();
+        if theirs >= self.limits.max_per_client.max(1) {
+            evict_longest_idle(&mut open, |c| c.client == client);
+        } else if open.len() >= self.limits.max_connections.max(1) {
+            evict_longest_idle(&mut open, |_| true);
+        }
+        let close = CancellationToken::new();
+        open.insert(
+            id,
+            Open {
+                client,
+                last_message: Instant::now(),
+                close: close.clone(),
+            },
+        );
+        close
+    }
+
+    /// The connection completed a message: it is not idle.
+    fn touch(&self, id: u64) {
+        if let Some(c) = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&id)
+        {
+            c.last_message = Instant::now();
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    /// The idle time allowed now: all of it below half full, shrinking to
+    /// a tenth of it when full.
+    fn idle_allowed(&self) -> Duration {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let fill = open as f64 / self.limits.max_connections.max(1) as f64;
+        let share = if fill <= 0.5 {
+            1.0
+        } else {
+            1.0 - 0.9 * ((fill - 0.5) / 0.5).min(1.0)
+        };
+        self.limits.idle.mul_f64(share)
+    }
+}
+
+fn evict_longest_idle(open: &mut HashMap<u64, Open>, which: impl Fn(&Open) -> bool) {
+    let victim = open
+        .iter()
+        .filter(|(_, c)| which(c))
+        .min_by_key(|(_, c)| c.last_message)
+        .map(|(id, _)| *id);
+    if let Some(victim) = victim.and_then(|id| open.remove(&id)) {
+        victim.close.cancel();
+    }
+}
+
 /// Accept and serve connections on `listener` until `shutdown`.
-pub async fn serve<H: RequestHandler + Clone>(
-    handler: H,
+pub async fn serve<R: Responder>(
+    pipeline: Arc<Pipeline<R>>,
     listener: TcpListener,
     limits: TcpLimits,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let registry = Arc::new(Registry {
+        limits,
+        open: Mutex::new(HashMap::new()),
+    });
     let mut connections = JoinSet::new();
+    let mut next_id = 0u64;
     loop {
-        // A permit first: at the limit, clients wait in the backlog rather
-        // than being accepted and left unserved.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("never closed"),
-            _ = shutdown.cancelled() => break,
-        };
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -73,10 +168,17 @@ pub async fn serve<H: RequestHandler + Clone>(
         if !can_answer(client) {
             continue;
         }
-        let (handler, shutdown) = (handler.clone(), shutdown.clone());
+        next_id += 1;
+        let id = next_id;
+        let close = registry.admit(id, client.ip());
+        let (pipeline, registry, shutdown) = (pipeline.clone(), registry.clone(), shutdown.clone());
         connections.spawn(async move {
-            let _permit = permit;
-            connection(&handler, stream, client, limits.idle, shutdown).await;
+            tokio::select! {
+                _ = connection(&pipeline, &registry, id, stream, client) => {}
+                _ = close.cancelled() => {}
+                _ = shutdown.cancelled() => {}
+            }
+            registry.remove(id);
         });
     }
     // Answers in progress get a moment to finish; then the rest is dropped.
@@ -87,38 +189,41 @@ pub async fn serve<H: RequestHandler + Clone>(
 }
 
 /// One client's connection: read a message, answer it, until the client
-/// closes, goes quiet for `idle`, sends what cannot be framed, or shutdown.
-async fn connection(
-    handler: &impl RequestHandler,
+/// closes, goes quiet for too long, sends what cannot be framed, or has
+/// had its share of messages.
+async fn connection<R: Responder>(
+    pipeline: &Pipeline<R>,
+    registry: &Registry,
+    id: u64,
     mut stream: TcpStream,
     client: SocketAddr,
-    idle: Duration,
-    shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    loop {
-        let length = tokio::select! {
-            read = timeout(idle, stream.read_u16()) => match read {
-                Ok(Ok(length)) => usize::from(length),
-                _ => return,
-            },
-            _ = shutdown.cancelled() => return,
+    for _ in 0..registry.limits.max_messages.max(1) {
+        let idle = registry.idle_allowed();
+        let Ok(Ok(length)) = timeout(idle, stream.read_u16()).await else {
+            return;
         };
-        let mut message = vec![0u8; length];
+        let mut message = vec![0u8; usize::from(length)];
         if !matches!(
             timeout(idle, stream.read_exact(&mut message)).await,
             Ok(Ok(_))
         ) {
             return;
         }
-        let Some(answer) = answer(handler, &message, client, Protocol::Tcp).await else {
+        registry.touch(id);
+        let Some(answer) = pipeline.handle(&message, client, Transport::Tcp).await else {
             continue;
         };
-        let mut framed = Vec::with_capacity(answer.bytes.len() + 2);
-        framed.extend_from_slice(&(answer.bytes.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&answer.bytes);
-        if !matches!(timeout(idle, stream.write_all(&framed)).await, Ok(Ok(()))) {
+        let framed = tcp_frame(&answer.bytes);
+        if !matches!(
+            timeout(registry.limits.idle, stream.write_all(&framed)).await,
+            Ok(Ok(()))
+        ) {
             return;
+        }
+        if let Some(log) = answer.log {
+            querylog::record(log);
         }
     }
 }

@@ -37,7 +37,6 @@ mod request;
 mod scratch;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -45,9 +44,6 @@ use anyhow::Context;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-use crate::cli::WebArgs;
-use crate::listen::{bind_tcp, shutdown_on_signal};
 
 /// JSON served at /trace.json when the web server runs inside `demo`.
 ///
@@ -82,6 +78,12 @@ impl TraceDocument {
     }
 }
 
+/// Where the site's files come from.
+pub enum SiteSource {
+    Dir(PathBuf),
+    BuiltIn,
+}
+
 /// What the web server serves, and for which name.
 pub struct WebConfig {
     /// The site's directory; nothing outside it is ever served.
@@ -95,13 +97,35 @@ pub struct WebConfig {
 }
 
 impl WebConfig {
-    pub fn new(root: PathBuf, host: impl Into<String>) -> Self {
+    pub fn new(source: SiteSource, hosts: Vec<String>) -> Self {
+        let root = match source {
+            SiteSource::Dir(dir) => dir,
+            SiteSource::BuiltIn => default_static_dir(),
+        };
+        // Interim, until the web server serves a list of names.
+        let any_host = hosts.len() > 1;
         WebConfig {
             root,
-            host: host.into(),
-            any_host: false,
+            host: hosts.into_iter().next().unwrap_or_default(),
+            any_host,
             trace: None,
         }
+    }
+}
+
+/// A site ready to serve.
+pub struct Website {
+    config: WebConfig,
+}
+
+impl Website {
+    pub async fn open(config: WebConfig) -> anyhow::Result<Website> {
+        anyhow::ensure!(
+            config.root.is_dir(),
+            "{}: not a directory",
+            config.root.display()
+        );
+        Ok(Website { config })
     }
 }
 
@@ -153,11 +177,12 @@ impl Limits {
 /// cancelled; then stop accepting, give requests in flight a moment (2 s) to
 /// finish, and return.
 pub async fn run(
-    config: WebConfig,
-    listener: TcpListener,
+    site: Website,
+    listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve(config, Limits::DEFAULT, listener, shutdown).await
+    let listener = listeners.into_iter().next().context("no listener")?;
+    serve(site.config, Limits::DEFAULT, listener, shutdown).await
 }
 
 async fn serve(
@@ -177,17 +202,6 @@ async fn serve(
         root.display()
     );
     connection::serve(Arc::new(site), limits, listener, shutdown).await
-}
-
-/// `dnstrail web`.
-pub async fn command(args: WebArgs) -> anyhow::Result<ExitCode> {
-    let mut config = WebConfig::new(args.root.unwrap_or_else(default_static_dir), args.host);
-    config.any_host = args.any_host;
-    let listener = bind_tcp(args.listen)
-        .await
-        .context("starting the web server")?;
-    run(config, listener, shutdown_on_signal()).await?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Feed raw bytes to the site as one client connection would, and return
@@ -266,7 +280,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let config = WebConfig::new(site.path().to_path_buf(), "www.example.com");
+        let config = WebConfig::new(
+            SiteSource::Dir(site.path().to_path_buf()),
+            vec!["www.example.com".into()],
+        );
         let task = tokio::spawn(serve(config, limits, listener, shutdown.clone()));
         Running {
             addr,

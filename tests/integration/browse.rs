@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dnstrail::browse::{BrowseError, Browser, Visit};
-use dnstrail::stack::NameServers;
-use dnstrail::topology::Role;
-use dnstrail::trace::TraceEvent;
+use dnstrail::stack::Stack;
+use dnstrail::trace::{TraceEvent, TraceSink};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -100,8 +99,8 @@ async fn closed_port() -> u16 {
 }
 
 /// The stub's resolver: one of example.com's name servers.
-fn auth(stack: &NameServers) -> SocketAddr {
-    addr_of(stack, Role::Auth)
+fn auth(stack: &Stack) -> SocketAddr {
+    addr_of(stack, "example.com.")
 }
 
 fn browser(resolver: SocketAddr) -> Browser {
@@ -147,32 +146,55 @@ async fn visits_a_page_looked_up_through_the_stub() {
     stack.stop().await;
 }
 
+/// Every event a sink got so far, in order.
+fn drain(
+    watch: &mut dnstrail::trace::TraceSubscriber,
+) -> Vec<std::sync::Arc<dnstrail::trace::Traced>> {
+    std::iter::from_fn(|| watch.try_recv()).collect()
+}
+
 #[tokio::test]
-async fn a_visit_is_a_lookup_a_request_and_a_response() {
+async fn a_visit_tells_its_lookup_request_and_response_as_they_happen() {
     let stack = start_name_servers().await;
     let site = serve(200, PAGE).await;
-    let visit = browser(auth(&stack))
+    let sink = TraceSink::new();
+    let mut watch = sink.subscribe();
+    let resolver = auth(&stack);
+    let visit = browser(resolver)
+        .with_trace(sink)
         .visit(&site.url("www.example.com"))
         .await
         .expect("the page comes back");
 
-    let resolver = auth(&stack);
-    let events = visit.trace_events(resolver);
+    let events = drain(&mut watch);
+    let kinds: Vec<&TraceEvent> = events.iter().map(|e| &e.event).collect();
     assert_eq!(
-        events,
+        kinds,
         [
-            TraceEvent::BrowserLookup {
+            &TraceEvent::BrowserQuery {
+                host: "www.example.com".into(),
+                resolver,
+                types: vec![
+                    hickory_proto::rr::RecordType::A,
+                    hickory_proto::rr::RecordType::AAAA
+                ],
+            },
+            &TraceEvent::BrowserLookup {
                 host: "www.example.com".into(),
                 resolver,
                 addresses: vec![IpAddr::V4(WEB_IP)],
-                elapsed_us: visit.timings.dns_us,
+                error: None,
+                elapsed_us: match &events[1].event {
+                    TraceEvent::BrowserLookup { elapsed_us, .. } => *elapsed_us,
+                    _ => 0,
+                },
             },
-            TraceEvent::HttpRequest {
+            &TraceEvent::HttpRequest {
                 method: "GET".into(),
                 url: site.url("www.example.com"),
                 addr: site.addr,
             },
-            TraceEvent::HttpResponse {
+            &TraceEvent::HttpResponse {
                 status: 200,
                 title: Some("Example Domain".into()),
                 bytes: PAGE.len(),
@@ -180,6 +202,8 @@ async fn a_visit_is_a_lookup_a_request_and_a_response() {
             },
         ]
     );
+    // Stamped when they happened, on the sink's clock: in order.
+    assert!(events.windows(2).all(|w| w[0].at_us <= w[1].at_us));
     stack.stop().await;
 }
 
@@ -188,17 +212,20 @@ async fn a_url_naming_an_address_needs_no_lookup() {
     // No name servers at all: nothing could answer a lookup.
     let site = serve(200, PAGE).await;
     let unused = SocketAddr::from((Ipv4Addr::LOCALHOST, closed_port().await));
+    let sink = TraceSink::new();
+    let mut watch = sink.subscribe();
     let visit = browser(unused)
+        .with_trace(sink)
         .visit(&site.url("127.0.0.44"))
         .await
         .expect("the page comes back");
     assert_eq!(visit.addresses, [IpAddr::V4(WEB_IP)]);
     assert_eq!(visit.timings.dns_us, 0);
     assert!(visit.timings.connect_us > 0);
-    let events = visit.trace_events(unused);
+    let events = drain(&mut watch);
     assert!(
         matches!(
-            events[..],
+            events.iter().map(|e| &e.event).collect::<Vec<_>>()[..],
             [
                 TraceEvent::HttpRequest { .. },
                 TraceEvent::HttpResponse { .. }
@@ -206,6 +233,42 @@ async fn a_url_naming_an_address_needs_no_lookup() {
         ),
         "no lookup event: {events:?}"
     );
+}
+
+#[tokio::test]
+async fn a_closed_resolver_port_fails_at_once_as_dig_does() {
+    let site = serve(200, PAGE).await;
+    let closed = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let resolver = closed.local_addr().unwrap();
+    drop(closed);
+    let started = Instant::now();
+    let error = visit_error(
+        resolver,
+        &site.url("www.example.com"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        matches!(error, BrowseError::ResolverDown { .. }),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(error.exit_code(), 6);
+}
+
+#[tokio::test]
+async fn a_url_without_a_scheme_is_taken_as_http() {
+    let stack = start_name_servers().await;
+    let site = serve(200, PAGE).await;
+    let url = site.url("www.example.com");
+    let bare = url.trim_start_matches("http://");
+    let visit = browser(auth(&stack)).visit(bare).await.expect("visited");
+    assert_eq!(visit.url, url);
+    stack.stop().await;
 }
 
 /// A UDP relay in front of a name server, counting the questions it passes.
@@ -244,9 +307,10 @@ async fn every_visit_asks_the_resolver_and_connects_afresh() {
             .await
             .expect("the page comes back");
         assert!(visit.timings.dns_us > 0);
+        // A and AAAA, as browsers ask (RFC 8305).
         assert_eq!(
             questions.load(Ordering::SeqCst),
-            visits,
+            2 * visits,
             "one question per visit"
         );
         assert_eq!(
@@ -318,7 +382,7 @@ async fn a_name_with_only_txt_records_has_no_address() {
 #[tokio::test]
 async fn a_name_server_that_only_refers_is_not_a_resolver() {
     let stack = start_name_servers().await;
-    let root = addr_of(&stack, Role::Root);
+    let root = addr_of(&stack, ".");
     let error = visit_error(root, "http://www.example.com:8080/", Duration::from_secs(5)).await;
     assert!(
         matches!(&error, BrowseError::Lookup { reason, .. } if reason.contains("referral")),

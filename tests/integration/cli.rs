@@ -4,8 +4,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use dnstrail::dns::addresses;
 use dnstrail::exchange::{Transport, exchange, make_query};
-use dnstrail::resolver::addresses;
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -38,6 +38,23 @@ async fn wait_for_line(
     tokio::time::timeout(Duration::from_secs(20), read)
         .await
         .expect("the role reports where it listens")
+}
+
+/// The addresses a role says it listens on, from its machine-readable
+/// line (`dnstrail: listening dns 127.0.0.4:5300 …`), not from log wording.
+async fn listening(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    what: &str,
+) -> Vec<std::net::SocketAddr> {
+    let prefix = format!("dnstrail: listening {what} ");
+    let line = wait_for_line(lines, &prefix).await;
+    line[line.find(&prefix).unwrap() + prefix.len()..]
+        .split_whitespace()
+        .map(|a| {
+            a.parse()
+                .unwrap_or_else(|_| panic!("not an address in `{line}`"))
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -92,21 +109,15 @@ async fn resolver_runs_alone_prints_json_trace_and_stops_on_sigterm() {
             "--json",
             "--dns-port",
         ])
-        .arg(names.topology.dns_port.to_string())
-        .arg("--root-hints")
-        .arg(&names.topology.root_hints)
+        .arg(names.dns_port.to_string())
+        .arg("--zones")
+        .arg(zones_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = wait_for_line(&mut stderr, "resolver on ").await;
-    let addr: std::net::SocketAddr = line
-        .split("resolver on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in `{line}`"));
+    let addr = listening(&mut stderr, "dns").await[0];
 
     let query = make_query(&name("www.example.com."), RecordType::A, true, true);
     let response = exchange(addr, &query, Transport::Udp, Duration::from_secs(10))
@@ -148,13 +159,8 @@ async fn name_server_roles_run_alone_answer_and_stop_on_sigterm() {
             .spawn()
             .unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        let line = wait_for_line(&mut stderr, &format!("{role} name server for {zone} on")).await;
-        let addr: std::net::SocketAddr = line
-            .split(" on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in `{line}`"));
+        wait_for_line(&mut stderr, &format!("{role} name server for {zone} on")).await;
+        let addr = listening(&mut stderr, "dns").await[0];
         let response = ask(addr, question, RecordType::A).await;
         assert_eq!(response.metadata.authoritative, role == "auth", "{role}");
         assert!(
@@ -174,13 +180,7 @@ async fn web_runs_alone_serves_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = wait_for_line(&mut stderr, "web server for www.example.com on http://").await;
-    let addr: std::net::SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in `{line}`"));
+    let addr = listening(&mut stderr, "http").await[0];
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
@@ -194,7 +194,17 @@ async fn web_runs_alone_serves_and_stops_on_sigterm() {
 
 #[tokio::test]
 async fn every_subcommand_has_help() {
-    for role in ["demo", "root", "tld", "auth", "resolver", "web", "browse"] {
+    for role in [
+        "demo",
+        "root",
+        "tld",
+        "auth",
+        "nameservers",
+        "resolver",
+        "web",
+        "browse",
+        "init",
+    ] {
         let output = dnstrail().args([role, "--help"]).output().await.unwrap();
         assert!(output.status.success(), "{role} --help");
     }

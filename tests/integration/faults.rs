@@ -5,10 +5,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use dnstrail::dns::addresses;
 use dnstrail::exchange::Transport;
 use dnstrail::fault::Fault;
-use dnstrail::resolver::{Config, addresses};
-use dnstrail::topology::{Role, Topology};
+use dnstrail::resolver::Config;
+use dnstrail::serve::ServeOptions;
+use dnstrail::serve::ratelimit::RateLimit;
+use dnstrail::topology::Topology;
 use dnstrail::trace::{ResponseKind, TraceEvent};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
@@ -17,26 +20,25 @@ use tokio::net::UdpSocket;
 use crate::support::*;
 
 fn canonical() -> Topology {
-    let mut topology = Topology::canonical(zones_dir());
-    topology.dns_port = 0;
-    topology
+    demo_topology()
 }
 
+/// The addresses of the servers of the hosted zone.
 fn auth_hosts(topology: &Topology) -> Vec<IpAddr> {
     topology
-        .service(Role::Auth)
-        .hosts
-        .iter()
-        .map(|h| h.ip)
+        .find_servers("auth")
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.addrs.clone())
         .collect()
 }
 
-fn faulty(topology: &Topology, which: &str, fault: Fault) -> HashMap<IpAddr, Fault> {
+fn faulty(topology: &Topology, which: &str, fault: Fault) -> HashMap<String, Fault> {
     topology
-        .find_hosts(which)
+        .find_servers(which)
         .unwrap()
         .into_iter()
-        .map(|ip| (ip, fault))
+        .map(|s| (s.name.clone(), fault))
         .collect()
 }
 
@@ -45,7 +47,7 @@ async fn duplicate_questions_in_flight_share_one_resolution() {
     let topology = canonical();
     // Slow hosted-zone servers keep the first resolution in flight.
     let faults = faulty(&topology, "auth", Fault::Delay(Duration::from_millis(150)));
-    let chain = start_chain_with_faults(topology, Config::default(), &faults).await;
+    let chain = start_chain_with_faults(topology, Config::default(), faults).await;
     let name = Name::from_ascii("www.example.com.").unwrap();
     let asks = (0..10).map(|i| {
         let resolver = chain.resolver.clone();
@@ -92,7 +94,7 @@ async fn servfailing_and_slow_servers_are_passed_over() {
         "ns-3",
         Fault::Delay(Duration::from_secs(2)),
     ));
-    let chain = start_chain_with_faults(topology, Config::default(), &faults).await;
+    let chain = start_chain_with_faults(topology, Config::default(), faults).await;
     for _ in 0..4 {
         let (response, events) = chain.ask("www.example.com.", RecordType::A).await;
         assert_eq!(
@@ -123,10 +125,10 @@ async fn serve_stale_answers_when_every_server_is_gone() {
     let mut chain = start_chain_on(canonical(), config).await;
     chain.ask("www.example.com.", RecordType::A).await;
     chain.resolver.clock().advance(Duration::from_secs(400));
-    let port = chain.names.topology.dns_port;
+    let port = chain.stack.dns_port;
     let mut holes = Vec::new();
-    for ip in auth_hosts(&chain.names.topology) {
-        chain.names.stop_host(ip).await;
+    for ip in auth_hosts(&chain.stack.topology) {
+        chain.stack.stop_server(ip).await;
         holes.push(UdpSocket::bind(SocketAddr::new(ip, port)).await.unwrap());
     }
     let (response, events) = chain.ask("www.example.com.", RecordType::A).await;
@@ -144,32 +146,39 @@ async fn serve_stale_answers_when_every_server_is_gone() {
     chain.stop().await;
 }
 
+/// Ask the resolver from a source address of our choosing.
+async fn ask_from(source: &str, resolver: SocketAddr, qname: &str) -> ResponseCode {
+    let socket = UdpSocket::bind(source).await.unwrap();
+    socket.connect(resolver).await.unwrap();
+    let query = dnstrail::exchange::make_query(&name(qname), RecordType::A, true, true);
+    socket.send(&query.to_vec().unwrap()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    hickory_proto::op::Message::from_vec(&buf[..n])
+        .unwrap()
+        .metadata
+        .response_code
+}
+
 #[tokio::test]
 async fn rate_limited_clients_are_refused_and_others_are_not() {
-    let config = Config {
-        rate_limit: 5,
-        ..Config::default()
+    let options = ServeOptions {
+        rate_limit: Some(RateLimit::questions(5)),
+        ..ServeOptions::default()
     };
-    let chain = start_chain_on(canonical(), config).await;
-    let name = Name::from_ascii("www.example.com.").unwrap();
-    let greedy: SocketAddr = "127.0.0.9:1000".parse().unwrap();
+    let chain = start_chain_with(canonical(), Config::default(), HashMap::new(), options).await;
     let mut refused = 0;
     for _ in 0..20 {
-        let answered = chain
-            .resolver
-            .answer(greedy, Transport::Udp, &name, RecordType::A, true)
-            .await;
-        if answered.rcode == ResponseCode::Refused {
+        if ask_from("127.0.0.9:0", chain.addr, "www.example.com.").await == ResponseCode::Refused {
             refused += 1;
         }
     }
     assert!(refused >= 10, "only {refused} of 20 refused");
-    let polite: SocketAddr = "127.0.0.10:1000".parse().unwrap();
-    let answered = chain
-        .resolver
-        .answer(polite, Transport::Udp, &name, RecordType::A, true)
-        .await;
-    assert_eq!(answered.rcode, ResponseCode::NoError);
+    let polite = ask_from("127.0.0.10:0", chain.addr, "www.example.com.").await;
+    assert_eq!(polite, ResponseCode::NoError);
     chain.stop().await;
 }
 
@@ -181,7 +190,7 @@ async fn upstream_questions_in_flight_are_bounded() {
         max_outstanding: 1,
         ..Config::default()
     };
-    let chain = start_chain_with_faults(topology, config, &faults).await;
+    let chain = start_chain_with_faults(topology, config, faults).await;
     // Different names, so nothing is coalesced: with one slot, the
     // resolutions' upstream questions go one at a time.
     let names = ["www", "blog", "mail", "example"].map(|n| {
@@ -274,15 +283,15 @@ async fn a_name_server_stopped_and_restarted_under_load_costs_no_client_a_servfa
         })
         .collect();
 
-    let port = chain.names.topology.dns_port;
+    let port = chain.stack.dns_port;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    chain.names.stop_host(victim).await;
+    chain.stack.stop_server(victim).await;
     let blackhole = UdpSocket::bind(SocketAddr::new(victim, port))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     drop(blackhole);
-    chain.names.restart_host(victim).await.unwrap();
+    chain.stack.restart_server(victim).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     done.store(true, Ordering::Relaxed);
 

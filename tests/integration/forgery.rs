@@ -7,10 +7,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use dnstrail::clock::Clock;
+use dnstrail::dns::addresses;
 use dnstrail::exchange::Transport;
 use dnstrail::listen::bind_dns_on_all;
 use dnstrail::resolver::cache::Delegation;
-use dnstrail::resolver::{Config, Resolver, addresses};
+use dnstrail::resolver::{Config, Resolver};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};

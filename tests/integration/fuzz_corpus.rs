@@ -69,7 +69,10 @@ fn seeded_mutations_pass_every_target() {
 #[tokio::test]
 async fn the_web_target_reaches_the_site() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static");
-    let config = dnstrail::web::WebConfig::new(root.clone(), "www.example.com");
+    let config = dnstrail::web::WebConfig::new(
+        dnstrail::web::SiteSource::Dir(root.clone()),
+        vec!["www.example.com".into()],
+    );
     let out =
         dnstrail::web::respond_to_raw(config, b"GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
             .await
@@ -77,7 +80,10 @@ async fn the_web_target_reaches_the_site() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("How a name becomes a page"));
-    let config = dnstrail::web::WebConfig::new(root, "www.example.com");
+    let config = dnstrail::web::WebConfig::new(
+        dnstrail::web::SiteSource::Dir(root),
+        vec!["www.example.com".into()],
+    );
     let out = dnstrail::web::respond_to_raw(
         config,
         b"GET /../Cargo.toml HTTP/1.1\r\nHost: www.example.com\r\n\r\n",

@@ -5,9 +5,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use dnstrail::dns::addresses;
 use dnstrail::exchange::Transport;
-use dnstrail::resolver::{Config, addresses};
-use dnstrail::topology::{Host, Role, Topology, ZoneService};
+use dnstrail::resolver::Config;
+use dnstrail::topology::Topology;
 use dnstrail::trace::{ResponseKind, TraceEvent};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -61,6 +62,18 @@ $TTL 120
 @ IN NS ns1.alpha.test.
 ns1 IN A 127.0.1.3
 www IN CNAME web.beta.test.
+; one more level down
+deep IN NS ns.deep.alpha.test.
+ns.deep IN A 127.0.1.6
+";
+
+const DEEP: &str = "\
+$ORIGIN deep.alpha.test.
+$TTL 120
+@ IN SOA ns.deep.alpha.test. admin.alpha.test. 1 1800 900 604800 60
+@ IN NS ns.deep.alpha.test.
+ns IN A 127.0.1.6
+inner IN CNAME www.alpha.test.
 ";
 
 const HOSTING: &str = "\
@@ -82,8 +95,8 @@ fn beta() -> String {
     zone
 }
 
-/// Write the hierarchy's zone files and describe who serves them.
-pub fn topology() -> Topology {
+/// Write the hierarchy's zone files into a directory of their own.
+pub fn write_zones() -> std::path::PathBuf {
     let dir = temp_dir("hierarchy");
     let files = [
         ("root.zone", ROOT.to_string()),
@@ -92,6 +105,7 @@ pub fn topology() -> Topology {
         ("alpha.test.zone", ALPHA.to_string()),
         ("hosting.zz.zone", HOSTING.to_string()),
         ("beta.test.zone", beta()),
+        ("deep.zone", DEEP.to_string()),
         (
             "root.hints",
             ".  3600000 NS ns.root-servers.zz.\nns.root-servers.zz. 3600000 A 127.0.1.1\n"
@@ -101,49 +115,58 @@ pub fn topology() -> Topology {
     for (name, text) in &files {
         std::fs::write(dir.join(name), text).unwrap();
     }
-    let service = |role, zone: &str, file: &str, host: &str, d| ZoneService {
-        role,
-        zone: zone.into(),
-        file: dir.join(file),
-        hosts: vec![Host {
-            name: host.into(),
-            ip: ip(d),
-        }],
+    dir
+}
+
+/// The hierarchy, as dnstrail derives it from the files.
+pub fn topology() -> Topology {
+    Topology::load(&write_zones()).expect("the hierarchy loads")
+}
+
+#[test]
+fn the_servers_and_their_addresses_come_from_the_zone_files() {
+    let topology = topology();
+    let apexes: Vec<String> = topology
+        .zones
+        .iter()
+        .map(|z| z.origin().to_string())
+        .collect();
+    assert_eq!(
+        apexes,
+        [
+            ".",
+            "test.",
+            "zz.",
+            "alpha.test.",
+            "beta.test.",
+            "hosting.zz.",
+            "deep.alpha.test."
+        ]
+    );
+    let server = |name: &str| {
+        topology
+            .servers
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no server {name}"))
     };
-    Topology {
-        dns_port: 0,
-        services: vec![
-            service(Role::Root, ".", "root.zone", "ns.root-servers.zz.", 1),
-            service(Role::Tld, "zz.", "zz.zone", "ns.nic.zz.", 5),
-            service(Role::Tld, "test.", "test.zone", "ns.nic.test.", 2),
-            service(
-                Role::Auth,
-                "alpha.test.",
-                "alpha.test.zone",
-                "ns1.alpha.test.",
-                3,
-            ),
-            service(
-                Role::Auth,
-                "hosting.zz.",
-                "hosting.zz.zone",
-                "ns.hosting.zz.",
-                4,
-            ),
-            // The same host serves a second zone, in another TLD.
-            service(
-                Role::Auth,
-                "beta.test.",
-                "beta.test.zone",
-                "ns.hosting.zz.",
-                4,
-            ),
-        ],
-        root_hints: dir.join("root.hints"),
-        resolver: "127.0.0.1:0".parse().unwrap(),
-        site: "web.beta.test".into(),
-        web: "127.0.1.80:8080".parse().unwrap(),
-    }
+    // Glue in the parent gives the address...
+    assert_eq!(server("ns1.alpha.test.").addrs, [ip(3)]);
+    // ...or, for a server named in another TLD, its own zone's A record.
+    let hosting = server("ns.hosting.zz.");
+    assert_eq!(hosting.addrs, [ip(4)]);
+    assert_eq!(hosting.zones, ["beta.test.", "hosting.zz."]);
+    let hints = topology.root_hints().unwrap();
+    assert_eq!(dnstrail::dns::addresses(&hints.glue), [ip(1)]);
+    // The site: www.alpha.test is a CNAME to web.beta.test, at 127.0.1.80.
+    let placement = topology
+        .place_site(&["http://www.alpha.test:8080/".to_string()], None)
+        .unwrap();
+    assert_eq!(placement.addrs, ["127.0.1.80:8080".parse().unwrap()]);
+    assert_eq!(
+        placement.hosts,
+        ["inner.deep.alpha.test", "web.beta.test", "www.alpha.test"]
+    );
 }
 
 #[tokio::test]

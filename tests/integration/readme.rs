@@ -92,7 +92,7 @@ async fn readme_dig_commands_say_what_the_readme_says() {
         return;
     }
     let chain = start_chain().await;
-    let dns_port = chain.names.topology.dns_port.to_string();
+    let dns_port = chain.stack.dns_port.to_string();
     let resolver_port = chain.addr.port().to_string();
     for command in commands {
         let expected = EXPECTED

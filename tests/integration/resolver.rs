@@ -4,9 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use dnstrail::dns::addresses;
 use dnstrail::exchange::Transport;
-use dnstrail::resolver::addresses;
-use dnstrail::topology::Role;
 use dnstrail::trace::{CacheKind, ResponseKind, TraceEvent};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
@@ -35,12 +34,12 @@ async fn cold_resolution_walks_root_com_then_one_hosted_zone_server() {
     assert_eq!(hops[1], ("com.".into(), "a.gtld-servers.net.".into()));
     assert_eq!(hops[2].0, "example.com.");
     let auth_names: Vec<String> = chain
-        .names
+        .stack
         .topology
-        .service(Role::Auth)
-        .hosts
+        .find_servers("auth")
+        .unwrap()
         .iter()
-        .map(|h| h.name.clone())
+        .map(|s| s.name.clone())
         .collect();
     assert!(auth_names.contains(&hops[2].1), "{:?}", hops[2]);
 
@@ -73,7 +72,7 @@ async fn cold_resolution_walks_root_com_then_one_hosted_zone_server() {
     assert!(matches!(events[1], TraceEvent::CacheMiss { .. }));
     let last = events.last().unwrap();
     assert!(
-        matches!(last, TraceEvent::AnswerReturned { rcode, upstream_queries: 3, .. } if rcode == "NOERROR"),
+        matches!(last, TraceEvent::AnswerReturned { rcode, upstream_queries: 3, .. } if *rcode == ResponseCode::NoError),
         "{last:?}"
     );
     chain.stop().await;
@@ -153,7 +152,7 @@ async fn nxdomain_is_cached_and_served_from_cache() {
     assert_eq!(second.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(count_upstream(&events), 0);
     assert!(events.iter().any(|e| matches!(e,
-        TraceEvent::CacheNegativeHit { rcode, .. } if rcode == "NXDOMAIN")));
+        TraceEvent::CacheNegativeHit { rcode, .. } if *rcode == ResponseCode::NXDomain)));
     assert!(second.authorities[0].ttl < 900);
     chain.stop().await;
 }
@@ -198,10 +197,10 @@ async fn large_answers_come_over_tcp() {
 #[tokio::test]
 async fn one_dead_name_server_is_survived_and_then_avoided() {
     let mut chain = start_chain().await;
-    let port = chain.names.topology.dns_port;
+    let port = chain.stack.dns_port;
     // ns-1 stops answering: its address swallows every query.
-    let dead = chain.names.topology.service(Role::Auth).hosts[0].ip;
-    chain.names.stop_host(dead).await;
+    let dead = chain.stack.topology.find_servers("auth").unwrap()[0].addrs[0];
+    chain.stack.stop_server(dead).await;
     let _blackhole = UdpSocket::bind(SocketAddr::new(dead, port)).await.unwrap();
 
     let mut asked_dead = 0;
@@ -224,18 +223,18 @@ async fn one_dead_name_server_is_survived_and_then_avoided() {
 #[tokio::test]
 async fn all_four_dead_gives_servfail_within_the_bound() {
     let mut chain = start_chain().await;
-    let port = chain.names.topology.dns_port;
+    let port = chain.stack.dns_port;
     let mut holes = Vec::new();
     let dead: Vec<IpAddr> = chain
-        .names
+        .stack
         .topology
-        .service(Role::Auth)
-        .hosts
+        .find_servers("auth")
+        .unwrap()
         .iter()
-        .map(|h| h.ip)
+        .flat_map(|s| s.addrs.clone())
         .collect();
     for ip in dead {
-        chain.names.stop_host(ip).await;
+        chain.stack.stop_server(ip).await;
         holes.push(UdpSocket::bind(SocketAddr::new(ip, port)).await.unwrap());
     }
     let (response, events) = chain.ask("www.example.com.", RecordType::A).await;
@@ -269,8 +268,7 @@ async fn all_four_dead_gives_servfail_within_the_bound() {
 
 #[tokio::test]
 async fn qname_minimisation_shows_each_server_only_what_it_needs() {
-    let mut topology = dnstrail::topology::Topology::canonical(zones_dir());
-    topology.dns_port = 0;
+    let topology = demo_topology();
     let config = dnstrail::resolver::Config {
         qname_minimization: true,
         ..Default::default()
@@ -317,8 +315,7 @@ async fn non_loopback_clients_are_refused() {
 
 #[tokio::test]
 async fn allowed_networks_widen_access() {
-    let mut topology = dnstrail::topology::Topology::canonical(zones_dir());
-    topology.dns_port = 0;
+    let topology = demo_topology();
     let config = dnstrail::resolver::Config {
         allow: vec!["192.0.2.0/24".parse().unwrap()],
         ..Default::default()
@@ -403,8 +400,8 @@ async fn control_endpoint_shows_cache_traces_and_metrics() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let control = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(dnstrail::resolver::control::run(
-        chain.resolver.clone(),
+    tokio::spawn(dnstrail::control::run(
+        chain.stack.control(),
         listener,
         stop.clone(),
     ));
@@ -424,7 +421,7 @@ async fn control_endpoint_shows_cache_traces_and_metrics() {
     assert_eq!(find("answer", "www.example.com.")["ttl"], 300);
     assert_eq!(find("delegation", "example.com.")["ttl"], 172800);
     assert_eq!(find("delegation", "com.")["ttl"], 172800);
-    assert_eq!(find("negative", "nope.example.com.")["type"], "NXDOMAIN");
+    assert_eq!(find("negative", "nope.example.com.")["nxdomain"], true);
     assert!(
         find("answer", "www.example.com.")["remaining"]
             .as_u64()

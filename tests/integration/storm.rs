@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
+use dnstrail::dns::addresses;
 use dnstrail::exchange::Transport;
-use dnstrail::resolver::addresses;
 use hickory_proto::rr::RecordType;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -69,12 +69,13 @@ fn crafted() -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_packet_storm_leaves_every_listener_answering() {
     let chain = start_chain().await;
-    let port = chain.names.topology.dns_port;
+    let port = chain.stack.dns_port;
     let mut listeners: Vec<SocketAddr> = chain
-        .names
+        .stack
         .topology
-        .hosts()
-        .map(|(_, h)| SocketAddr::new(h.ip, port))
+        .server_addrs()
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
         .collect();
     listeners.push(chain.addr);
 

@@ -1,37 +1,44 @@
 //! Shared helpers: starting stacks and asking questions, like `dig` would.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use dnstrail::clock::Clock;
 use dnstrail::exchange::{Transport, exchange, make_query};
-use dnstrail::listen::bind_dns;
-use dnstrail::resolver::{Config, Resolver, load_hints};
-use dnstrail::stack::NameServers;
-use dnstrail::topology::{Role, Topology};
+use dnstrail::fault::Fault;
+use dnstrail::resolver::{Config, Resolver};
+use dnstrail::serve::ServeOptions;
+use dnstrail::stack::{ResolverSetup, Stack, StackConfig};
+use dnstrail::topology::Topology;
 use dnstrail::trace::TraceEvent;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
-use tokio_util::sync::CancellationToken;
 
 pub fn zones_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo-zones")
 }
 
-/// The canonical name servers on a DNS port of their own.
-pub async fn start_name_servers() -> NameServers {
-    let mut topology = Topology::canonical(zones_dir());
-    topology.dns_port = 0;
-    NameServers::start(topology)
+/// The demo's hierarchy, read from `demo-zones/`.
+pub fn demo_topology() -> Topology {
+    Topology::load(&zones_dir()).expect("the demo zones load")
+}
+
+/// Every name server of the demo's hierarchy, on a DNS port of their own.
+pub async fn start_name_servers() -> Stack {
+    Stack::start(StackConfig::name_servers(demo_topology(), 0))
         .await
         .expect("name servers start")
 }
 
-/// The address of the first host of a role.
-pub fn addr_of(stack: &NameServers, role: Role) -> SocketAddr {
-    let host = &stack.topology.service(role).hosts[0];
-    SocketAddr::new(host.ip, stack.topology.dns_port)
+/// The address of the first server of the zone `apex`.
+pub fn addr_of(stack: &Stack, apex: &str) -> SocketAddr {
+    let server = stack
+        .servers()
+        .find(|h| h.server.zones.iter().any(|z| z == apex))
+        .unwrap_or_else(|| panic!("a server of {apex}"));
+    SocketAddr::new(server.server.addrs[0], stack.dns_port)
 }
 
 pub fn name(text: &str) -> Name {
@@ -59,53 +66,51 @@ pub async fn ask_with(
 
 /// The name servers and a resolver in front of them, in-process.
 pub struct Chain {
-    pub names: NameServers,
+    pub stack: Stack,
     pub resolver: Resolver,
     pub addr: SocketAddr,
-    shutdown: CancellationToken,
 }
 
-/// The canonical chain, on ports of its own.
+/// The demo's chain, on ports of its own.
 pub async fn start_chain() -> Chain {
-    let mut topology = Topology::canonical(zones_dir());
-    topology.dns_port = 0;
-    start_chain_on(topology, Config::default()).await
+    start_chain_on(demo_topology(), Config::default()).await
 }
 
-/// Any hierarchy: name servers for `topology`, and a resolver whose root
-/// hints are the topology's.
+/// Any hierarchy: its name servers, and a resolver whose root hints are
+/// the hierarchy's.
 pub async fn start_chain_on(topology: Topology, config: Config) -> Chain {
-    start_chain_with_faults(topology, config, &Default::default()).await
+    start_chain_with_faults(topology, config, HashMap::new()).await
 }
 
-/// A chain whose name servers at some addresses misbehave.
+/// A chain whose name servers (by name) misbehave.
 pub async fn start_chain_with_faults(
     topology: Topology,
     config: Config,
-    faults: &std::collections::HashMap<std::net::IpAddr, dnstrail::fault::Fault>,
+    faults: HashMap<String, Fault>,
 ) -> Chain {
-    let names = NameServers::start_with_faults(topology, faults)
-        .await
-        .expect("name servers start");
-    let hints = load_hints(&names.topology.root_hints).expect("root hints load");
-    let config = Config {
-        upstream_port: names.topology.dns_port,
-        ..config
-    };
-    let resolver = Resolver::new(config, hints, Clock::new());
-    let sockets = bind_dns("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = sockets.local_addr();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(dnstrail::resolver::run(
-        resolver.clone(),
-        vec![sockets],
-        shutdown.clone(),
-    ));
+    start_chain_with(topology, config, faults, ServeOptions::default()).await
+}
+
+/// A chain with the resolver's serving options given too.
+pub async fn start_chain_with(
+    topology: Topology,
+    config: Config,
+    faults: HashMap<String, Fault>,
+    options: ServeOptions,
+) -> Chain {
+    let mut stack_config = StackConfig::name_servers(topology, 0);
+    stack_config.faults = faults;
+    stack_config.resolver = Some(ResolverSetup {
+        addrs: vec!["127.0.0.1:0".parse().unwrap()],
+        config,
+        options,
+        clock: Clock::new(),
+    });
+    let stack = Stack::start(stack_config).await.expect("the chain starts");
     Chain {
-        names,
-        resolver,
-        addr,
-        shutdown,
+        resolver: stack.resolver.clone().expect("a resolver"),
+        addr: stack.resolver_addr.expect("the resolver's address"),
+        stack,
     }
 }
 
@@ -132,15 +137,14 @@ impl Chain {
             .recent()
             .into_iter()
             .rev()
-            .find(|r| r.question.name == qname)
+            .find(|r| r.question.name == qname && r.question.rtype == rtype)
             .expect("the resolution is recorded");
         let events = resolution.events.iter().map(|t| t.event.clone()).collect();
         (response, events)
     }
 
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.names.stop().await;
+        self.stack.stop().await;
     }
 }
 
@@ -236,13 +240,17 @@ pub fn assert_whole(raw: &[u8]) -> Message {
 /// One name server, on an address of its own, until the token is cancelled.
 pub async fn serve_alone(
     server: dnstrail::nameserver::NameServer,
-) -> (SocketAddr, CancellationToken) {
-    let sockets = bind_dns("127.0.0.4:0".parse().unwrap()).await.unwrap();
+    options: ServeOptions,
+) -> (SocketAddr, tokio_util::sync::CancellationToken) {
+    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
+        .await
+        .unwrap();
     let addr = sockets.local_addr();
-    let stop = CancellationToken::new();
+    let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(dnstrail::nameserver::run(
         server,
         vec![sockets],
+        options,
         stop.clone(),
     ));
     (addr, stop)
@@ -256,4 +264,30 @@ pub async fn stop_cleanly(child: &mut tokio::process::Child, what: &str) {
         .unwrap_or_else(|_| panic!("{what} did not stop within 10 s"))
         .unwrap();
     assert!(status.success(), "{what}: {status:?}");
+}
+
+/// The path of a tool a test needs, or `None` after saying the test is
+/// skipped (on the terminal, past the test harness's capture). With
+/// `DNSTRAIL_REQUIRE_TOOLS=1` (CI) a missing tool fails the test instead.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+            panic!("{name} is not installed, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
+        }
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: {name} is not installed (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
+        );
+    }
+    found
 }

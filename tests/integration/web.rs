@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use dnstrail::exchange::Transport;
 use dnstrail::trace::{Question, ResponseKind, ServerView, TraceEvent, Traced};
-use dnstrail::web::{self, TraceDocument, WebConfig};
+use dnstrail::web::{self, SiteSource, TraceDocument, WebConfig};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -82,7 +82,7 @@ impl Fixture {
     }
 
     fn config(&self) -> WebConfig {
-        WebConfig::new(self.root(), SITE)
+        WebConfig::new(SiteSource::Dir(self.root()), vec![SITE.into()])
     }
 }
 
@@ -114,7 +114,8 @@ impl Web {
         let listener = TcpListener::bind("127.0.0.44:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(web::run(config, listener, shutdown.clone()));
+        let site = web::Website::open(config).await.expect("the site opens");
+        let task = tokio::spawn(web::run(site, vec![listener], shutdown.clone()));
         Web {
             addr,
             shutdown,
@@ -309,7 +310,11 @@ async fn any_host_serves_whatever_the_host_header_says() {
 #[tokio::test]
 async fn the_served_name_can_be_changed() {
     let site = Fixture::new();
-    let web = Web::start(WebConfig::new(site.root(), "Site.Test")).await;
+    let web = Web::start(WebConfig::new(
+        SiteSource::Dir(site.root()),
+        vec!["Site.Test".into()],
+    ))
+    .await;
     assert_eq!(web.send(&get("/", "site.test")).await.status, 200);
     assert_eq!(web.send(&get("/", SITE)).await.status, 404);
 }
@@ -511,7 +516,7 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
 fn sample_trace() -> serde_json::Value {
     let question = Question {
         name: "www.example.com.".into(),
-        rtype: "A".into(),
+        rtype: hickory_proto::rr::RecordType::A,
     };
     let root = ServerView {
         name: "a.root-servers.net.".into(),
@@ -519,6 +524,7 @@ fn sample_trace() -> serde_json::Value {
     };
     let events = vec![
         Traced {
+            seq: 1,
             resolution: 1,
             at_us: 0,
             event: TraceEvent::QuestionReceived {
@@ -528,6 +534,7 @@ fn sample_trace() -> serde_json::Value {
             },
         },
         Traced {
+            seq: 2,
             resolution: 1,
             at_us: 40,
             event: TraceEvent::UpstreamQuery {
@@ -538,6 +545,7 @@ fn sample_trace() -> serde_json::Value {
             },
         },
         Traced {
+            seq: 3,
             resolution: 1,
             at_us: 450,
             event: TraceEvent::UpstreamResponse {
@@ -604,7 +612,7 @@ async fn trace_json_serves_the_published_document() {
 
 #[tokio::test]
 async fn the_real_site_tells_the_story() {
-    let web = Web::start(WebConfig::new(web::default_static_dir(), SITE)).await;
+    let web = Web::start(WebConfig::new(SiteSource::BuiltIn, vec![SITE.into()])).await;
     let home = web.get("/").await;
     assert_eq!(home.status, 200);
     assert_eq!(

@@ -3,63 +3,76 @@
 
 use std::net::IpAddr;
 
-use dnstrail::topology::{Role, Topology};
+use dnstrail::topology::Topology;
 use dnstrail::zone::Zone;
 use hickory_proto::rr::{LowerName, RData, RecordType};
 
 use crate::support::*;
 
 #[test]
-fn every_demo_zone_loads() {
-    let topology = Topology::canonical(zones_dir());
-    for service in &topology.services {
-        let zone = Zone::load(&service.file).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(zone.origin().to_string(), service.zone);
+fn every_demo_zone_loads_and_the_built_in_copy_is_the_same() {
+    let topology = demo_topology();
+    assert!(!topology.zones.is_empty());
+    let builtin = Topology::builtin();
+    let apexes =
+        |t: &Topology| -> Vec<String> { t.zones.iter().map(|z| z.origin().to_string()).collect() };
+    assert_eq!(apexes(&topology), apexes(&builtin));
+    assert_eq!(topology.servers, builtin.servers);
+    // The hints file beside the zones agrees with the root zone.
+    let hints = Zone::load_records(zones_dir().join("root.hints")).unwrap();
+    let derived = topology.root_hints().unwrap();
+    for record in derived.ns.iter().chain(&derived.glue) {
+        assert!(
+            hints
+                .iter()
+                .any(|h| h.name == record.name && h.data == record.data),
+            "{record} is not in root.hints"
+        );
     }
-    let hints = Zone::load_records(&topology.root_hints).unwrap();
-    assert!(hints.iter().any(|r| r.record_type() == RecordType::NS));
-    assert!(hints.iter().any(|r| r.record_type() == RecordType::A));
 }
 
 fn addresses(zone: &Zone, host: &str) -> Vec<IpAddr> {
     zone.rrset(&LowerName::new(&name(host)), RecordType::A)
-        .map(|rrset| {
-            rrset
-                .records
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::A(a) => Some(IpAddr::V4(a.0)),
-                    _ => None,
-                })
-                .collect()
-        })
+        .map(|rrset| dnstrail::dns::addresses(&rrset.records))
         .unwrap_or_default()
 }
 
-/// The topology's addresses are the zone files' glue, not a second truth.
+/// Every server is at the address its parent's glue gives it, and serves
+/// exactly the zones whose NS records name it.
 #[test]
-fn topology_matches_the_glue_in_the_zone_files() {
-    let topology = Topology::canonical(zones_dir());
-    let root = Zone::load(&topology.service(Role::Root).file).unwrap();
-    let com = Zone::load(&topology.service(Role::Tld).file).unwrap();
-    let example = Zone::load(&topology.service(Role::Auth).file).unwrap();
-    for host in &topology.service(Role::Tld).hosts {
-        assert_eq!(addresses(&root, &host.name), [host.ip], "{}", host.name);
+fn servers_come_from_the_ns_records_and_the_glue() {
+    let topology = demo_topology();
+    for zone in &topology.zones {
+        let ns = zone.rrset(zone.lower_origin(), RecordType::NS).unwrap();
+        for record in &ns.records {
+            let RData::NS(target) = &record.data else {
+                panic!()
+            };
+            let server = topology
+                .servers
+                .iter()
+                .find(|s| s.name == target.0.to_string())
+                .unwrap_or_else(|| panic!("no server {target}"));
+            assert!(server.zones.contains(&zone.origin().to_string()));
+            // Glue in the parent (or the zone itself for the root).
+            let parent = topology
+                .zones
+                .iter()
+                .filter(|p| p.contains(&LowerName::new(&target.0)))
+                .max_by_key(|p| p.origin().num_labels())
+                .unwrap();
+            assert_eq!(addresses(parent, &target.0.to_string()), server.addrs);
+        }
     }
-    for host in &topology.service(Role::Auth).hosts {
-        assert_eq!(addresses(&com, &host.name), [host.ip], "{}", host.name);
-    }
+    let placement = topology
+        .place_site(&["http://www.example.com:8080/".to_string()], None)
+        .unwrap();
+    let example = topology.zone("example.com.").unwrap();
     assert_eq!(
-        addresses(&example, &format!("{}.", topology.site)),
-        [topology.web.ip()]
+        placement.addrs.iter().map(|a| a.ip()).collect::<Vec<_>>(),
+        addresses(example, "www.example.com.")
     );
-    let hints = Zone::load_records(&topology.root_hints).unwrap();
-    let root_host = &topology.service(Role::Root).hosts[0];
-    assert!(
-        hints
-            .iter()
-            .any(|r| matches!(&r.data, RData::A(a) if IpAddr::V4(a.0) == root_host.ip))
-    );
+    assert!(placement.hosts.contains(&"blog.example.com".to_string()));
 }
 
 #[test]
@@ -177,24 +190,20 @@ fn a_missing_file_is_named() {
 /// BIND's own checker accepts the demo zones, where it is installed.
 #[test]
 fn named_checkzone_accepts_the_demo_zones() {
-    let topology = Topology::canonical(zones_dir());
-    for service in &topology.services {
-        let output = match std::process::Command::new("named-checkzone")
-            .arg(&service.zone)
-            .arg(&service.file)
+    let Some(checker) = tool("named-checkzone") else {
+        return;
+    };
+    for zone in &demo_topology().zones {
+        let output = std::process::Command::new(&checker)
+            .arg(zone.origin().to_string())
+            .arg(zone.file())
             .output()
-        {
-            Ok(output) => output,
-            Err(_) => {
-                eprintln!("note: named-checkzone not installed; zones not cross-checked");
-                return;
-            }
-        };
+            .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
             "{}: {stdout}",
-            service.file.display()
+            zone.file().display()
         );
         assert!(stdout.contains("OK"), "{stdout}");
     }

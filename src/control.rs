@@ -1,0 +1,317 @@
+//! A window into a running stack, over HTTP on a loopback address: the
+//! resolver's cache, traces and metrics, its clock, and the name servers'
+//! faults.
+//!
+//! ```text
+//! curl -s 127.0.0.1:5380/cache                          # entries: kind, name, type, TTL left
+//! curl -s '127.0.0.1:5380/cache?name=example&kind=answer&limit=10'
+//! curl -s 127.0.0.1:5380/traces                         # the last resolutions, event by event
+//! curl -s 127.0.0.1:5380/metrics                        # Prometheus counters, a latency histogram
+//! curl -s 127.0.0.1:5380/servers                        # the name servers and their faults
+//! curl -s -X POST 127.0.0.1:5380/flush                  # empty the cache
+//! curl -s -X POST '127.0.0.1:5380/advance?seconds=301'  # age the cache
+//! curl -s -X POST '127.0.0.1:5380/servers/ns-2/fault?kind=drop'   # break a server
+//! curl -s -X POST 127.0.0.1:5380/servers/ns-2/heal      # and heal it
+//! ```
+//!
+//! It listens on loopback only. A state-changing request must be a POST,
+//! and one sent by a web page of another site (an `Origin` or `Referer`
+//! that is not this endpoint, or `Sec-Fetch-Site: cross-site`) is refused,
+//! so a page elsewhere cannot flush the cache or break servers through the
+//! user's browser. Every change is told in the trace, so it shows in the
+//! story and on the page.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::fault::{FAULT_KINDS, Fault, FaultSwitch};
+use crate::resolver::Resolver;
+use crate::topology::Server;
+use crate::trace::{CacheKind, TraceEvent, TraceSink};
+
+/// The longest a single `/advance` may move the clock: ten years, far past
+/// any TTL (RFC 2181 caps them at 68 years, resolvers at days).
+pub const MAX_ADVANCE_SECS: u64 = 10 * 365 * 86_400;
+/// Cache entries listed by default, and at most, in one `/cache` answer.
+const DEFAULT_CACHE_LIMIT: usize = 1000;
+const MAX_CACHE_LIMIT: usize = 10_000;
+
+/// What the control endpoint may see and change.
+#[derive(Clone)]
+pub struct Control {
+    pub resolver: Option<Resolver>,
+    pub servers: Vec<(Server, FaultSwitch)>,
+    pub trace: TraceSink,
+}
+
+/// Serve the control endpoint on an already-bound listener until `shutdown`.
+pub async fn run(
+    control: Control,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    anyhow::ensure!(
+        local.ip().is_loopback(),
+        "the control endpoint may only listen on loopback, not {local}"
+    );
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let control = control.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let control = control.clone();
+                async move { Ok::<_, Infallible>(control.route(&req, local)) }
+            });
+            let _ = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .body(Full::new(body.into()))
+        .expect("static response parts are valid")
+}
+
+fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => respond(StatusCode::OK, "application/json", body),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            e.to_string(),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut body = body.into();
+    body.push('\n');
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
+/// A query parameter's value.
+fn param<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Whether a request comes from a page of another site: its `Origin` or
+/// `Referer` names another host than this endpoint, or the browser says so.
+fn cross_site(req: &Request<Incoming>, local: SocketAddr) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|v| v == "cross-site") {
+        return true;
+    }
+    let ours = |url: &str| {
+        let rest = url
+            .strip_prefix("http://")
+            .unwrap_or(url)
+            .split('/')
+            .next()
+            .unwrap_or("");
+        rest == local.to_string()
+            || rest == format!("localhost:{}", local.port())
+            || header("host").is_some_and(|host| host == rest)
+    };
+    ["origin", "referer"]
+        .iter()
+        .filter_map(|h| header(h))
+        .any(|value| value == "null" || !ours(value))
+}
+
+impl Control {
+    fn route(&self, req: &Request<Incoming>, local: SocketAddr) -> Response<Full<Bytes>> {
+        let path = req.uri().path();
+        let query = req.uri().query();
+        if req.method() == Method::POST && cross_site(req, local) {
+            return text(
+                StatusCode::FORBIDDEN,
+                "refused: this request comes from a web page of another site",
+            );
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (req.method(), segments.as_slice()) {
+            (&Method::GET, [""]) => json(&serde_json::json!({
+                "endpoints": {
+                    "GET /cache?name=&kind=&limit=&offset=": "cache entries with remaining TTLs",
+                    "GET /traces": "recent resolutions, event by event",
+                    "GET /metrics": "Prometheus metrics",
+                    "GET /servers": "the name servers, their addresses, zones and faults",
+                    "POST /flush": "empty the cache",
+                    "POST /advance?seconds=N": "move the resolver's clock forward",
+                    "POST /servers/NAME/fault?kind=KIND": format!("make a name server fail: {FAULT_KINDS}"),
+                    "POST /servers/NAME/heal": "make it work again",
+                }
+            })),
+            (&Method::GET, ["cache"]) => self.with_resolver(|r| cache_page(r, query)),
+            (&Method::GET, ["traces"]) => self.with_resolver(|r| json(&r.recent())),
+            (&Method::GET, ["metrics"]) => self.with_resolver(|r| {
+                respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    r.metrics().render(r.cache().len()),
+                )
+            }),
+            (&Method::GET, ["servers"]) => json(
+                &self
+                    .servers
+                    .iter()
+                    .map(|(server, fault)| {
+                        serde_json::json!({
+                            "name": server.name,
+                            "addrs": server.addrs,
+                            "zones": server.zones,
+                            "fault": fault.get().map(|f| f.to_string()),
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            (&Method::POST, ["flush"]) => self.with_resolver(|r| {
+                r.cache().clear();
+                self.trace.emit(0, TraceEvent::CacheFlushed);
+                json(&serde_json::json!({ "flushed": true }))
+            }),
+            (&Method::POST, ["advance"]) => self.with_resolver(|r| advance(r, query, &self.trace)),
+            (&Method::POST, ["servers", name, action @ ("fault" | "heal")]) => {
+                self.set_fault(name, action, query)
+            }
+            (_, [""] | ["cache" | "traces" | "metrics" | "servers" | "flush" | "advance"])
+            | (_, ["servers", _, "fault" | "heal"]) => text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed (state changes are POST, views are GET)",
+            ),
+            _ => text(StatusCode::NOT_FOUND, "not found; try GET /"),
+        }
+    }
+
+    fn with_resolver(
+        &self,
+        f: impl FnOnce(&Resolver) -> Response<Full<Bytes>>,
+    ) -> Response<Full<Bytes>> {
+        match &self.resolver {
+            Some(resolver) => f(resolver),
+            None => text(StatusCode::NOT_FOUND, "no resolver runs in this process"),
+        }
+    }
+
+    fn set_fault(&self, name: &str, action: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+        let Some((server, switch)) = self.servers.iter().find(|(s, _)| s.is_called(name)) else {
+            let known: Vec<&str> = self.servers.iter().map(|(s, _)| s.name.as_str()).collect();
+            return text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no name server called {name} here; there are: {}",
+                    known.join(", ")
+                ),
+            );
+        };
+        let fault = if action == "heal" {
+            None
+        } else {
+            match param(query, "kind").unwrap_or("drop").parse::<Fault>() {
+                Ok(fault) => Some(fault),
+                Err(why) => return text(StatusCode::BAD_REQUEST, why),
+            }
+        };
+        switch.set(fault);
+        self.trace.emit(
+            0,
+            TraceEvent::FaultSet {
+                server: server.name.clone(),
+                fault: fault.map(|f| f.to_string()),
+            },
+        );
+        json(&serde_json::json!({
+            "server": server.name,
+            "fault": fault.map(|f| f.to_string()),
+        }))
+    }
+}
+
+fn advance(resolver: &Resolver, query: Option<&str>, trace: &TraceSink) -> Response<Full<Bytes>> {
+    let seconds = param(query, "seconds").and_then(|v| v.parse::<u64>().ok());
+    match seconds {
+        Some(s) if (1..=MAX_ADVANCE_SECS).contains(&s) => {
+            resolver.clock().advance(Duration::from_secs(s));
+            let skew = resolver.clock().skew().as_secs();
+            trace.emit(
+                0,
+                TraceEvent::ClockAdvanced {
+                    seconds: s,
+                    skew_secs: skew,
+                },
+            );
+            json(&serde_json::json!({ "advanced_seconds": s, "total_skew_seconds": skew }))
+        }
+        _ => text(
+            StatusCode::BAD_REQUEST,
+            format!("usage: POST /advance?seconds=N, with N from 1 to {MAX_ADVANCE_SECS}"),
+        ),
+    }
+}
+
+/// A page of the cache, filtered by name (a substring), kind and paged.
+fn cache_page(resolver: &Resolver, query: Option<&str>) -> Response<Full<Bytes>> {
+    let name = param(query, "name").map(|n| n.to_ascii_lowercase());
+    let kind = match param(query, "kind") {
+        None => None,
+        Some(k) => match serde_json::from_value::<CacheKind>(serde_json::json!(k)) {
+            Ok(kind) => Some(kind),
+            Err(_) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "kind is one of answer, delegation, negative, failure",
+                );
+            }
+        },
+    };
+    let number = |key, default| match param(query, key) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().map_err(|_| key),
+    };
+    let (limit, offset) = match (number("limit", DEFAULT_CACHE_LIMIT), number("offset", 0)) {
+        (Ok(l), Ok(o)) => (l.min(MAX_CACHE_LIMIT), o),
+        (Err(key), _) | (_, Err(key)) => {
+            return text(StatusCode::BAD_REQUEST, format!("{key} must be a number"));
+        }
+    };
+    let page = resolver
+        .cache()
+        .entries_page(name.as_deref(), kind, offset, limit);
+    json(&serde_json::json!({
+        "count": page.total,
+        "offset": offset,
+        "entries": page.entries,
+    }))
+}

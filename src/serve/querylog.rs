@@ -1,0 +1,233 @@
+//! The one-line query log: who asked what, and what they got.
+//!
+//! ```text
+//! 2026-12-01T14:31:38.123456Z  INFO 127.0.0.1:40112 UDP www.example.com. A -> NOERROR flags=[qr aa] answers=1
+//! ```
+//!
+//! It is on by default (the roles log at `info`) and must cost a busy
+//! server little, so a reply never waits for it: the serving task hands a
+//! small [`LogEntry`] to a bounded queue and moves on; a thread of its own
+//! formats entries and writes them to stderr in batches. When the queue is
+//! full the entry is dropped and counted, and the writer says how many were
+//! lost, so nothing is silently missing. With `RUST_LOG=warn` (or in a
+//! process that never called [`start`], such as the tests) nothing is
+//! queued at all.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hickory_proto::op::{Metadata, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+
+use crate::dns::Transport;
+
+/// Entries waiting for the writer before new ones are dropped.
+const QUEUE: usize = 64 * 1024;
+/// Entries formatted into one write.
+const BATCH: usize = 512;
+
+/// One logged query, as the serving task knows it; formatted later.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub client: SocketAddr,
+    pub transport: Transport,
+    /// None when the message had no question (or did not parse).
+    pub question: Option<(Name, RecordType)>,
+    pub rcode: ResponseCode,
+    pub flags: Flags,
+    pub answers: usize,
+}
+
+/// The header flags of a reply, as `dig` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flags(u8);
+
+impl Flags {
+    const NAMES: [&'static str; 7] = ["qr", "aa", "tc", "rd", "ra", "ad", "cd"];
+
+    pub fn of(metadata: &Metadata) -> Flags {
+        let bits = [
+            true,
+            metadata.authoritative,
+            metadata.truncation,
+            metadata.recursion_desired,
+            metadata.recursion_available,
+            metadata.authentic_data,
+            metadata.checking_disabled,
+        ];
+        Flags(
+            bits.iter()
+                .enumerate()
+                .fold(0, |acc, (i, on)| acc | (u8::from(*on) << i)),
+        )
+    }
+}
+
+impl std::fmt::Display for Flags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (i, name) in Flags::NAMES.iter().enumerate() {
+            if self.0 & (1 << i) != 0 {
+                if !first {
+                    f.write_str(" ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Writer {
+    queue: SyncSender<LogEntry>,
+    dropped: AtomicU64,
+}
+
+static WRITER: OnceLock<Writer> = OnceLock::new();
+
+/// Start the writer thread, if the query log is enabled by the log filter
+/// (`dnstrail::query` at info). Call once, after the logger is set up.
+pub fn start(colour: bool) {
+    if !tracing::enabled!(target: "dnstrail::query", tracing::Level::INFO) {
+        return;
+    }
+    WRITER.get_or_init(|| {
+        let (queue, entries) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("query-log".into())
+            .spawn(move || write_forever(entries, colour))
+            .expect("spawning the query log writer");
+        Writer {
+            queue,
+            dropped: AtomicU64::new(0),
+        }
+    });
+}
+
+/// Whether queries are being logged: build a [`LogEntry`] only then.
+pub fn enabled() -> bool {
+    WRITER.get().is_some()
+}
+
+/// Queue one entry for the writer; never blocks.
+pub fn record(entry: LogEntry) {
+    let Some(writer) = WRITER.get() else {
+        return;
+    };
+    if let Err(TrySendError::Full(_)) = writer.queue.try_send(entry) {
+        writer.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Lines dropped so far because the writer could not keep up.
+pub fn dropped() -> u64 {
+    WRITER
+        .get()
+        .map_or(0, |w| w.dropped.load(Ordering::Relaxed))
+}
+
+fn write_forever(entries: Receiver<LogEntry>, colour: bool) {
+    let mut reported = 0;
+    let mut out = Vec::with_capacity(64 * 1024);
+    while let Ok(first) = entries.recv() {
+        out.clear();
+        format_entry(&mut out, &first, colour);
+        for entry in entries.try_iter().take(BATCH - 1) {
+            format_entry(&mut out, &entry, colour);
+        }
+        let lost = dropped();
+        if lost > reported {
+            let _ = writeln!(
+                out,
+                "{}  WARN query log: {} lines dropped so far (the log could not keep up)",
+                timestamp(),
+                lost
+            );
+            reported = lost;
+        }
+        // A closed stderr is no reason to stop serving; the lines are lost.
+        let _ = std::io::stderr().lock().write_all(&out);
+    }
+}
+
+fn format_entry(out: &mut Vec<u8>, entry: &LogEntry, colour: bool) {
+    let level = if colour {
+        "\x1b[32m INFO\x1b[0m"
+    } else {
+        " INFO"
+    };
+    let _ = write!(
+        out,
+        "{} {level} {} {} ",
+        timestamp(),
+        entry.client,
+        entry.transport
+    );
+    let _ = match &entry.question {
+        Some((name, rtype)) => write!(out, "{name} {rtype}"),
+        None => write!(out, "(no question)"),
+    };
+    let _ = writeln!(
+        out,
+        " -> {} flags=[{}] answers={}",
+        crate::trace::rcode_name(entry.rcode),
+        entry.flags,
+        entry.answers
+    );
+}
+
+/// Now, as RFC 3339 in UTC with microseconds, as the rest of the log has it.
+fn timestamp() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        now.subsec_micros()
+    )
+}
+
+/// The calendar date `days` after 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_flags_read_as_people_write_them() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_788), (2026, 12, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let mut metadata = Metadata::new(
+            1,
+            hickory_proto::op::MessageType::Response,
+            hickory_proto::op::OpCode::Query,
+        );
+        metadata.authoritative = true;
+        metadata.recursion_desired = true;
+        assert_eq!(Flags::of(&metadata).to_string(), "qr aa rd");
+    }
+}
