@@ -33,13 +33,20 @@ impl Clock {
 
     /// Time since the clock was made, including every advance.
     pub fn now(&self) -> Duration {
-        self.start.elapsed() + Duration::from_micros(self.skew_us.load(Ordering::Relaxed))
+        self.start
+            .elapsed()
+            .saturating_add(Duration::from_micros(self.skew_us.load(Ordering::Relaxed)))
     }
 
-    /// Move time forward by `by` for every clone of this clock.
+    /// Move time forward by `by` for every clone of this clock. Time
+    /// saturates rather than wrapping: it never goes backwards.
     pub fn advance(&self, by: Duration) {
-        self.skew_us
-            .fetch_add(by.as_micros() as u64, Ordering::Relaxed);
+        let by = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .skew_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |skew| {
+                Some(skew.saturating_add(by))
+            });
     }
 
     /// How far the clock has been moved ahead of real time.

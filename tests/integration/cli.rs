@@ -209,3 +209,114 @@ async fn every_subcommand_has_help() {
         assert!(output.status.success(), "{role} --help");
     }
 }
+
+/// A resolver role started as a user would, over the test's name servers.
+fn resolver_process(names: &dnstrail::stack::Stack, print: &str) -> tokio::process::Child {
+    dnstrail()
+        .args(["resolver", "--listen", "127.0.0.1:0", print, "--dns-port"])
+        .arg(names.dns_port.to_string())
+        .arg("--zones")
+        .arg(zones_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn resolve(addr: std::net::SocketAddr, qname: &str) -> hickory_proto::op::Message {
+    let query = make_query(&name(qname), RecordType::A, true, true);
+    exchange(addr, &query, Transport::Udp, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .response
+}
+
+#[tokio::test]
+async fn the_standalone_resolver_tells_the_story_of_each_resolution() {
+    let names = start_name_servers().await;
+    let mut child = resolver_process(&names, "--story");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = listening(&mut stderr, "dns").await[0];
+    resolve(addr, "www.example.com.").await;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut told = Vec::new();
+    let read = async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            let done = line.contains("7.  resolver");
+            told.push(line);
+            if done {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the story is told");
+    let text = told.join("\n");
+    for needle in [
+        "asks the resolver www.example.com. A over UDP",
+        "3.  resolver   asks a.root-servers.net",
+        "referral to com.",
+        "6.  ns-",
+        "7.  resolver   returns www.example.com. A ⇒ 127.0.0.44",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    stop_cleanly(&mut child, "dnstrail resolver --story").await;
+    names.stop().await;
+}
+
+/// `dnstrail resolver --json | head -c 10`: the reader goes away, and the
+/// resolver goes on answering every question.
+#[tokio::test]
+async fn a_closed_json_pipe_does_not_stop_the_resolver() {
+    let names = start_name_servers().await;
+    let mut child = resolver_process(&names, "--json");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = listening(&mut stderr, "dns").await[0];
+    drop(child.stdout.take());
+    for i in 0..100 {
+        let qname = if i % 2 == 0 {
+            "www.example.com.".to_string()
+        } else {
+            format!("gone-{i}.example.com.")
+        };
+        let response = resolve(addr, &qname).await;
+        assert!(
+            matches!(
+                response.metadata.response_code,
+                hickory_proto::op::ResponseCode::NoError
+                    | hickory_proto::op::ResponseCode::NXDomain
+            ),
+            "question {i}: {:?}",
+            response.metadata.response_code
+        );
+    }
+    stop_cleanly(&mut child, "dnstrail resolver --json").await;
+    names.stop().await;
+}
+
+/// `dnstrail auth --fault servfail`: every server of the role fails so,
+/// on the addresses the zones give them.
+#[tokio::test]
+async fn a_role_started_with_a_fault_misbehaves() {
+    let mut child = dnstrail()
+        .args(["auth", "--zones"])
+        .arg(zones_dir())
+        .args(["--dns-port", "0", "--fault", "servfail"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addrs = listening(&mut stderr, "dns").await;
+    let servers = demo_topology().find_servers("example.com.").unwrap().len();
+    assert_eq!(addrs.len(), servers, "{addrs:?}");
+    for addr in addrs {
+        let response = ask(addr, "www.example.com.", RecordType::A).await;
+        assert_eq!(
+            response.metadata.response_code,
+            hickory_proto::op::ResponseCode::ServFail
+        );
+    }
+    stop_cleanly(&mut child, "dnstrail auth --fault servfail").await;
+}

@@ -4,6 +4,7 @@
 
 mod browse;
 mod cli;
+mod control;
 mod demo;
 mod faults;
 mod forgery;

@@ -1,0 +1,144 @@
+//! The control endpoint of a running stack: break and heal name servers,
+//! move the clock within bounds, and refuse what a page of another site
+//! would ask through the user's browser.
+
+use std::net::SocketAddr;
+
+use dnstrail::trace::TraceEvent;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use crate::support::*;
+
+/// A chain with its control endpoint on a port of its own.
+async fn chain_with_control() -> (Chain, SocketAddr) {
+    let chain = start_chain().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = listener.local_addr().unwrap();
+    tokio::spawn(dnstrail::control::run(
+        chain.stack.control(),
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    (chain, control)
+}
+
+#[tokio::test]
+async fn a_server_is_broken_and_healed_while_the_stack_runs() {
+    let (chain, control) = chain_with_control().await;
+    let mut watch = chain.stack.trace.subscribe();
+    let ns2 = chain.stack.server_addr("ns-2").unwrap();
+    assert_eq!(
+        ask(ns2, "www.example.com.", RecordType::A)
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NoError
+    );
+
+    let (status, body) =
+        http_request(control, "POST", "/servers/ns-2/fault?kind=servfail", &[]).await;
+    assert!(status.contains("200"), "{status} {body}");
+    assert_eq!(
+        ask(ns2, "www.example.com.", RecordType::A)
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::ServFail
+    );
+    // The others are untouched.
+    let ns1 = chain.stack.server_addr("ns-1").unwrap();
+    assert_eq!(
+        ask(ns1, "www.example.com.", RecordType::A)
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NoError
+    );
+    let (_, servers) = http_request(control, "GET", "/servers", &[]).await;
+    let servers: serde_json::Value = serde_json::from_str(&servers).unwrap();
+    let listed = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "ns-2.awsdns-02.com.")
+        .unwrap();
+    assert_eq!(listed["fault"], "servfail");
+
+    let (status, _) = http_request(control, "POST", "/servers/ns-2/heal", &[]).await;
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(
+        ask(ns2, "www.example.com.", RecordType::A)
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::NoError
+    );
+    // Both changes are told in the trace.
+    let told: Vec<Option<String>> = std::iter::from_fn(|| watch.try_recv())
+        .filter_map(|e| match &e.event {
+            TraceEvent::FaultSet { fault, .. } => Some(fault.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [Some("servfail".to_string()), None]);
+
+    let (status, _) = http_request(control, "POST", "/servers/ns-9/fault?kind=drop", &[]).await;
+    assert!(status.contains("404"), "{status}");
+    let (status, _) = http_request(control, "POST", "/servers/ns-2/fault?kind=explode", &[]).await;
+    assert!(status.contains("400"), "{status}");
+    chain.stop().await;
+}
+
+#[tokio::test]
+async fn the_clock_moves_only_forward_and_only_so_far() {
+    let (chain, control) = chain_with_control().await;
+    chain.ask("www.example.com.", RecordType::A).await;
+    for bad in ["18446744073709551615", "0", "-5", "soon", "315360001"] {
+        let (status, _) =
+            http_request(control, "POST", &format!("/advance?seconds={bad}"), &[]).await;
+        assert!(status.contains("400"), "{bad}: {status}");
+    }
+    assert_eq!(chain.resolver.clock().skew().as_secs(), 0);
+    // The answer's TTL is still counting down from 300, not wrapped.
+    let (cached, _) = chain.ask("www.example.com.", RecordType::A).await;
+    assert!(cached.answers[0].ttl <= 300);
+    let (status, _) = http_request(control, "POST", "/advance?seconds=100", &[]).await;
+    assert!(status.contains("200"));
+    let (cached, _) = chain.ask("www.example.com.", RecordType::A).await;
+    assert!(cached.answers[0].ttl <= 200, "{}", cached.answers[0].ttl);
+    chain.stop().await;
+}
+
+/// A page on another site cannot flush the cache or break servers through
+/// the user's browser: cross-site requests are refused; GETs change nothing.
+#[tokio::test]
+async fn state_changes_from_another_site_are_refused() {
+    let (chain, control) = chain_with_control().await;
+    chain.ask("www.example.com.", RecordType::A).await;
+    for headers in [
+        &[("Origin", "http://evil.example")][..],
+        &[("Origin", "null")][..],
+        &[("Referer", "http://evil.example/page")][..],
+        &[("Sec-Fetch-Site", "cross-site")][..],
+    ] {
+        for path in [
+            "/flush",
+            "/advance?seconds=10",
+            "/servers/ns-2/fault?kind=drop",
+        ] {
+            let (status, _) = http_request(control, "POST", path, headers).await;
+            assert!(status.contains("403"), "{path} {headers:?}: {status}");
+        }
+    }
+    let (status, _) = http_request(control, "GET", "/flush", &[]).await;
+    assert!(status.contains("405"), "{status}");
+    assert!(!chain.resolver.cache().is_empty(), "nothing was flushed");
+    assert!(chain.stack.server("ns-2").unwrap().fault.get().is_none());
+    // The endpoint's own page may.
+    let own = format!("http://{control}");
+    let (status, _) = http_request(control, "POST", "/flush", &[("Origin", &own)]).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(chain.resolver.cache().is_empty());
+    chain.stop().await;
+}
