@@ -239,7 +239,7 @@ pub struct DemoArgs {
     /// Directory of the web site [default: the built-in site]
     #[arg(long = "static", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
-    /// Visit this URL (repeatable, in order) [default: http://www.example.com:8080/]
+    /// Visit this URL (repeatable, in order) [default: `http://www.example.com:8080/`]
     #[arg(long = "visit", value_name = "URL")]
     pub visit: Vec<String>,
     /// Ask the resolver NAME/TYPE (e.g. blog.example.com/AAAA), as dig would (repeatable)

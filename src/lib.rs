@@ -17,34 +17,45 @@
 //!   └────────────┘
 //! ```
 //!
+//! (The demo's hierarchy; with `--zones DIR` the same roles play out any
+//! hierarchy the zone files describe.)
+//!
 //! Map of the crate, one module per role or concept.
 //!
 //! The roles, in the order of the chain:
 //!
-//! - [`browse`]: the built-in browser (steps 1, 2, 8).
+//! - [`browse`]: the built-in browser (steps 1, 2, 8): a stub resolver asking
+//!   A and AAAA, then HTTP, each step told as it happens.
 //! - [`resolver`]: the caching recursive resolver (steps 2–7): its cache,
-//!   the iteration, server choice, the control endpoint.
-//! - [`nameserver`]: the authoritative servers, root, `.com` and
-//!   example.com (steps 3–6), answering from [`zone`] files.
-//! - [`web`]: the web server of www.example.com (steps 8–9).
-//! - [`demo`]: all of them started together, and the story told.
+//!   the walk down the hierarchy, server choice.
+//! - [`nameserver`]: the authoritative servers (steps 3–6), answering from
+//!   [`zone`] files.
+//! - [`web`]: the web server (steps 8–9).
+//! - [`demo`]: all of them started together, the browser's visits, and the
+//!   story told as it happens.
 //!
 //! What they share:
 //!
-//! - [`topology`]: which server holds which zone at which address.
+//! - [`topology`]: the hierarchy the zone files describe: which server holds
+//!   which zone at which address.
 //! - [`builtin`]: the demo's zones and site, carried inside the binary.
-//! - [`trace`]: the one event type every hop is described with.
-//! - [`clock`]: "now", which tests and the demo can move forward.
+//! - [`serve`]: the one DNS pipeline every server answers through (checks,
+//!   rate limits, faults, EDNS, truncation, encoding, the query log).
+//! - [`stack`]: starting any set of roles together, bound before serving.
+//! - [`control`]: the HTTP window into a running stack (cache, traces,
+//!   clock, faults).
+//! - [`trace`]: the one event type every hop is described with, and the
+//!   sink that carries events, in order, to whoever watches.
+//! - [`story`]: events told as the story's numbered steps.
 //! - [`exchange`]: one question and its answer over UDP or TCP, checked
-//!   against forgery.
-//! - [`serve`]: the DNS front end of every server (hickory-server's
-//!   transport, the checks every query gets, the query log);
-//!   [`truncate`] decides when a UDP answer must be cut.
-//! - [`listen`]: binding sockets first, with errors that say what to do.
-//! - [`stack`]: starting several name servers at once, bound before serving.
-//! - [`fault`]: name servers that fail on purpose (`demo --fail`).
-//! - `fuzzing`: entry points for `make fuzz` (hidden from the docs).
-//! - [`cli`]: the command line's types.
+//!   against forgery; [`dns`]: what every role shares about messages.
+//! - [`clock`]: "now", which tests and the demo can move forward.
+//! - [`listen`]: binding sockets first, with errors that say what to do,
+//!   and the signals that stop a role.
+//! - [`fault`]: name servers that fail on purpose (`--fail`, `--fault`).
+//! - [`style`]: terminal colour, decided once.
+//! - [`cli`]: the command line's types and value parsers.
+//! - `fuzzing`: entry points for `make fuzz` (the `fuzzing` feature only).
 
 pub mod browse;
 pub mod builtin;

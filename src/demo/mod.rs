@@ -119,9 +119,9 @@ impl Item {
     }
 }
 
-/// What a visit came back with.
+/// What a visit came back with: a page, or the records asked for.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum Returned {
     Page(Box<Visit>),
     Records(Vec<Record>),
 }
@@ -142,7 +142,7 @@ pub struct VisitReport {
     /// answer from the resolver.
     pub ok: bool,
     #[serde(skip)]
-    pub outcome: Result<Outcome, String>,
+    pub outcome: Result<Returned, String>,
 }
 
 impl VisitReport {
@@ -170,7 +170,7 @@ impl VisitReport {
     /// The page, if the visit got one.
     pub fn page(&self) -> Option<&Visit> {
         match &self.outcome {
-            Ok(Outcome::Page(visit)) => Some(visit),
+            Ok(Returned::Page(visit)) => Some(visit),
             _ => None,
         }
     }
@@ -263,12 +263,12 @@ async fn visit(
         Item::Visit(url) => browser
             .visit(url)
             .await
-            .map(|v| Outcome::Page(Box::new(v)))
+            .map(|v| Returned::Page(Box::new(v)))
             .map_err(|e| e.to_string()),
         Item::Ask(name, rtype) => browser
             .ask(name, *rtype)
             .await
-            .map(Outcome::Records)
+            .map(Returned::Records)
             .map_err(|e| e.to_string()),
     };
     // The visit's events: from its start to now (the resolver's work for
@@ -314,7 +314,11 @@ async fn visit(
 
 /// What really happened in a visit, in words, and whether it did what it
 /// set out to do.
-fn judge(item: &Item, outcome: &Result<Outcome, String>, events: &[Arc<Traced>]) -> (bool, String) {
+fn judge(
+    item: &Item,
+    outcome: &Result<Returned, String>,
+    events: &[Arc<Traced>],
+) -> (bool, String) {
     let sent = events
         .iter()
         .filter(|e| matches!(e.event, TraceEvent::UpstreamQuery { .. }))
@@ -357,7 +361,7 @@ fn judge(item: &Item, outcome: &Result<Outcome, String>, events: &[Arc<Traced>])
     };
     match outcome {
         Err(error) => (false, format!("failed: {error}; {how}")),
-        Ok(Outcome::Page(visit)) => (
+        Ok(Returned::Page(visit)) => (
             visit.status == 200,
             format!(
                 "the page came back: {} \"{}\"; {how}",
@@ -365,7 +369,7 @@ fn judge(item: &Item, outcome: &Result<Outcome, String>, events: &[Arc<Traced>])
                 visit.title.as_deref().unwrap_or("(no title)")
             ),
         ),
-        Ok(Outcome::Records(records)) => {
+        Ok(Returned::Records(records)) => {
             let what = match item {
                 Item::Ask(name, rtype) => format!("{name}. {rtype}"),
                 Item::Visit(url) => url.clone(),
