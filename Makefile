@@ -6,8 +6,9 @@ CARGO ?= cargo
 .PHONY: demo test lint fmt build release clean interop bench fuzz
 
 ## Build and run the whole story: every server, three visits, a summary.
+## The build shows its progress (the first one takes a few minutes).
 demo:
-	$(CARGO) run --release --quiet -- demo
+	$(CARGO) run --release -- demo
 
 ## Every test: unit, integration (real servers on loopback) and the CLI.
 test:
