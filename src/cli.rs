@@ -139,6 +139,17 @@ pub struct NameServerArgs {
     /// Answer NSID (dig +nsid) with each server's name (RFC 5001)
     #[arg(long)]
     pub nsid: bool,
+    /// Refuse version.bind and version.server instead of telling the version
+    #[arg(long)]
+    pub hide_version: bool,
+    /// The UDP payload size to advertise in EDNS (RFC 6891 §6.2.3)
+    #[arg(long, value_name = "BYTES", default_value_t = crate::serve::EDNS_PAYLOAD,
+          value_parser = clap::value_parser!(u16).range(512..))]
+    pub edns_size: u16,
+    /// A TSIG key (RFC 8945), NAME:ALGORITHM:SECRET or NAME:SECRET (hmac-sha256,
+    /// base64 secret); signed queries, transfers and updates are checked (repeatable)
+    #[arg(long, value_name = "KEY", value_parser = crate::serve::tsig::parse_key)]
+    pub tsig: Vec<crate::serve::tsig::TsigKey>,
     /// Serve the control endpoint (servers, faults) on this loopback address
     #[arg(long, value_name = "ADDR")]
     pub control: Option<Endpoint>,

@@ -20,8 +20,8 @@ use dnstrail::fault::FaultSwitch;
 use dnstrail::listen::{bind_dns, bind_tcp, shutdown_on_signal};
 use dnstrail::nameserver::{self, NameServer};
 use dnstrail::resolver::{self, Resolver};
-use dnstrail::serve::ServeOptions;
 use dnstrail::serve::ratelimit::RateLimit;
+use dnstrail::serve::{ServeOptions, TsigKeys};
 use dnstrail::stack::{Stack, StackConfig};
 use dnstrail::story::{self, Printing};
 use dnstrail::style::Style;
@@ -133,6 +133,10 @@ fn name_server_options(args: &NameServerArgs) -> ServeOptions {
     ServeOptions {
         rate_limit: args.rrl.map(RateLimit::responses),
         fault: FaultSwitch::new(args.fault),
+        edns_payload: args.edns_size,
+        nsid: args.nsid,
+        hide_version: args.hide_version,
+        tsig: TsigKeys::new(args.tsig.clone()),
         ..ServeOptions::default()
     }
 }
@@ -209,14 +213,12 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
                     .with_context(|| format!("starting the {role} name server"))?,
             );
         }
-        if args.nsid {
-            // One identity for the process: the first server named for its
-            // first zone.
-            options.nsid = chosen
-                .first()
-                .and_then(|z| z.first_name_server())
-                .map(|n| n.to_ascii().trim_end_matches('.').as_bytes().into());
-        }
+        // One identity for the process: the first server named for its
+        // first zone.
+        options.identity = chosen
+            .first()
+            .and_then(|z| z.first_name_server())
+            .map(|n| n.to_ascii().trim_end_matches('.').into());
         let listening: Vec<String> = sockets.iter().map(|s| s.local_addr().to_string()).collect();
         let origins: Vec<String> = chosen.iter().map(|z| z.origin().to_string()).collect();
         tracing::info!(

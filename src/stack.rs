@@ -386,7 +386,8 @@ fn spawn_host(
     let stop = shutdown.child_token();
     let options = ServeOptions {
         fault: host.fault.clone(),
-        nsid: nsid.then(|| host.server.name.trim_end_matches('.').as_bytes().into()),
+        identity: Some(host.server.name.trim_end_matches('.').into()),
+        nsid,
         ..options.clone()
     };
     let server = NameServer::new(host.zones.clone());

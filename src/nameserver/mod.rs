@@ -15,8 +15,8 @@
 //! (RFC 7766), FORMERR for packets that do not parse, truncation with TC=1
 //! when a UDP answer exceeds the client's buffer, answers replayed once
 //! encoded, optional response-rate limiting. The answers come from
-//! [`answer::lookup`], ours, because hickory's catalog gets referrals wrong
-//! (AA set, glue missing; see `NOTES-hickory-0.26.md`).
+//! [`answer::lookup`], ours: hickory's catalog gets referrals wrong (AA set,
+//! glue missing; hickory issue 2810).
 
 pub mod answer;
 
@@ -91,13 +91,17 @@ impl Responder for NameServer {
         let Some(zone) = self.zone_for(&name) else {
             return Reply::rcode(ResponseCode::Refused);
         };
+        // A transfer: over TCP, of a whole zone, to a client in an allowed
+        // network or one that signed the question with a key we know.
+        let allowed = self
+            .transfers_to
+            .iter()
+            .any(|n| n.contains(&request.src.ip()))
+            || request.signed_by.is_some();
         if query.query_type() == RecordType::AXFR
             && name == *zone.lower_origin()
             && request.transport == Transport::Tcp
-            && self
-                .transfers_to
-                .iter()
-                .any(|n| n.contains(&request.src.ip()))
+            && allowed
         {
             return Reply {
                 authoritative: true,

@@ -16,6 +16,7 @@
 
 use hickory_proto::op::{Edns, Header, Message, Metadata, Query};
 use hickory_proto::rr::Record;
+use hickory_proto::rr::rdata::TSIG;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 /// The most bytes a UDP reply to `query` may have: 512 without EDNS, else
@@ -36,12 +37,15 @@ pub fn encode_reply(
     sections: [&[Record]; 3],
     edns: Option<&Edns>,
     limit: usize,
+    signature: Option<&Record<TSIG>>,
 ) -> Vec<u8> {
-    if let Some(bytes) = encode_whole(metadata, queries, sections, edns, limit) {
+    if !metadata.truncation
+        && let Some(bytes) = encode_whole(metadata, queries, sections, edns, limit, signature)
+    {
         return bytes;
     }
     metadata.truncation = true;
-    encode_whole(metadata, queries, [&[], &[], &[]], edns, limit)
+    encode_whole(metadata, queries, [&[], &[], &[]], edns, limit, signature)
         .unwrap_or_else(|| bare_header(metadata))
 }
 
@@ -52,6 +56,7 @@ fn encode_whole(
     sections: [&[Record]; 3],
     edns: Option<&Edns>,
     limit: usize,
+    signature: Option<&Record<TSIG>>,
 ) -> Option<Vec<u8>> {
     let mut bytes = Vec::with_capacity(512);
     let mut encoder = BinEncoder::new(&mut bytes);
@@ -64,7 +69,7 @@ fn encode_whole(
         &mut authorities.iter(),
         &mut additionals.iter(),
         edns,
-        None,
+        signature,
         &mut encoder,
     )
     .ok()?;

@@ -20,9 +20,11 @@
 //! (bounded connections, RFC 7766).
 
 pub mod encode;
+pub mod identity;
 pub mod querylog;
 pub mod ratelimit;
 pub mod tcp;
+pub mod tsig;
 pub mod udp;
 
 use std::future::Future;
@@ -33,8 +35,8 @@ use std::time::Duration;
 use hickory_proto::op::{
     Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
-use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, Record};
+use hickory_proto::rr::rdata::opt::EdnsOption;
+use hickory_proto::rr::{DNSClass, Name, Record};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio_util::sync::CancellationToken;
 
@@ -42,9 +44,11 @@ pub use crate::dns::Transport;
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::DnsSockets;
 use encode::{bare_header, encode_reply, udp_limit};
+use identity::Identity;
 use querylog::LogEntry;
 use ratelimit::{RateLimit, RateLimiter, Verdict};
 pub use tcp::TcpLimits;
+pub use tsig::TsigKeys;
 
 /// The UDP payload size we offer in EDNS, by default: 1232 bytes fits the
 /// IPv6 minimum MTU without fragmentation (DNS flag day 2020). The same
@@ -61,6 +65,8 @@ pub struct Request<'a> {
     pub src: SocketAddr,
     pub transport: Transport,
     pub message: &'a Message,
+    /// The key the query was signed with, when its TSIG checked out.
+    pub signed_by: Option<&'a Name>,
 }
 
 impl Request<'_> {
@@ -149,8 +155,15 @@ pub struct ServeOptions {
     /// The UDP payload size advertised in EDNS replies (RFC 6891 §6.2.3:
     /// ours, not an echo of the client's).
     pub edns_payload: u16,
-    /// This server's identity for NSID (RFC 5001), when it gives one.
-    pub nsid: Option<Arc<[u8]>>,
+    /// This server's name: what NSID (RFC 5001) and `CH TXT id.server.`
+    /// (RFC 4892) say.
+    pub identity: Option<Arc<str>>,
+    /// Answer NSID requests with the identity.
+    pub nsid: bool,
+    /// Refuse `version.bind.` rather than tell the version.
+    pub hide_version: bool,
+    /// Keys for TSIG-signed queries; none: every signed query gets BADKEY.
+    pub tsig: TsigKeys,
     /// Set to make the server misbehave on purpose; shared with whoever
     /// breaks and heals it at run time.
     pub fault: FaultSwitch,
@@ -162,7 +175,10 @@ impl Default for ServeOptions {
             rate_limit: None,
             tcp: TcpLimits::default(),
             edns_payload: EDNS_PAYLOAD,
-            nsid: None,
+            identity: None,
+            nsid: false,
+            hide_version: false,
+            tsig: TsigKeys::default(),
             fault: FaultSwitch::default(),
         }
     }
@@ -213,7 +229,8 @@ pub struct Pipeline<R> {
     responder: R,
     limiter: Option<RateLimiter>,
     edns_payload: u16,
-    nsid: Option<Arc<[u8]>>,
+    identity: Identity,
+    tsig: TsigKeys,
     fault: FaultSwitch,
 }
 
@@ -223,7 +240,12 @@ impl<R: Responder> Pipeline<R> {
             responder,
             limiter: options.rate_limit.map(RateLimiter::new),
             edns_payload: options.edns_payload.max(512),
-            nsid: options.nsid,
+            identity: Identity {
+                name: options.identity,
+                nsid: options.nsid,
+                hide_version: options.hide_version,
+            },
+            tsig: options.tsig,
             fault: options.fault,
         }
     }
@@ -304,21 +326,39 @@ impl<R: Responder> Pipeline<R> {
 
         let mut metadata = Metadata::response_from_request(&message.metadata);
         let edns = self.reply_edns(&message);
+        let mut signing = None;
+        let mut refusal = None;
+        if message.signature.is_some() {
+            match self.tsig.check(packet, &message) {
+                tsig::Checked::Verified {
+                    signer,
+                    request_mac,
+                } => signing = Some((signer, request_mac)),
+                tsig::Checked::Refused(refused) => refusal = Some(refused),
+            }
+        }
         let checked = self.mandatory_checks(&message);
-        let reply = match checked {
-            Err(rcode) => Reply::rcode(rcode),
-            Ok(()) => {
-                if verdict == Verdict::Refuse {
-                    Reply::rcode(ResponseCode::Refused)
-                } else if let Some(reply) = fault.and_then(|f| f.reply(transport)) {
-                    reply
-                } else {
-                    let request = Request {
-                        src,
-                        transport,
-                        message: &message,
-                    };
-                    self.responder.respond(&request).await
+        let reply = if refusal.is_some() {
+            Reply::rcode(ResponseCode::NotAuth)
+        } else if let Some(reply) = self.identity.answer(&message) {
+            reply
+        } else {
+            match checked {
+                Err(rcode) => Reply::rcode(rcode),
+                Ok(()) => {
+                    if verdict == Verdict::Refuse {
+                        Reply::rcode(ResponseCode::Refused)
+                    } else if let Some(reply) = fault.and_then(|f| f.reply(transport)) {
+                        reply
+                    } else {
+                        let request = Request {
+                            src,
+                            transport,
+                            message: &message,
+                            signed_by: signing.as_ref().map(|(signer, _)| signer.signer_name()),
+                        };
+                        self.responder.respond(&request).await
+                    }
                 }
             }
         };
@@ -345,13 +385,33 @@ impl<R: Responder> Pipeline<R> {
                 &reply.additionals[..],
             ]
         };
-        let bytes = encode_reply(
+        let mut bytes = encode_reply(
             &mut metadata,
             &message.queries,
             sections,
             edns.as_ref(),
             limit,
+            None,
         );
+        // A signed query gets a signed answer (or an error in a TSIG record):
+        // the MAC covers the answer's bytes, so they are encoded again with
+        // the record added at the end.
+        let id = message.metadata.id;
+        let signature = match (&signing, &refusal) {
+            (Some((signer, request_mac)), _) => tsig::sign_answer(id, signer, request_mac, &bytes),
+            (_, Some(refused)) => refused.record(id, &bytes),
+            _ => None,
+        };
+        if let Some(signature) = &signature {
+            bytes = encode_reply(
+                &mut metadata,
+                &message.queries,
+                sections,
+                edns.as_ref(),
+                limit,
+                Some(signature),
+            );
+        }
         let log = querylog::enabled().then(|| LogEntry {
             client: src,
             transport,
@@ -371,6 +431,7 @@ impl<R: Responder> Pipeline<R> {
             bytes,
             log,
             replayable: checked.is_ok()
+                && message.signature.is_none()
                 && verdict == Verdict::Send
                 && fault.is_none()
                 && self.responder.replayable(),
@@ -407,17 +468,10 @@ impl<R: Responder> Pipeline<R> {
         })
     }
 
-    /// NSID when asked for and configured, and the role's Extended DNS Error.
+    /// NSID when asked for and given, and the role's Extended DNS Error.
     fn add_options(&self, query: &Message, reply: &Reply, edns: &mut Edns) {
-        let asked_nsid = query
-            .edns
-            .as_ref()
-            .is_some_and(|e| e.option(EdnsCode::NSID).is_some());
-        if asked_nsid && let Some(nsid) = &self.nsid {
-            edns.options_mut().insert(EdnsOption::Unknown(
-                u16::from(EdnsCode::NSID),
-                nsid.to_vec(),
-            ));
+        if let Some(nsid) = self.identity.nsid_for(query) {
+            edns.options_mut().insert(nsid);
         }
         if let Some(error) = &reply.extended_error {
             let mut data = error.code.to_be_bytes().to_vec();

@@ -6,6 +6,7 @@ mod browse;
 mod cli;
 mod control;
 mod demo;
+mod edns;
 mod faults;
 mod forgery;
 mod fuzz_corpus;
