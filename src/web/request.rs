@@ -222,10 +222,7 @@ fn file_response(file: &StaticFile, request: &HeaderMap, head: bool) -> Response
     headers.insert(CONTENT_TYPE, file.content_type.clone());
     headers.insert(CONTENT_LENGTH, file.content_length.clone());
     if !head {
-        *response.body_mut() = match &file.body {
-            Some(bytes) => Either::Left(Full::new(bytes.clone())),
-            None => Either::Right(file.stream()),
-        };
+        *response.body_mut() = file.body();
     }
     response
 }

@@ -705,3 +705,84 @@ async fn slow_clients_do_not_block_new_ones() {
     drop(slow);
     web.stop().await;
 }
+
+/// The race that `canonicalize`-then-open loses: a thread swaps a directory
+/// of the site for a symlink to outside it, and back, while requests for
+/// files in it run. Each request asks for a file not asked for before, so
+/// none is answered from the in-memory cache: every one opens the disk.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapping_a_directory_for_a_symlink_never_leaks_a_file() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    const FILES: usize = 2_000;
+    const CLIENTS: usize = 4;
+    const FOR_AT_MOST: Duration = Duration::from_secs(5);
+    let site = Fixture::new();
+    let inside = site.root().join("flip");
+    let parked = site.root().join("parked");
+    let outside = site.outside().join("elsewhere");
+    for dir in [&inside, &outside] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for i in 0..FILES {
+        std::fs::write(inside.join(format!("{i}.txt")), format!("inside {i}")).unwrap();
+        std::fs::write(outside.join(format!("{i}.txt")), SECRET).unwrap();
+    }
+    let web = Web::start(site.config()).await;
+
+    // The attacker: real directory, gone, symlink out, gone, real again.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let started = std::time::Instant::now();
+            let mut flips = 0u64;
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < FOR_AT_MOST * 2 {
+                std::fs::rename(&inside, &parked).unwrap();
+                std::os::unix::fs::symlink(&outside, &inside).unwrap();
+                std::fs::remove_file(&inside).unwrap();
+                std::fs::rename(&parked, &inside).unwrap();
+                flips += 1;
+            }
+            flips
+        }
+    });
+
+    let started = std::time::Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..CLIENTS {
+        let addr = web.addr;
+        clients.spawn(async move {
+            let mut conn = Conn::open(addr).await;
+            let (mut served, mut leaked) = (0, Vec::new());
+            for i in (client..FILES).step_by(CLIENTS) {
+                if started.elapsed() > FOR_AT_MOST {
+                    break;
+                }
+                let reply = conn.send(&get(&format!("/flip/{i}.txt"), SITE)).await;
+                if reply.text().contains(SECRET) {
+                    leaked.push(i);
+                }
+                served += usize::from(reply.status == 200);
+            }
+            (served, leaked)
+        });
+    }
+    let mut served = 0;
+    let mut leaked = Vec::new();
+    while let Some(outcome) = clients.join_next().await {
+        let (s, l) = outcome.unwrap();
+        served += s;
+        leaked.extend(l);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 0, "the directory was never swapped");
+    assert!(served > 0, "no request was served at all");
+    assert!(
+        leaked.is_empty(),
+        "served from outside the site: {leaked:?}"
+    );
+}
