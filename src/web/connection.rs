@@ -22,6 +22,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -38,6 +39,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::Limits;
+use super::heads::{HeadWatch, Heads};
 use super::request::Site;
 
 /// Accept and serve connections until `shutdown` is cancelled, then drain.
@@ -47,11 +49,7 @@ pub(super) async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read)
-        .max_header_size(limits.max_header_bytes)
-        .keep_alive(true);
+    let http = http(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     // Told to every connection at shutdown: finish the request in hand, then
     // close instead of waiting for another.
@@ -98,28 +96,10 @@ pub(super) async fn serve(
         };
         // Responses are written whole; don't let Nagle hold back the tail.
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle));
-        let site = site.clone();
-        let service = service_fn(move |request| {
-            let site = site.clone();
-            async move { Ok::<_, Infallible>(site.respond(request, client).await) }
-        });
-        let connection = http.serve_connection(io, service);
-        let closing = closing.clone();
+        let connection = serve_one(&http, site.clone(), stream, client, limits, closing.clone());
         connections.spawn(async move {
             let _permit = permit;
-            let mut connection = pin!(connection);
-            let mut told = false;
-            let outcome = loop {
-                tokio::select! {
-                    outcome = connection.as_mut() => break outcome,
-                    () = closing.cancelled(), if !told => {
-                        told = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
-                }
-            };
-            if let Err(error) = outcome {
+            if let Err(error) = connection.await {
                 tracing::debug!(target: "dnstrail::http", "{client}: connection ended: {error}");
             }
         });
@@ -141,6 +121,59 @@ pub(super) async fn serve(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// hyper's HTTP/1.1 settings, from our limits.
+pub(super) fn http(limits: Limits) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_header_size(limits.max_header_bytes)
+        .keep_alive(true);
+    http
+}
+
+/// One client's connection, request after request, until it closes, fails,
+/// or (once `closing` is cancelled) finishes the request in hand.
+///
+/// The socket is wrapped twice on its way to hyper: [`IdleTimeout`] fails
+/// it when nothing moves, and [`HeadWatch`] notes how each request head's
+/// lines end, for the service to refuse lone LFs.
+pub(super) fn serve_one<S>(
+    http: &http1::Builder,
+    site: Arc<Site>,
+    io: S,
+    client: SocketAddr,
+    limits: Limits,
+    closing: CancellationToken,
+) -> impl Future<Output = hyper::Result<()>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let heads = Arc::new(Heads::default());
+    let io = TokioIo::new(HeadWatch::new(
+        IdleTimeout::new(io, limits.idle),
+        heads.clone(),
+    ));
+    let service = service_fn(move |request| {
+        let site = site.clone();
+        let line_ends = heads.next();
+        async move { Ok::<_, Infallible>(site.respond(request, client, line_ends).await) }
+    });
+    let connection = http.serve_connection(io, service);
+    async move {
+        let mut connection = pin!(connection);
+        let mut told = false;
+        loop {
+            tokio::select! {
+                outcome = connection.as_mut() => return outcome,
+                () = closing.cancelled(), if !told => {
+                    told = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
 }
 
 /// A socket that fails with `TimedOut` once no byte has moved, in either

@@ -16,8 +16,10 @@
 //!
 //! - `connection`: accepting connections, bounding how many and how long
 //!   they may sit idle, closing them gracefully on shutdown.
-//! - `request`: one request: virtual host, method, conditional GET
-//!   (`ETag`, `Last-Modified`, 304), the access log.
+//! - `heads`: how each request head's lines ended, watched on the bytes
+//!   hyper reads, so that a lone LF can be refused.
+//! - `request`: one request: its line ends and `Host`, virtual host,
+//!   method, conditional GET (`ETag`, `Last-Modified`, 304), the access log.
 //! - `files`: from a URL path to a file under the root and never outside
 //!   it, with small files kept in memory.
 //! - `pages`: the error pages, generated here.
@@ -31,6 +33,7 @@
 
 mod connection;
 mod files;
+mod heads;
 mod pages;
 mod request;
 #[cfg(test)]
@@ -202,24 +205,19 @@ pub async fn respond_to_raw(config: WebConfig, raw: &[u8]) -> anyhow::Result<Vec
     };
     let site = Arc::new(request::Site::open(config, limits).await?);
     let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let serving = tokio::spawn(async move {
-        let service = hyper::service::service_fn(move |req| {
-            let site = site.clone();
-            async move {
-                let client = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-                Ok::<_, std::convert::Infallible>(site.respond(req, client).await)
-            }
-        });
-        // half_close: the client has finished sending once it shuts its
-        // side, yet the answers must still be written back.
-        let _ = hyper::server::conn::http1::Builder::new()
-            .half_close(true)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_read)
-            .max_header_size(limits.max_header_bytes)
-            .serve_connection(hyper_util::rt::TokioIo::new(server), service)
-            .await;
-    });
+    // half_close: the client has finished sending once it shuts its side,
+    // yet the answers must still be written back.
+    let mut http = connection::http(limits);
+    http.half_close(true);
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+    let serving = tokio::spawn(connection::serve_one(
+        &http,
+        site,
+        server,
+        peer,
+        limits,
+        CancellationToken::new(),
+    ));
     client.write_all(raw).await?;
     client.shutdown().await?;
     let mut out = Vec::new();

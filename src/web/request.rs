@@ -3,6 +3,7 @@
 //! the access log.
 //!
 //! ```text
+//!   lines end in CRLF, one Host? ──no──► 400 (and, after a lone LF, close)
 //!   Host ok? ──no──► 404 "no site called …"
 //!     │ GET or HEAD? ──no──► 405, Allow: GET, HEAD
 //!     │   /trace.json? ──► the demo's trace, or 404
@@ -22,13 +23,14 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{Either, Full};
 use hyper::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, HeaderMap, HeaderValue,
+    CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, HeaderMap, HeaderValue,
     IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, SERVER, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode, Version};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::files::{self, BadPath, Files, Lookup, StaticFile};
+use super::heads::LineEnds;
 use super::{Limits, TraceDocument, WebConfig, pages};
 
 /// Every response body: bytes in memory, or a large file streamed from disk.
@@ -82,15 +84,30 @@ impl Site {
         }
     }
 
-    /// Answer one request from `client`, and log it.
-    pub(super) async fn respond<B>(
+    /// Answer one request from `client`, and log it. `line_ends` is how the
+    /// lines of its head ended (from [`super::heads`]).
+    pub(super) async fn respond<B: hyper::body::Body>(
         &self,
         request: Request<B>,
         client: SocketAddr,
+        line_ends: LineEnds,
     ) -> Response<Body> {
         let started = Instant::now();
-        let mut response = self.route(&request).await;
+        let mut response = if line_ends == LineEnds::BareLf {
+            pages::bad_request(
+                "Each line of a request must end with CR LF; this one has a lone LF, \
+                 which servers and proxies read in different ways.",
+            )
+        } else {
+            self.route(&request).await
+        };
         let headers = response.headers_mut();
+        // After a lone LF the request's framing is in doubt; after a body
+        // (never read), the next bytes are not a request head. Either way,
+        // the connection ends with this response.
+        if line_ends == LineEnds::BareLf || !request.body().is_end_stream() {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         headers.insert(SERVER, HeaderValue::from_static("dnstrail"));
         // Types come from our table, never from the browser's guess at the
         // bytes (a .txt that looks like HTML stays text).
@@ -100,6 +117,13 @@ impl Site {
     }
 
     async fn route<B>(&self, request: &Request<B>) -> Response<Body> {
+        if request.headers().get_all(HOST).iter().nth(1).is_some() {
+            // RFC 9112 §3.2: more than one Host line is a bad request.
+            return pages::bad_request(
+                "The request has more than one <code>Host</code> header, so it names \
+                 no one site.",
+            );
+        }
         if let Some(refusal) = self.refuse_host(request) {
             return refusal;
         }
