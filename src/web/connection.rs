@@ -6,8 +6,10 @@
 //! is bounded four ways:
 //!
 //! - how many: a semaphore of [`Limits::max_connections`] permits; when they
-//!   are all taken the server stops accepting and the kernel's backlog holds
-//!   the newcomers;
+//!   are all taken, a newcomer takes the slot of the connection that has
+//!   waited longest for a request (see `shed`), or, if every one is
+//!   answering, waits for one to finish while the kernel's backlog holds
+//!   those behind it;
 //! - header size: hyper answers 431 beyond [`Limits::max_header_bytes`];
 //! - header time: hyper drops a connection whose next request head is not
 //!   complete within [`Limits::header_read`], which covers both slowloris
@@ -41,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use super::Limits;
 use super::heads::{HeadWatch, Heads};
 use super::request::Site;
+use super::shed::{Activity, Live, Sent};
 
 /// Accept and serve connections until `shutdown` is cancelled, then drain.
 pub(super) async fn serve(
@@ -55,31 +58,26 @@ pub(super) async fn serve(
     // close instead of waiting for another.
     let closing = CancellationToken::new();
     let mut connections = JoinSet::new();
+    let mut live = Live::default();
 
     loop {
-        let next = async {
-            // A permit first: at the limit, connections wait in the backlog
-            // rather than being accepted and left unserved.
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the connection semaphore is never closed");
-            (permit, listener.accept().await)
-        };
-        let (permit, accepted) = tokio::select! {
+        let accepted = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
             // Reap finished connections, so the set holds only live ones.
-            Some(finished) = connections.join_next() => {
-                if let Err(error) = finished
-                    && error.is_panic()
-                {
-                    tracing::error!(target: "dnstrail::http", "a connection task panicked: {error}");
+            Some(finished) = connections.join_next_with_id() => {
+                match finished {
+                    Ok((id, ())) => live.remove(id),
+                    Err(error) => {
+                        live.remove(error.id());
+                        if error.is_panic() {
+                            tracing::error!(target: "dnstrail::http", "a connection task panicked: {error}");
+                        }
+                    }
                 }
                 continue;
             }
-            next = next => next,
+            accepted = listener.accept() => accepted,
         };
         let (stream, client) = match accepted {
             Ok(accepted) => accepted,
@@ -87,22 +85,51 @@ pub(super) async fn serve(
                 // Out of file descriptors, most likely: pause rather than
                 // spin, and let closing connections free some.
                 tracing::warn!(target: "dnstrail::http", "accepting a connection: {error}");
-                drop(permit);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(Duration::from_millis(50)) => continue,
                 }
             }
         };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Full: close the connection that has waited longest for a
+                // request, and take its slot once its task has stopped. If
+                // every one is answering, this one waits for the first to
+                // finish (and the backlog holds those behind it).
+                live.close_longest_waiting();
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    permit = permits.clone().acquire_owned() => {
+                        permit.expect("the connection semaphore is never closed")
+                    }
+                }
+            }
+        };
         // Responses are written whole; don't let Nagle hold back the tail.
         let _ = stream.set_nodelay(true);
-        let connection = serve_one(&http, site.clone(), stream, client, limits, closing.clone());
-        connections.spawn(async move {
-            let _permit = permit;
-            if let Err(error) = connection.await {
-                tracing::debug!(target: "dnstrail::http", "{client}: connection ended: {error}");
+        let activity = Activity::new();
+        let connection = serve_one(
+            &http,
+            site.clone(),
+            stream,
+            client,
+            limits,
+            closing.clone(),
+            activity.clone(),
+        );
+        let task = connections.spawn({
+            let activity = activity.clone();
+            async move {
+                let _permit = permit;
+                if let Err(error) = connection.await {
+                    tracing::debug!(target: "dnstrail::http", "{client}: connection ended: {error}");
+                }
+                activity.closed();
             }
         });
+        live.add(task, activity, client);
     }
 
     drop(listener);
@@ -138,7 +165,8 @@ pub(super) fn http(limits: Limits) -> http1::Builder {
 ///
 /// The socket is wrapped twice on its way to hyper: [`IdleTimeout`] fails
 /// it when nothing moves, and [`HeadWatch`] notes how each request head's
-/// lines end, for the service to refuse lone LFs.
+/// lines end, for the service to refuse lone LFs. `activity` follows the
+/// connection from request to request, for [`Live::close_longest_waiting`].
 pub(super) fn serve_one<S>(
     http: &http1::Builder,
     site: Arc<Site>,
@@ -146,6 +174,7 @@ pub(super) fn serve_one<S>(
     client: SocketAddr,
     limits: Limits,
     closing: CancellationToken,
+    activity: Arc<Activity>,
 ) -> impl Future<Output = hyper::Result<()>> + Send + 'static
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -156,9 +185,15 @@ where
         heads.clone(),
     ));
     let service = service_fn(move |request| {
+        // hyper calls this once a head is read: the request is in hand.
+        activity.answering();
         let site = site.clone();
+        let activity = activity.clone();
         let line_ends = heads.next();
-        async move { Ok::<_, Infallible>(site.respond(request, client, line_ends).await) }
+        async move {
+            let response = site.respond(request, client, line_ends).await;
+            Ok::<_, Infallible>(response.map(|body| Sent::new(body, activity)))
+        }
     });
     let connection = http.serve_connection(io, service);
     async move {

@@ -38,6 +38,7 @@ mod pages;
 mod request;
 #[cfg(test)]
 mod scratch;
+mod shed;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -135,7 +136,8 @@ struct Limits {
     disk: Duration,
     /// How long shutdown waits for requests in flight.
     drain: Duration,
-    /// Connections served at once; more wait in the kernel's backlog.
+    /// Connections served at once; past it, the one that has waited longest
+    /// for a request is closed to make room.
     max_connections: usize,
     /// Request line and headers together.
     max_header_bytes: usize,
@@ -217,6 +219,7 @@ pub async fn respond_to_raw(config: WebConfig, raw: &[u8]) -> anyhow::Result<Vec
         peer,
         limits,
         CancellationToken::new(),
+        shed::Activity::new(),
     ));
     client.write_all(raw).await?;
     client.shutdown().await?;
@@ -318,30 +321,104 @@ mod tests {
         assert!(closed.is_ok(), "the idle connection stayed open");
     }
 
+    /// Send GET /big.bin and read only the start of the answer: the
+    /// response stays in flight, far larger than the socket buffers.
+    async fn start_a_long_download(addr: SocketAddr) -> TcpStream {
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut start = [0; 15];
+        client.read_exact(&mut start).await.unwrap();
+        assert_eq!(&start, b"HTTP/1.1 200 OK");
+        client
+    }
+
     #[tokio::test]
-    async fn connections_past_the_limit_wait_for_a_free_one() {
+    async fn connections_past_the_limit_wait_while_all_are_answering() {
         let server = start(Limits {
             max_connections: 1,
             ..Limits::DEFAULT
         })
         .await;
-        let mut first = TcpStream::connect(server.addr).await.unwrap();
-        first.write_all(GET_INDEX).await.unwrap();
-        read_index(&mut first).await;
+        let downloading = start_a_long_download(server.addr).await;
 
-        // The kernel completes the handshake, but the server does not take
-        // the connection while the first one (kept alive) holds the permit.
+        // The kernel completes the handshake, but the one slot is answering,
+        // so the newcomer is not served until it is free.
         let mut second = TcpStream::connect(server.addr).await.unwrap();
         second.write_all(GET_INDEX).await.unwrap();
         let waiting =
             tokio::time::timeout(Duration::from_millis(300), second.read(&mut [0; 64])).await;
         assert!(waiting.is_err(), "served past the connection limit");
 
-        drop(first);
+        drop(downloading);
         let reply = tokio::time::timeout(PATIENCE, read_index(&mut second))
             .await
             .expect("served once the first connection closed");
         assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_makes_room_for_a_new_one() {
+        let server = start(Limits {
+            max_connections: 1,
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut idle = TcpStream::connect(server.addr).await.unwrap();
+        idle.write_all(GET_INDEX).await.unwrap();
+        read_index(&mut idle).await;
+
+        let mut second = TcpStream::connect(server.addr).await.unwrap();
+        second.write_all(GET_INDEX).await.unwrap();
+        let reply = tokio::time::timeout(PATIENCE, read_index(&mut second))
+            .await
+            .expect("served at once");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(PATIENCE, idle.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok() && rest.is_empty(), "the idle one was closed");
+    }
+
+    /// Slowloris: more clients trickling their headers than there are
+    /// slots. Without making room, the newcomer would wait in the backlog
+    /// until `header_read` (a minute here) cut a slow one off.
+    #[tokio::test]
+    async fn slow_clients_past_the_limit_make_room_for_a_new_one() {
+        const SLOW: usize = 20;
+        let server = start(Limits {
+            max_connections: 8,
+            header_read: Duration::from_secs(60),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut trickling = tokio::task::JoinSet::new();
+        for _ in 0..SLOW {
+            let mut slow = TcpStream::connect(server.addr).await.unwrap();
+            slow.write_all(b"GET / HTTP/1.1\r\nHost: www.exa")
+                .await
+                .unwrap();
+            // A byte every 50 ms, for 5 s at most, until the server hangs up.
+            trickling.spawn(async move {
+                for _ in 0..100 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if slow.write_all(b"m").await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+
+        let asked = std::time::Instant::now();
+        let mut client = TcpStream::connect(server.addr).await.unwrap();
+        client.write_all(GET_INDEX).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(1), read_index(&mut client))
+            .await
+            .expect("a new client is answered within a second");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        assert!(asked.elapsed() < Duration::from_secs(1));
+        trickling.shutdown().await;
     }
 
     #[tokio::test]
