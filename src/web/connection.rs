@@ -17,7 +17,7 @@
 //! - silence: [`IdleTimeout`] fails the socket once no byte has moved either
 //!   way for [`Limits::idle`], e.g. a client that never reads its response.
 //!
-//! On shutdown the listener is dropped (new connections are refused), idle
+//! On shutdown the listeners are dropped (new connections are refused), idle
 //! connections are closed, and requests in flight get [`Limits::drain`] to
 //! finish before their tasks are aborted.
 
@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::{StreamExt, stream};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -41,17 +42,26 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::Limits;
+use super::Website;
 use super::heads::{HeadWatch, Heads};
-use super::request::Site;
 use super::shed::{Activity, Live, Sent};
 
-/// Accept and serve connections until `shutdown` is cancelled, then drain.
+/// Accept and serve connections on every listener until `shutdown` is
+/// cancelled, then drain.
 pub(super) async fn serve(
-    site: Arc<Site>,
+    site: Arc<Website>,
     limits: Limits,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // One stream of connections from every listener: each listener's
+    // accept() in turn, so none is starved and none is lost in between.
+    let mut incoming = stream::select_all(listeners.into_iter().map(|listener| {
+        Box::pin(stream::unfold(listener, |listener| async move {
+            let accepted = listener.accept().await;
+            Some((accepted, listener))
+        }))
+    }));
     let http = http(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     // Told to every connection at shutdown: finish the request in hand, then
@@ -77,7 +87,7 @@ pub(super) async fn serve(
                 }
                 continue;
             }
-            accepted = listener.accept() => accepted,
+            Some(accepted) = incoming.next() => accepted,
         };
         let (stream, client) = match accepted {
             Ok(accepted) => accepted,
@@ -132,7 +142,7 @@ pub(super) async fn serve(
         live.add(task, activity, client);
     }
 
-    drop(listener);
+    drop(incoming);
     closing.cancel();
     let drained = tokio::time::timeout(limits.drain, async {
         while connections.join_next().await.is_some() {}
@@ -169,7 +179,7 @@ pub(super) fn http(limits: Limits) -> http1::Builder {
 /// connection from request to request, for [`Live::close_longest_waiting`].
 pub(super) fn serve_one<S>(
     http: &http1::Builder,
-    site: Arc<Site>,
+    site: Arc<Website>,
     io: S,
     client: SocketAddr,
     limits: Limits,

@@ -5,23 +5,40 @@
 //!
 //! ```text
 //!   browser ──8── GET / HTTP/1.1, Host: www.example.com ──► web server
-//!           ◄─9── 200 OK, index.html from static/ ─────────┘
+//!           ◄─9── 200 OK, the site's index.html ───────────┘
 //! ```
 //!
 //! One address can serve many sites, so the `Host` header says which one is
-//! meant: this server serves one name (`www.example.com` unless told
-//! otherwise) and answers any other with a 404 page that says so.
+//! meant: this server serves the names it is given (`www.example.com` unless
+//! told otherwise; `blog.example.com` and `example.com` too, if asked) on
+//! every address it listens on, and answers any other name with a 404 page
+//! that lists the ones it serves. The site is the one built into the binary
+//! ([`SiteSource::BuiltIn`]) or a directory ([`SiteSource::Dir`]).
 //!
-//! The parts, one file each:
+//! The shape of every role: [`Website::open`] checks the site (and fails at
+//! once if it cannot be served), the caller binds the listeners, and
+//! [`run`] serves until the shutdown signal.
 //!
-//! - `connection`: accepting connections, bounding how many and how long
-//!   they may sit idle, closing them gracefully on shutdown.
+//! A request passes through these parts, one file each:
+//!
+//! ```text
+//!   connection ─► heads ─► hyper ─► request ─► files ─► disk | builtin
+//!    (+ shed)                          └──► pages (errors)
+//! ```
+//!
+//! - `connection`: accepting connections on every listener, bounding how
+//!   many and how long they may sit idle, closing them gracefully on
+//!   shutdown.
+//! - `shed`: at the connection limit, closing the connection that has
+//!   waited longest for a request (a slowloris client, most likely) to make
+//!   room for a new one.
 //! - `heads`: how each request head's lines ended, watched on the bytes
 //!   hyper reads, so that a lone LF can be refused.
-//! - `request`: one request: its line ends and `Host`, virtual host,
+//! - `request`: one request: its line ends and `Host` header, which site,
 //!   method, conditional GET (`ETag`, `Last-Modified`, 304), the access log.
-//! - `files`: from a URL path to a file under the root and never outside
-//!   it, with small files kept in memory.
+//! - `files`: from a URL path to a file of the site and never anything
+//!   else, from a directory (opened beneath its root, small files kept in
+//!   memory) or from the binary.
 //! - `pages`: the error pages, generated here.
 //!
 //! Try it (`dnstrail web`, then):
@@ -52,6 +69,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::WebArgs;
 use crate::listen::{bind_tcp, shutdown_on_signal};
+
+use files::Files;
 
 /// JSON served at /trace.json when the web server runs inside `demo`.
 ///
@@ -86,12 +105,23 @@ impl TraceDocument {
     }
 }
 
-/// What the web server serves, and for which name.
+/// Where the site's files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteSource {
+    /// A directory on disk; nothing outside it is ever served.
+    Dir(PathBuf),
+    /// The site carried in the binary ([`crate::builtin::site_files`]).
+    BuiltIn,
+}
+
+/// What the web server serves, and for which names.
+#[derive(Clone)]
 pub struct WebConfig {
-    /// The site's directory; nothing outside it is ever served.
-    pub root: PathBuf,
-    /// The one virtual host served (`www.example.com`).
-    pub host: String,
+    pub site: SiteSource,
+    /// Every host name served (`www.example.com`, `blog.example.com`,
+    /// `example.com`); matched case-insensitively, port and trailing dot
+    /// ignored. Requests for any other name get a 404 that lists these.
+    pub hosts: Vec<String>,
     /// Serve the site whatever the `Host` header says.
     pub any_host: bool,
     /// The demo's trace, served at `/trace.json`; without it, 404.
@@ -99,24 +129,69 @@ pub struct WebConfig {
 }
 
 impl WebConfig {
-    pub fn new(root: PathBuf, host: impl Into<String>) -> Self {
+    pub fn new(site: SiteSource, hosts: Vec<String>) -> WebConfig {
         WebConfig {
-            root,
-            host: host.into(),
+            site,
+            hosts,
             any_host: false,
             trace: None,
         }
     }
 }
 
-/// The default site directory: `static/` in the current directory when there
-/// is one, else the one beside the binary's source tree.
-pub fn default_static_dir() -> PathBuf {
-    let here = PathBuf::from("static");
-    if here.is_dir() {
-        return here;
+/// A site opened and checked, ready to serve: [`Website::open`] fails at
+/// once, naming the directory, if the site cannot be served. Its requests
+/// are answered in `request`.
+pub struct Website {
+    files: Files,
+    /// The names served, lower case, without a trailing dot, in the order
+    /// given.
+    hosts: Vec<String>,
+    any_host: bool,
+    trace: Option<TraceDocument>,
+}
+
+impl Website {
+    /// Open the site `config` names: its directory must exist, be a
+    /// directory and hold an `index.html`; and unless any host will do, at
+    /// least one name must be given.
+    pub async fn open(config: WebConfig) -> anyhow::Result<Website> {
+        let mut hosts: Vec<String> = Vec::with_capacity(config.hosts.len());
+        for host in &config.hosts {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            anyhow::ensure!(
+                !name.is_empty(),
+                "an empty host name ({host:?}) names no site"
+            );
+            if !hosts.contains(&name) {
+                hosts.push(name);
+            }
+        }
+        anyhow::ensure!(
+            config.any_host || !hosts.is_empty(),
+            "no host name to serve the site as (give one, or serve any host)"
+        );
+        Ok(Website {
+            files: Files::open(&config.site).await?,
+            hosts,
+            any_host: config.any_host,
+            trace: config.trace,
+        })
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
+
+    /// The names served, as matched: lower case, without a trailing dot.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// For the log: which names are served.
+    fn describe_hosts(&self) -> String {
+        if self.any_host {
+            "any host name".to_string()
+        } else {
+            self.hosts.join(", ")
+        }
+    }
 }
 
 /// How long and how much each client may take. One value, so that the tests
@@ -131,9 +206,6 @@ struct Limits {
     /// The longest a connection may go with no byte moving either way: a
     /// client that stops reading its response is dropped after this.
     idle: Duration,
-    /// The longest a file may take to come off the disk before the client
-    /// gets a 503.
-    disk: Duration,
     /// How long shutdown waits for requests in flight.
     drain: Duration,
     /// Connections served at once; past it, the one that has waited longest
@@ -147,51 +219,56 @@ impl Limits {
     const DEFAULT: Limits = Limits {
         header_read: Duration::from_secs(10),
         idle: Duration::from_secs(30),
-        disk: Duration::from_secs(10),
         drain: Duration::from_secs(2),
         max_connections: 1024,
         max_header_bytes: 16 * 1024,
     };
 }
 
-/// Serve the site on an already-bound listener until `shutdown` is
-/// cancelled; then stop accepting, give requests in flight a moment (2 s) to
-/// finish, and return.
+/// Serve `site` on every already-bound listener until `shutdown` is
+/// cancelled; then stop accepting, give requests in flight a moment (2 s)
+/// to finish, and return.
 pub async fn run(
-    config: WebConfig,
-    listener: TcpListener,
+    site: Website,
+    listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve(config, Limits::DEFAULT, listener, shutdown).await
+    serve(site, Limits::DEFAULT, listeners, shutdown).await
 }
 
 async fn serve(
-    config: WebConfig,
+    site: Website,
     limits: Limits,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let root = config.root.clone();
-    let site = request::Site::open(config, limits)
-        .await
-        .with_context(|| format!("opening the site directory {}", root.display()))?;
-    tracing::info!(
-        "web server for {} on http://{}/ (site: {})",
-        site.describe_host(),
-        listener.local_addr()?,
-        root.display()
+    anyhow::ensure!(
+        !listeners.is_empty(),
+        "the web server was given no address to listen on"
     );
-    connection::serve(Arc::new(site), limits, listener, shutdown).await
+    let mut urls = Vec::with_capacity(listeners.len());
+    for listener in &listeners {
+        urls.push(format!("http://{}/", listener.local_addr()?));
+    }
+    tracing::info!(
+        "web server for {} on {} (site: {})",
+        site.describe_hosts(),
+        urls.join(", "),
+        site.files.describe()
+    );
+    connection::serve(Arc::new(site), limits, listeners, shutdown).await
 }
 
-/// `dnstrail web`.
+/// `dnstrail web`: the directory given, else the built-in site.
 pub async fn command(args: WebArgs) -> anyhow::Result<ExitCode> {
-    let mut config = WebConfig::new(args.root.unwrap_or_else(default_static_dir), args.host);
+    let source = args.root.map_or(SiteSource::BuiltIn, SiteSource::Dir);
+    let mut config = WebConfig::new(source, vec![args.host]);
     config.any_host = args.any_host;
+    let site = Website::open(config).await?;
     let listener = bind_tcp(args.listen)
         .await
         .context("starting the web server")?;
-    run(config, listener, shutdown_on_signal()).await?;
+    run(site, vec![listener], shutdown_on_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -205,7 +282,7 @@ pub async fn respond_to_raw(config: WebConfig, raw: &[u8]) -> anyhow::Result<Vec
         idle: Duration::from_millis(200),
         ..Limits::DEFAULT
     };
-    let site = Arc::new(request::Site::open(config, limits).await?);
+    let site = Arc::new(Website::open(config).await?);
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     // half_close: the client has finished sending once it shuts its side,
     // yet the answers must still be written back.
@@ -264,11 +341,15 @@ mod tests {
 
     async fn start(limits: Limits) -> Running {
         let site = site();
+        let config = WebConfig::new(
+            SiteSource::Dir(site.path().to_path_buf()),
+            vec!["www.example.com".into()],
+        );
+        let website = Website::open(config).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let config = WebConfig::new(site.path().to_path_buf(), "www.example.com");
-        let task = tokio::spawn(serve(config, limits, listener, shutdown.clone()));
+        let task = tokio::spawn(serve(website, limits, vec![listener], shutdown.clone()));
         Running {
             addr,
             shutdown,

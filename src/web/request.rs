@@ -4,11 +4,11 @@
 //!
 //! ```text
 //!   lines end in CRLF, one Host? ──no──► 400 (and, after a lone LF, close)
-//!   Host ok? ──no──► 404 "no site called …"
+//!   Host one of ours? ──no──► 404 "no site called …; this server serves …"
 //!     │ GET or HEAD? ──no──► 405, Allow: GET, HEAD
 //!     │   /trace.json? ──► the demo's trace, or 404
 //!     │   path clean? ──no──► 400 (`..`, `\`, NUL) or 404 (dot-files)
-//!     │   on disk, inside the root? ──no──► 404
+//!     │   a file of the site (never outside it)? ──no──► 404
 //!     │   client's ETag / date still current? ──yes──► 304, no body
 //!     ▼
 //!   200 with the file (HEAD: the same headers, no body)
@@ -29,9 +29,9 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode, Version};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::files::{self, BadPath, Files, Lookup, StaticFile};
+use super::files::{self, BadPath, Lookup, StaticFile};
 use super::heads::LineEnds;
-use super::{Limits, TraceDocument, WebConfig, pages};
+use super::{TraceDocument, Website, pages};
 
 /// Every response body: bytes in memory, or a large file streamed from disk.
 pub(super) type Body = Either<Full<Bytes>, UnsyncBoxBody<Bytes, io::Error>>;
@@ -52,38 +52,7 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// The site as the server sees it: the files, and the name they are for.
-pub(super) struct Site {
-    files: Files,
-    /// The name served, lower case, without a trailing dot.
-    host: Box<str>,
-    any_host: bool,
-    trace: Option<TraceDocument>,
-}
-
-impl Site {
-    pub(super) async fn open(config: WebConfig, limits: Limits) -> io::Result<Site> {
-        Ok(Site {
-            files: Files::open(&config.root, limits.disk).await?,
-            host: config
-                .host
-                .trim_end_matches('.')
-                .to_ascii_lowercase()
-                .into(),
-            any_host: config.any_host,
-            trace: config.trace,
-        })
-    }
-
-    /// For the log: which name is served.
-    pub(super) fn describe_host(&self) -> &str {
-        if self.any_host {
-            "any host name"
-        } else {
-            &self.host
-        }
-    }
-
+impl Website {
     /// Answer one request from `client`, and log it. `line_ends` is how the
     /// lines of its head ended (from [`super::heads`]).
     pub(super) async fn respond<B: hyper::body::Body>(
@@ -178,15 +147,15 @@ impl Site {
             return None;
         }
         match requested_host(request) {
-            Some(asked) if same_host(&asked, &self.host) => None,
-            Some(asked) => Some(pages::unknown_host(&asked, &self.host)),
+            Some(asked) if self.hosts.iter().any(|host| same_host(&asked, host)) => None,
+            Some(asked) => Some(pages::unknown_host(&asked, &self.hosts)),
             // RFC 9112 §3.2: an HTTP/1.1 request without Host is malformed;
             // HTTP/1.0 predates Host, so it just names no site of ours.
             None if request.version() >= Version::HTTP_11 => Some(pages::bad_request(
                 "An HTTP/1.1 request must say which site it is for, in a \
                  <code>Host</code> header.",
             )),
-            None => Some(pages::unknown_host("", &self.host)),
+            None => Some(pages::unknown_host("", &self.hosts)),
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use dnstrail::exchange::Transport;
 use dnstrail::trace::{Question, ResponseKind, ServerView, TraceEvent, Traced};
-use dnstrail::web::{self, TraceDocument, WebConfig};
+use dnstrail::web::{self, SiteSource, TraceDocument, WebConfig, Website};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -82,7 +82,7 @@ impl Fixture {
     }
 
     fn config(&self) -> WebConfig {
-        WebConfig::new(self.root(), SITE)
+        WebConfig::new(SiteSource::Dir(self.root()), vec![SITE.into()])
     }
 }
 
@@ -103,20 +103,34 @@ const CONTENT_TYPES: &[(&str, &str)] = &[
 
 /// A web server running in this test's runtime.
 struct Web {
+    /// The first address it listens on.
     addr: SocketAddr,
+    /// Every address it listens on.
+    addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Web {
-    /// Bind first, then serve: requests sent at once wait in the backlog.
+    /// On 127.0.0.44, port chosen by the kernel.
     async fn start(config: WebConfig) -> Web {
-        let listener = TcpListener::bind("127.0.0.44:0").await.expect("bind");
-        let addr = listener.local_addr().unwrap();
+        Web::start_on(config, &["127.0.0.44:0"]).await
+    }
+
+    /// Open the site, bind every address, then serve: requests sent at once
+    /// wait in the backlog.
+    async fn start_on(config: WebConfig, addrs: &[&str]) -> Web {
+        let site = Website::open(config).await.expect("the site opens");
+        let mut listeners = Vec::new();
+        for addr in addrs {
+            listeners.push(TcpListener::bind(addr).await.expect("bind"));
+        }
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(web::run(config, listener, shutdown.clone()));
+        let task = tokio::spawn(web::run(site, listeners, shutdown.clone()));
         Web {
-            addr,
+            addr: addrs[0],
+            addrs,
             shutdown,
             task,
         }
@@ -309,7 +323,11 @@ async fn any_host_serves_whatever_the_host_header_says() {
 #[tokio::test]
 async fn the_served_name_can_be_changed() {
     let site = Fixture::new();
-    let web = Web::start(WebConfig::new(site.root(), "Site.Test")).await;
+    let web = Web::start(WebConfig::new(
+        SiteSource::Dir(site.root()),
+        vec!["Site.Test".into()],
+    ))
+    .await;
     assert_eq!(web.send(&get("/", "site.test")).await.status, 200);
     assert_eq!(web.send(&get("/", SITE)).await.status, 404);
 }
@@ -604,7 +622,8 @@ async fn trace_json_serves_the_published_document() {
 
 #[tokio::test]
 async fn the_real_site_tells_the_story() {
-    let web = Web::start(WebConfig::new(web::default_static_dir(), SITE)).await;
+    // The site built into the binary, which `dnstrail web` serves by default.
+    let web = Web::start(WebConfig::new(SiteSource::BuiltIn, vec![SITE.into()])).await;
     let home = web.get("/").await;
     assert_eq!(home.status, 200);
     assert_eq!(
@@ -856,4 +875,133 @@ async fn a_request_with_a_body_is_answered_then_closed() {
     assert_eq!(reply.status, 405);
     assert_eq!(reply.header("connection"), Some("close"));
     assert!(conn.closed_by_server().await);
+}
+
+#[tokio::test]
+async fn several_names_on_several_addresses() {
+    let names = ["www.example.com", "Blog.Example.com.", "example.com"];
+    let site = Fixture::new();
+    let config = WebConfig::new(
+        SiteSource::Dir(site.root()),
+        names.iter().map(|n| n.to_string()).collect(),
+    );
+    let web = Web::start_on(config, &["127.0.0.44:0", "127.0.0.45:0"]).await;
+    assert_eq!(web.addrs.len(), 2);
+    for addr in &web.addrs {
+        for host in ["www.example.com", "blog.example.com:8080", "EXAMPLE.COM."] {
+            let reply = Conn::open(*addr).await.send(&get("/", host)).await;
+            assert_eq!(reply.status, 200, "{host} on {addr}");
+            assert!(reply.text().contains("Fixture home"));
+        }
+        let elsewhere = Conn::open(*addr)
+            .await
+            .send(&get("/", "shop.example.com"))
+            .await;
+        assert_eq!(elsewhere.status, 404);
+        let page = elsewhere.text();
+        assert!(
+            page.contains(
+                "this server serves <code>www.example.com</code>, \
+                 <code>blog.example.com</code> and <code>example.com</code>."
+            ),
+            "{page}"
+        );
+    }
+    let addrs = web.addrs.clone();
+    web.stop().await;
+    for addr in addrs {
+        assert!(TcpStream::connect(addr).await.is_err(), "{addr} is closed");
+    }
+}
+
+#[tokio::test]
+async fn the_built_in_site_is_served_like_a_directory() {
+    let web = Web::start(WebConfig::new(SiteSource::BuiltIn, vec![SITE.into()])).await;
+    let mut files = 0;
+    for (name, bytes) in dnstrail::builtin::site_files() {
+        let path = format!("/{name}");
+        let mut conn = web.connect().await;
+        let reply = conn.send(&get(&path, SITE)).await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.body, bytes, "{path}");
+        assert_eq!(reply.header("cache-control"), Some("no-cache"));
+        let etag = reply.header("etag").expect("an ETag").to_string();
+        let modified = reply.header("last-modified").expect("Last-Modified");
+        assert!(httpdate::parse_http_date(modified).is_ok(), "{modified}");
+
+        let head = conn
+            .send(&format!("HEAD {path} HTTP/1.1\r\nHost: {SITE}\r\n\r\n"))
+            .await;
+        assert_eq!(head.status, 200);
+        for header in ["content-type", "content-length", "etag", "last-modified"] {
+            assert_eq!(head.header(header), reply.header(header), "{path} {header}");
+        }
+        let again = conn
+            .send(&format!(
+                "GET {path} HTTP/1.1\r\nHost: {SITE}\r\nIf-None-Match: {etag}\r\n\r\n"
+            ))
+            .await;
+        assert_eq!(again.status, 304, "{path}");
+        let since = conn
+            .send(&format!(
+                "GET {path} HTTP/1.1\r\nHost: {SITE}\r\nIf-Modified-Since: {modified}\r\n\r\n"
+            ))
+            .await;
+        assert_eq!(since.status, 304, "{path}");
+        // The next reply parses only if the 304s carried no body.
+        assert_eq!(conn.send(&get(&path, SITE)).await.status, 200);
+        files += 1;
+    }
+    assert!(files >= 3, "index.html, style.css, trace.js at least");
+
+    let home = web.get("/").await;
+    assert_eq!(
+        home.body,
+        dnstrail::builtin::site_file("index.html").unwrap()
+    );
+    for (path, status) in [
+        ("/index.html/", 404),
+        ("/nowhere.html", 404),
+        ("/.hidden", 404),
+        ("/../Cargo.toml", 400),
+    ] {
+        assert_eq!(web.get(path).await.status, status, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_site_that_cannot_be_served_fails_to_open() {
+    let site = Fixture::new();
+    let no_index = site.root().join("empty");
+    let a_file = site.root().join("notes.txt");
+    let missing = site.root().join("nowhere");
+    for (dir, why) in [
+        (&missing, "does not exist"),
+        (&a_file, "is not a directory"),
+        (&no_index, "has no index.html"),
+    ] {
+        let config = WebConfig::new(SiteSource::Dir(dir.clone()), vec![SITE.into()]);
+        let Err(error) = Website::open(config).await else {
+            panic!("{} opened", dir.display());
+        };
+        let message = format!("{error:#}");
+        assert!(message.contains(&dir.display().to_string()), "{message}");
+        assert!(message.contains(why), "{message}");
+    }
+
+    let nameless = WebConfig::new(SiteSource::Dir(site.root()), Vec::new());
+    assert!(Website::open(nameless.clone()).await.is_err());
+    let mut any = nameless;
+    any.any_host = true;
+    let opened = Website::open(any).await.expect("any host needs no name");
+    assert!(opened.hosts().is_empty());
+
+    let named = WebConfig::new(
+        SiteSource::BuiltIn,
+        vec!["WWW.Example.com.".into(), "www.example.com".into()],
+    );
+    let opened = Website::open(named).await.unwrap();
+    assert_eq!(opened.hosts(), ["www.example.com"]);
+    let no_listener = web::run(opened, Vec::new(), CancellationToken::new()).await;
+    assert!(no_listener.is_err(), "a server with no address");
 }

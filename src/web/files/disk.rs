@@ -28,16 +28,21 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
 
-use super::{Contents, Lookup, StaticFile, file_for, is_directory_form};
+use anyhow::Context;
+
+use super::{Contents, INDEX, Lookup, StaticFile, file_for, is_directory_form};
 
 /// How long a looked-up file is trusted before the disk is asked again.
 const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
+/// The longest a file may take to come off the disk before the client gets
+/// a 503.
+const DISK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Files up to this size are kept in memory; larger ones are streamed.
 const MAX_CACHED_FILE: u64 = 2 * 1024 * 1024;
 /// The memory all cached files may take together.
@@ -45,14 +50,13 @@ const CACHE_BUDGET: usize = 64 * 1024 * 1024;
 /// Cached paths at most, whatever their size.
 const MAX_CACHED_PATHS: usize = 4096;
 
-/// The site's files: the root's handle and the in-memory cache.
-pub(in crate::web) struct Files {
+/// A site directory: the root's handle and the in-memory cache.
+pub(super) struct Disk {
     root: Arc<Dir>,
     /// The root's canonical path: for messages, and to say where a refused
     /// symlink leads. Never used to open anything.
     shown: PathBuf,
     cache: RwLock<Cache>,
-    disk_timeout: Duration,
 }
 
 #[derive(Default)]
@@ -115,33 +119,28 @@ enum Found {
     Other(Lookup),
 }
 
-impl Files {
-    /// Files under `root`, which must be a directory.
-    pub(in crate::web) async fn open(root: &Path, disk_timeout: Duration) -> io::Result<Files> {
-        let root = root.to_path_buf();
-        let (dir, shown) = tokio::task::spawn_blocking(move || {
-            let shown = fs::canonicalize(&root)?;
-            if !fs::metadata(&shown)?.is_dir() {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotADirectory,
-                    "not a directory",
-                ));
-            }
-            let dir = Dir::open_ambient_dir(&shown, ambient_authority())?;
-            Ok((dir, shown))
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(Files {
-            root: Arc::new(dir),
+impl Disk {
+    /// The site in the directory `root`, checked: it exists, is a
+    /// directory, and has an `index.html` that is a file.
+    pub(super) async fn open(root: &Path) -> anyhow::Result<Disk> {
+        let asked = root.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || open_root(&asked)).await?;
+        let (root, shown) =
+            opened.with_context(|| format!("the site directory {}", root.display()))?;
+        Ok(Disk {
+            root: Arc::new(root),
             shown,
             cache: RwLock::default(),
-            disk_timeout,
         })
     }
 
+    /// The root's canonical path.
+    pub(super) fn root(&self) -> &Path {
+        &self.shown
+    }
+
     /// The file a cleaned path (from [`super::clean_path`]) names.
-    pub(in crate::web) async fn lookup(&self, key: &str) -> io::Result<Lookup> {
+    pub(super) async fn lookup(&self, key: &str) -> io::Result<Lookup> {
         let cached = self
             .cache
             .read()
@@ -162,7 +161,7 @@ impl Files {
         let look = tokio::task::spawn_blocking(move || {
             look_up(&root, &shown, &relative, index, cached.as_ref())
         });
-        let found = tokio::time::timeout(self.disk_timeout, look)
+        let found = tokio::time::timeout(DISK_TIMEOUT, look)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the disk took too long"))?
             .map_err(io::Error::other)??;
@@ -195,6 +194,24 @@ impl Files {
             cache.bytes = bytes;
         }
     }
+}
+
+/// The blocking half of [`Disk::open`]: the root's handle and its
+/// canonical path, or why it cannot be served.
+fn open_root(root: &Path) -> anyhow::Result<(Dir, PathBuf)> {
+    let shown = match fs::canonicalize(root) {
+        Ok(shown) => shown,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => anyhow::bail!("does not exist"),
+        Err(e) => return Err(e.into()),
+    };
+    anyhow::ensure!(fs::metadata(&shown)?.is_dir(), "is not a directory");
+    let dir = Dir::open_ambient_dir(&shown, ambient_authority())?;
+    let has_index = open_beneath(&dir, INDEX).and_then(|index| index.metadata());
+    anyhow::ensure!(
+        has_index.is_ok_and(|meta| meta.is_file()),
+        "has no {INDEX} (the page served for /), so there is no site to serve"
+    );
+    Ok((dir, shown))
 }
 
 /// The blocking half of a lookup, on tokio's blocking threads. `index`:
@@ -251,9 +268,27 @@ fn look_up(
         Contents::Open(_) => meta.len(),
     };
     Ok(Found::File {
-        file: Arc::new(StaticFile::new(relative, len, identity.modified, contents)),
+        file: Arc::new(StaticFile::new(
+            relative,
+            len,
+            identity.modified,
+            etag(identity.modified, len),
+            contents,
+        )),
         identity,
     })
+}
+
+/// nginx's ETag is mtime-size; nanoseconds tell apart two edits within one
+/// second that leave the size unchanged.
+fn etag(modified: SystemTime, len: u64) -> String {
+    let since_epoch = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!(
+        "\"{:x}.{:x}-{:x}\"",
+        since_epoch.as_secs(),
+        since_epoch.subsec_nanos(),
+        len
+    )
 }
 
 /// Open `relative` for reading, beneath `root` and never outside it.

@@ -1,21 +1,37 @@
-//! From a URL path to a file under the site's root, and never outside it.
+//! From a URL path to a file of the site, and never anything else.
 //!
-//! Two guards, one behind the other:
+//! A site comes from one of two backends, behind one [`Files`]:
 //!
-//! 1. [`clean_path`] works on the path as text: it decodes `%xx` escapes
-//!    first (so `%2e%2e` and `%2f` are seen for what they are), then refuses
-//!    any `..` segment, backslash or NUL, and hides dot-files.
-//! 2. [`Files::lookup`] opens what is left *beneath* the root's directory
-//!    handle (`openat2` with `RESOLVE_BENEATH` on Linux, a walk one component
-//!    at a time elsewhere: see `disk`), so the kernel itself refuses any path
+//! - `disk`: a directory ([`SiteSource::Dir`]), read through a handle on
+//!   it, with small files kept in memory;
+//! - `builtin`: the files carried in the binary ([`SiteSource::BuiltIn`]),
+//!   all in memory from the start.
+//!
+//! Both answer a cleaned path with the same [`Lookup`], under the same
+//! rules: a path in directory form (`""`, `docs/`) asks for that
+//! directory's `index.html`, a directory named without its slash is
+//! [`Lookup::Directory`] (the client is redirected), a directory without an
+//! index is missing (there are no listings), and the types come from
+//! [`content_type`].
+//!
+//! Two guards keep every request inside the site, one behind the other:
+//!
+//! 1. [`clean_path`] works on the path as text, for both backends: it
+//!    decodes `%xx` escapes first (so `%2e%2e` and `%2f` are seen for what
+//!    they are), then refuses any `..` segment, backslash or NUL, and hides
+//!    dot-files.
+//! 2. On disk, what is left is opened *beneath* the root's directory handle
+//!    (`openat2` with `RESOLVE_BENEATH` on Linux, a walk one component at a
+//!    time elsewhere: see `disk`), so the kernel itself refuses any path
 //!    that leaves the root, symlinks included. The file is then described
 //!    and read through that same handle, never opened again by name: a
 //!    directory swapped for a symlink between a check and an open has no
-//!    window to slip through, because there is no separate check.
-//!
-//! Symlinks that stay inside the root keep working; one that points out of
-//! it (a symlink in `static/` to `/etc`) is a 404.
+//!    window to slip through, because there is no separate check. Symlinks
+//!    that stay inside the root keep working; one that points out of it (a
+//!    symlink in `static/` to `/etc`) is a 404. The built-in site has no
+//!    names to follow at all.
 
+mod builtin;
 mod disk;
 
 use std::borrow::Cow;
@@ -31,8 +47,7 @@ use hyper::body::Frame;
 use hyper::header::HeaderValue;
 use percent_encoding::percent_decode_str;
 
-pub(super) use disk::Files;
-
+use super::SiteSource;
 use super::request::Body;
 
 /// How much of a streamed file is read at a time.
@@ -40,6 +55,41 @@ const STREAM_CHUNK: usize = 128 * 1024;
 
 /// The file served for a directory.
 const INDEX: &str = "index.html";
+
+/// The site's files, from whichever backend its [`SiteSource`] names.
+pub(super) struct Files(Backend);
+
+enum Backend {
+    Disk(disk::Disk),
+    BuiltIn(builtin::BuiltIn),
+}
+
+impl Files {
+    /// Open the site and check that it can be served: its root is there and
+    /// has an `index.html`.
+    pub(super) async fn open(source: &SiteSource) -> anyhow::Result<Files> {
+        Ok(Files(match source {
+            SiteSource::Dir(root) => Backend::Disk(disk::Disk::open(root).await?),
+            SiteSource::BuiltIn => Backend::BuiltIn(builtin::BuiltIn::open()?),
+        }))
+    }
+
+    /// The file a cleaned path (from [`clean_path`]) names.
+    pub(super) async fn lookup(&self, key: &str) -> io::Result<Lookup> {
+        match &self.0 {
+            Backend::Disk(disk) => disk.lookup(key).await,
+            Backend::BuiltIn(builtin) => Ok(builtin.lookup(key)),
+        }
+    }
+
+    /// Where the files come from, for the log.
+    pub(super) fn describe(&self) -> String {
+        match &self.0 {
+            Backend::Disk(disk) => disk.root().display().to_string(),
+            Backend::BuiltIn(_) => crate::builtin::BUILT_IN.to_string(),
+        }
+    }
+}
 
 /// Why a URL path names no file we would serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,17 +227,15 @@ enum Contents {
 
 impl StaticFile {
     /// `name` is the file as asked for: its extension sets the type, even
-    /// when a symlink leads to a file named otherwise.
-    fn new(name: &str, len: u64, modified: SystemTime, contents: Contents) -> StaticFile {
-        let since_epoch = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
-        // nginx's ETag is mtime-size; nanoseconds tell apart two edits within
-        // one second that leave the size unchanged.
-        let etag = format!(
-            "\"{:x}.{:x}-{:x}\"",
-            since_epoch.as_secs(),
-            since_epoch.subsec_nanos(),
-            len
-        );
+    /// when a symlink leads to a file named otherwise. `etag` is the
+    /// backend's own (quoted, and made of hex digits and punctuation).
+    fn new(
+        name: &str,
+        len: u64,
+        modified: SystemTime,
+        etag: String,
+        contents: Contents,
+    ) -> StaticFile {
         StaticFile {
             content_type: HeaderValue::from_static(content_type(name)),
             content_length: HeaderValue::from(len),
