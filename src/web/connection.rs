@@ -41,10 +41,9 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::Limits;
-use super::Website;
 use super::heads::{HeadWatch, Heads};
 use super::shed::{Activity, Live, Sent};
+use super::{Limits, Website};
 
 /// Accept and serve connections on every listener until `shutdown` is
 /// cancelled, then drain.

@@ -117,6 +117,7 @@ pub enum SiteSource {
 /// What the web server serves, and for which names.
 #[derive(Clone)]
 pub struct WebConfig {
+    /// Where the files come from.
     pub site: SiteSource,
     /// Every host name served (`www.example.com`, `blog.example.com`,
     /// `example.com`); matched case-insensitively, port and trailing dot

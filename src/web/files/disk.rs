@@ -154,6 +154,7 @@ impl Disk {
             return Ok(Lookup::File(cached.file.clone()));
         }
 
+        let was_cached = cached.is_some();
         let root = self.root.clone();
         let shown = self.shown.clone();
         let relative = file_for(key).into_owned();
@@ -165,22 +166,31 @@ impl Disk {
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the disk took too long"))?
             .map_err(io::Error::other)??;
-        Ok(match found {
+        let (keep, lookup) = match found {
             Found::File { file, identity } => {
-                if file.in_memory().is_some() {
-                    self.remember(
-                        key,
-                        Cached {
-                            file: file.clone(),
-                            identity,
-                            checked: Instant::now(),
-                        },
-                    );
-                }
-                Lookup::File(file)
+                let keep = file.in_memory().is_some().then(|| Cached {
+                    file: file.clone(),
+                    identity,
+                    checked: Instant::now(),
+                });
+                (keep, Lookup::File(file))
             }
-            Found::Other(lookup) => lookup,
-        })
+            Found::Other(lookup) => (None, lookup),
+        };
+        match keep {
+            Some(entry) => self.remember(key, entry),
+            // Gone, or grown too large to keep: free its memory.
+            None if was_cached => self.forget(key),
+            None => {}
+        }
+        Ok(lookup)
+    }
+
+    fn forget(&self, key: &str) {
+        let mut cache = self.cache.write().expect("file cache lock");
+        if let Some(gone) = cache.files.remove(key) {
+            cache.bytes -= gone.size();
+        }
     }
 
     fn remember(&self, key: &str, entry: Cached) {
@@ -396,6 +406,22 @@ mod tests {
         assert!(big.file.in_memory().is_none());
         assert_eq!(big.file.len, size as u64);
         assert_eq!(big.file.content_length, size.to_string().as_str());
+    }
+
+    #[tokio::test]
+    async fn a_large_file_is_sent_from_the_handle_it_was_found_by() {
+        use http_body_util::BodyExt;
+        let site = ScratchDir::new();
+        let size = MAX_CACHED_FILE as usize + 1;
+        site.write("big.bin", vec![b'a'; size]);
+        let big = file(look(&site, "big.bin", false, None));
+        // Replaced after the lookup: what is sent is still the file that
+        // was checked, not whatever the name leads to now.
+        fs::rename(site.path().join("big.bin"), site.path().join("old.bin")).unwrap();
+        site.write("big.bin", vec![b'b'; size]);
+        let sent = big.file.body().collect().await.unwrap().to_bytes();
+        assert_eq!(sent.len(), size);
+        assert!(sent.iter().all(|&b| b == b'a'));
     }
 
     #[test]

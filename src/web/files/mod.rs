@@ -37,6 +37,7 @@ mod disk;
 use std::borrow::Cow;
 use std::fs;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -203,8 +204,8 @@ pub(super) fn content_type(name: &str) -> &'static str {
         .map_or("application/octet-stream", |(_, mime)| mime)
 }
 
-/// A file found under the root, with the response headers that describe it
-/// made once, when it is looked up.
+/// A file of the site, with the response headers that describe it made
+/// once, when it is looked up.
 pub(super) struct StaticFile {
     pub(super) len: u64,
     modified: SystemTime,
@@ -327,7 +328,7 @@ pub(super) enum Lookup {
     Missing,
     /// A symlink (or a path through one) leading outside the root, refused.
     /// The path is where it leads, for the log only.
-    Outside(std::path::PathBuf),
+    Outside(PathBuf),
 }
 
 #[cfg(test)]
