@@ -53,8 +53,9 @@ pub(super) async fn serve(
     listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // One stream of connections from every listener: each listener's
-    // accept() in turn, so none is starved and none is lost in between.
+    // One stream of connections from every listener. Each listener's
+    // accept() lives inside the stream, not in the select! below, so one
+    // that is under way survives the loop taking another branch.
     let mut incoming = stream::select_all(listeners.into_iter().map(|listener| {
         Box::pin(stream::unfold(listener, |listener| async move {
             let accepted = listener.accept().await;
