@@ -6,8 +6,10 @@
 //! is bounded four ways:
 //!
 //! - how many: a semaphore of [`Limits::max_connections`] permits; when they
-//!   are all taken the server stops accepting and the kernel's backlog holds
-//!   the newcomers;
+//!   are all taken, a newcomer takes the slot of the connection that has
+//!   waited longest for a request (see `shed`), or, if every one is
+//!   answering, waits for one to finish while the kernel's backlog holds
+//!   those behind it;
 //! - header size: hyper answers 431 beyond [`Limits::max_header_bytes`];
 //! - header time: hyper drops a connection whose next request head is not
 //!   complete within [`Limits::header_read`], which covers both slowloris
@@ -15,18 +17,20 @@
 //! - silence: [`IdleTimeout`] fails the socket once no byte has moved either
 //!   way for [`Limits::idle`], e.g. a client that never reads its response.
 //!
-//! On shutdown the listener is dropped (new connections are refused), idle
+//! On shutdown the listeners are dropped (new connections are refused), idle
 //! connections are closed, and requests in flight get [`Limits::drain`] to
 //! finish before their tasks are aborted.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::{StreamExt, stream};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -37,51 +41,53 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::Limits;
-use super::request::Site;
+use super::heads::{HeadWatch, Heads};
+use super::shed::{Activity, Live, Sent};
+use super::{Limits, Website};
 
-/// Accept and serve connections until `shutdown` is cancelled, then drain.
+/// Accept and serve connections on every listener until `shutdown` is
+/// cancelled, then drain.
 pub(super) async fn serve(
-    site: Arc<Site>,
+    site: Arc<Website>,
     limits: Limits,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read)
-        .max_header_size(limits.max_header_bytes)
-        .keep_alive(true);
+    // One stream of connections from every listener. Each listener's
+    // accept() lives inside the stream, not in the select! below, so one
+    // that is under way survives the loop taking another branch.
+    let mut incoming = stream::select_all(listeners.into_iter().map(|listener| {
+        Box::pin(stream::unfold(listener, |listener| async move {
+            let accepted = listener.accept().await;
+            Some((accepted, listener))
+        }))
+    }));
+    let http = http(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     // Told to every connection at shutdown: finish the request in hand, then
     // close instead of waiting for another.
     let closing = CancellationToken::new();
     let mut connections = JoinSet::new();
+    let mut live = Live::default();
 
     loop {
-        let next = async {
-            // A permit first: at the limit, connections wait in the backlog
-            // rather than being accepted and left unserved.
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the connection semaphore is never closed");
-            (permit, listener.accept().await)
-        };
-        let (permit, accepted) = tokio::select! {
+        let accepted = tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
             // Reap finished connections, so the set holds only live ones.
-            Some(finished) = connections.join_next() => {
-                if let Err(error) = finished
-                    && error.is_panic()
-                {
-                    tracing::error!(target: "dnstrail::http", "a connection task panicked: {error}");
+            Some(finished) = connections.join_next_with_id() => {
+                match finished {
+                    Ok((id, ())) => live.remove(id),
+                    Err(error) => {
+                        live.remove(error.id());
+                        if error.is_panic() {
+                            tracing::error!(target: "dnstrail::http", "a connection task panicked: {error}");
+                        }
+                    }
                 }
                 continue;
             }
-            next = next => next,
+            Some(accepted) = incoming.next() => accepted,
         };
         let (stream, client) = match accepted {
             Ok(accepted) => accepted,
@@ -89,43 +95,54 @@ pub(super) async fn serve(
                 // Out of file descriptors, most likely: pause rather than
                 // spin, and let closing connections free some.
                 tracing::warn!(target: "dnstrail::http", "accepting a connection: {error}");
-                drop(permit);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(Duration::from_millis(50)) => continue,
                 }
             }
         };
-        // Responses are written whole; don't let Nagle hold back the tail.
-        let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle));
-        let site = site.clone();
-        let service = service_fn(move |request| {
-            let site = site.clone();
-            async move { Ok::<_, Infallible>(site.respond(request, client).await) }
-        });
-        let connection = http.serve_connection(io, service);
-        let closing = closing.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let mut connection = pin!(connection);
-            let mut told = false;
-            let outcome = loop {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Full: close the connection that has waited longest for a
+                // request, and take its slot once its task has stopped. If
+                // every one is answering, this one waits for the first to
+                // finish (and the backlog holds those behind it).
+                live.close_longest_waiting();
                 tokio::select! {
-                    outcome = connection.as_mut() => break outcome,
-                    () = closing.cancelled(), if !told => {
-                        told = true;
-                        connection.as_mut().graceful_shutdown();
+                    () = shutdown.cancelled() => break,
+                    permit = permits.clone().acquire_owned() => {
+                        permit.expect("the connection semaphore is never closed")
                     }
                 }
-            };
-            if let Err(error) = outcome {
-                tracing::debug!(target: "dnstrail::http", "{client}: connection ended: {error}");
+            }
+        };
+        // Responses are written whole; don't let Nagle hold back the tail.
+        let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
+        let connection = serve_one(
+            &http,
+            site.clone(),
+            stream,
+            client,
+            limits,
+            closing.clone(),
+            activity.clone(),
+        );
+        let task = connections.spawn({
+            let activity = activity.clone();
+            async move {
+                let _permit = permit;
+                if let Err(error) = connection.await {
+                    tracing::debug!(target: "dnstrail::http", "{client}: connection ended: {error}");
+                }
+                activity.closed();
             }
         });
+        live.add(task, activity, client);
     }
 
-    drop(listener);
+    drop(incoming);
     closing.cancel();
     let drained = tokio::time::timeout(limits.drain, async {
         while connections.join_next().await.is_some() {}
@@ -141,6 +158,67 @@ pub(super) async fn serve(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// hyper's HTTP/1.1 settings, from our limits.
+pub(super) fn http(limits: Limits) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_header_size(limits.max_header_bytes)
+        .keep_alive(true);
+    http
+}
+
+/// One client's connection, request after request, until it closes, fails,
+/// or (once `closing` is cancelled) finishes the request in hand.
+///
+/// The socket is wrapped twice on its way to hyper: [`IdleTimeout`] fails
+/// it when nothing moves, and [`HeadWatch`] notes how each request head's
+/// lines end, for the service to refuse lone LFs. `activity` follows the
+/// connection from request to request, for [`Live::close_longest_waiting`].
+pub(super) fn serve_one<S>(
+    http: &http1::Builder,
+    site: Arc<Website>,
+    io: S,
+    client: SocketAddr,
+    limits: Limits,
+    closing: CancellationToken,
+    activity: Arc<Activity>,
+) -> impl Future<Output = hyper::Result<()>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let heads = Arc::new(Heads::default());
+    let io = TokioIo::new(HeadWatch::new(
+        IdleTimeout::new(io, limits.idle),
+        heads.clone(),
+    ));
+    let service = service_fn(move |request| {
+        // hyper calls this once a head is read: the request is in hand.
+        activity.answering();
+        let site = site.clone();
+        let activity = activity.clone();
+        let line_ends = heads.next();
+        async move {
+            let response = site.respond(request, client, line_ends).await;
+            Ok::<_, Infallible>(response.map(|body| Sent::new(body, activity)))
+        }
+    });
+    let connection = http.serve_connection(io, service);
+    async move {
+        let mut connection = pin!(connection);
+        let mut told = false;
+        loop {
+            tokio::select! {
+                outcome = connection.as_mut() => return outcome,
+                () = closing.cancelled(), if !told => {
+                    told = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
 }
 
 /// A socket that fails with `TimedOut` once no byte has moved, in either

@@ -5,21 +5,40 @@
 //!
 //! ```text
 //!   browser ──8── GET / HTTP/1.1, Host: www.example.com ──► web server
-//!           ◄─9── 200 OK, index.html from static/ ─────────┘
+//!           ◄─9── 200 OK, the site's index.html ───────────┘
 //! ```
 //!
 //! One address can serve many sites, so the `Host` header says which one is
-//! meant: this server serves one name (`www.example.com` unless told
-//! otherwise) and answers any other with a 404 page that says so.
+//! meant: this server serves the names it is given (`www.example.com` unless
+//! told otherwise; `blog.example.com` and `example.com` too, if asked) on
+//! every address it listens on, and answers any other name with a 404 page
+//! that lists the ones it serves. The site is the one built into the binary
+//! ([`SiteSource::BuiltIn`]) or a directory ([`SiteSource::Dir`]).
 //!
-//! The parts, one file each:
+//! The shape of every role: [`Website::open`] checks the site (and fails at
+//! once if it cannot be served), the caller binds the listeners, and
+//! [`run`] serves until the shutdown signal.
 //!
-//! - `connection`: accepting connections, bounding how many and how long
-//!   they may sit idle, closing them gracefully on shutdown.
-//! - `request`: one request: virtual host, method, conditional GET
-//!   (`ETag`, `Last-Modified`, 304), the access log.
-//! - `files`: from a URL path to a file under the root and never outside
-//!   it, with small files kept in memory.
+//! A request passes through these parts, one file each:
+//!
+//! ```text
+//!   connection ─► heads ─► hyper ─► request ─► files ─► disk | builtin
+//!    (+ shed)                          └──► pages (errors)
+//! ```
+//!
+//! - `connection`: accepting connections on every listener, bounding how
+//!   many and how long they may sit idle, closing them gracefully on
+//!   shutdown.
+//! - `shed`: at the connection limit, closing the connection that has
+//!   waited longest for a request (a slowloris client, most likely) to make
+//!   room for a new one.
+//! - `heads`: how each request head's lines ended, watched on the bytes
+//!   hyper reads, so that a lone LF can be refused.
+//! - `request`: one request: its line ends and `Host` header, which site,
+//!   method, conditional GET (`ETag`, `Last-Modified`, 304), the access log.
+//! - `files`: from a URL path to a file of the site and never anything
+//!   else, from a directory (opened beneath its root, small files kept in
+//!   memory) or from the binary.
 //! - `pages`: the error pages, generated here.
 //!
 //! Try it (`dnstrail web`, then):
@@ -31,19 +50,22 @@
 
 mod connection;
 mod files;
+mod heads;
 mod pages;
 mod request;
 #[cfg(test)]
 mod scratch;
+mod shed;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use files::Files;
 
 /// JSON served at /trace.json when the web server runs inside `demo`.
 ///
@@ -79,17 +101,23 @@ impl TraceDocument {
 }
 
 /// Where the site's files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SiteSource {
+    /// A directory on disk; nothing outside it is ever served.
     Dir(PathBuf),
+    /// The site carried in the binary ([`crate::builtin::site_files`]).
     BuiltIn,
 }
 
-/// What the web server serves, and for which name.
+/// What the web server serves, and for which names.
+#[derive(Clone)]
 pub struct WebConfig {
-    /// The site's directory; nothing outside it is ever served.
-    pub root: PathBuf,
-    /// The one virtual host served (`www.example.com`).
-    pub host: String,
+    /// Where the files come from.
+    pub site: SiteSource,
+    /// Every host name served (`www.example.com`, `blog.example.com`,
+    /// `example.com`); matched case-insensitively, port and trailing dot
+    /// ignored. Requests for any other name get a 404 that lists these.
+    pub hosts: Vec<String>,
     /// Serve the site whatever the `Host` header says.
     pub any_host: bool,
     /// The demo's trace, served at `/trace.json`; without it, 404.
@@ -97,46 +125,69 @@ pub struct WebConfig {
 }
 
 impl WebConfig {
-    pub fn new(source: SiteSource, hosts: Vec<String>) -> Self {
-        let root = match source {
-            SiteSource::Dir(dir) => dir,
-            SiteSource::BuiltIn => default_static_dir(),
-        };
-        // Interim, until the web server serves a list of names.
-        let any_host = hosts.len() > 1;
+    pub fn new(site: SiteSource, hosts: Vec<String>) -> WebConfig {
         WebConfig {
-            root,
-            host: hosts.into_iter().next().unwrap_or_default(),
-            any_host,
+            site,
+            hosts,
+            any_host: false,
             trace: None,
         }
     }
 }
 
-/// A site ready to serve.
+/// A site opened and checked, ready to serve: [`Website::open`] fails at
+/// once, naming the directory, if the site cannot be served. Its requests
+/// are answered in `request`.
 pub struct Website {
-    config: WebConfig,
+    files: Files,
+    /// The names served, lower case, without a trailing dot, in the order
+    /// given.
+    hosts: Vec<String>,
+    any_host: bool,
+    trace: Option<TraceDocument>,
 }
 
 impl Website {
+    /// Open the site `config` names: its directory must exist, be a
+    /// directory and hold an `index.html`; and unless any host will do, at
+    /// least one name must be given.
     pub async fn open(config: WebConfig) -> anyhow::Result<Website> {
+        let mut hosts: Vec<String> = Vec::with_capacity(config.hosts.len());
+        for host in &config.hosts {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            anyhow::ensure!(
+                !name.is_empty(),
+                "an empty host name ({host:?}) names no site"
+            );
+            if !hosts.contains(&name) {
+                hosts.push(name);
+            }
+        }
         anyhow::ensure!(
-            config.root.is_dir(),
-            "{}: not a directory",
-            config.root.display()
+            config.any_host || !hosts.is_empty(),
+            "no host name to serve the site as (give one, or serve any host)"
         );
-        Ok(Website { config })
+        Ok(Website {
+            files: Files::open(&config.site).await?,
+            hosts,
+            any_host: config.any_host,
+            trace: config.trace,
+        })
     }
-}
 
-/// The default site directory: `static/` in the current directory when there
-/// is one, else the one beside the binary's source tree.
-pub fn default_static_dir() -> PathBuf {
-    let here = PathBuf::from("static");
-    if here.is_dir() {
-        return here;
+    /// The names served, as matched: lower case, without a trailing dot.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
+
+    /// For the log: which names are served.
+    fn describe_hosts(&self) -> String {
+        if self.any_host {
+            "any host name".to_string()
+        } else {
+            self.hosts.join(", ")
+        }
+    }
 }
 
 /// How long and how much each client may take. One value, so that the tests
@@ -151,12 +202,10 @@ struct Limits {
     /// The longest a connection may go with no byte moving either way: a
     /// client that stops reading its response is dropped after this.
     idle: Duration,
-    /// The longest a file may take to come off the disk before the client
-    /// gets a 503.
-    disk: Duration,
     /// How long shutdown waits for requests in flight.
     drain: Duration,
-    /// Connections served at once; more wait in the kernel's backlog.
+    /// Connections served at once; past it, the one that has waited longest
+    /// for a request is closed to make room.
     max_connections: usize,
     /// Request line and headers together.
     max_header_bytes: usize,
@@ -166,44 +215,47 @@ impl Limits {
     const DEFAULT: Limits = Limits {
         header_read: Duration::from_secs(10),
         idle: Duration::from_secs(30),
-        disk: Duration::from_secs(10),
         drain: Duration::from_secs(2),
         max_connections: 1024,
         max_header_bytes: 16 * 1024,
     };
 }
 
-/// Serve the site on an already-bound listener until `shutdown` is
-/// cancelled; then stop accepting, give requests in flight a moment (2 s) to
-/// finish, and return.
+/// Serve `site` on every already-bound listener until `shutdown` is
+/// cancelled; then stop accepting, give requests in flight a moment (2 s)
+/// to finish, and return.
 pub async fn run(
     site: Website,
     listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = listeners.into_iter().next().context("no listener")?;
-    serve(site.config, Limits::DEFAULT, listener, shutdown).await
+    serve(site, Limits::DEFAULT, listeners, shutdown).await
 }
 
 async fn serve(
-    config: WebConfig,
+    site: Website,
     limits: Limits,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let root = config.root.clone();
-    let site = request::Site::open(config, limits)
-        .await
-        .with_context(|| format!("opening the site directory {}", root.display()))?;
-    tracing::info!(
-        "web server for {} on http://{}/ (site: {})",
-        site.describe_host(),
-        listener.local_addr()?,
-        root.display()
+    anyhow::ensure!(
+        !listeners.is_empty(),
+        "the web server was given no address to listen on"
     );
-    connection::serve(Arc::new(site), limits, listener, shutdown).await
+    let mut urls = Vec::with_capacity(listeners.len());
+    for listener in &listeners {
+        urls.push(format!("http://{}/", listener.local_addr()?));
+    }
+    tracing::info!(
+        "web server for {} on {} (site: {})",
+        site.describe_hosts(),
+        urls.join(", "),
+        site.files.describe()
+    );
+    connection::serve(Arc::new(site), limits, listeners, shutdown).await
 }
 
+/// `dnstrail web`: the directory given, else the built-in site.
 /// Feed raw bytes to the site as one client connection would, and return
 /// what it wrote back: the web server's request path, for the fuzzer.
 #[doc(hidden)]
@@ -214,26 +266,22 @@ pub async fn respond_to_raw(config: WebConfig, raw: &[u8]) -> anyhow::Result<Vec
         idle: Duration::from_millis(200),
         ..Limits::DEFAULT
     };
-    let site = Arc::new(request::Site::open(config, limits).await?);
+    let site = Arc::new(Website::open(config).await?);
     let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let serving = tokio::spawn(async move {
-        let service = hyper::service::service_fn(move |req| {
-            let site = site.clone();
-            async move {
-                let client = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-                Ok::<_, std::convert::Infallible>(site.respond(req, client).await)
-            }
-        });
-        // half_close: the client has finished sending once it shuts its
-        // side, yet the answers must still be written back.
-        let _ = hyper::server::conn::http1::Builder::new()
-            .half_close(true)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_read)
-            .max_header_size(limits.max_header_bytes)
-            .serve_connection(hyper_util::rt::TokioIo::new(server), service)
-            .await;
-    });
+    // half_close: the client has finished sending once it shuts its side,
+    // yet the answers must still be written back.
+    let mut http = connection::http(limits);
+    http.half_close(true);
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+    let serving = tokio::spawn(connection::serve_one(
+        &http,
+        site,
+        server,
+        peer,
+        limits,
+        CancellationToken::new(),
+        shed::Activity::new(),
+    ));
     client.write_all(raw).await?;
     client.shutdown().await?;
     let mut out = Vec::new();
@@ -277,14 +325,15 @@ mod tests {
 
     async fn start(limits: Limits) -> Running {
         let site = site();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
         let config = WebConfig::new(
             SiteSource::Dir(site.path().to_path_buf()),
             vec!["www.example.com".into()],
         );
-        let task = tokio::spawn(serve(config, limits, listener, shutdown.clone()));
+        let website = Website::open(config).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(website, limits, vec![listener], shutdown.clone()));
         Running {
             addr,
             shutdown,
@@ -337,30 +386,104 @@ mod tests {
         assert!(closed.is_ok(), "the idle connection stayed open");
     }
 
+    /// Send GET /big.bin and read only the start of the answer: the
+    /// response stays in flight, far larger than the socket buffers.
+    async fn start_a_long_download(addr: SocketAddr) -> TcpStream {
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut start = [0; 15];
+        client.read_exact(&mut start).await.unwrap();
+        assert_eq!(&start, b"HTTP/1.1 200 OK");
+        client
+    }
+
     #[tokio::test]
-    async fn connections_past_the_limit_wait_for_a_free_one() {
+    async fn connections_past_the_limit_wait_while_all_are_answering() {
         let server = start(Limits {
             max_connections: 1,
             ..Limits::DEFAULT
         })
         .await;
-        let mut first = TcpStream::connect(server.addr).await.unwrap();
-        first.write_all(GET_INDEX).await.unwrap();
-        read_index(&mut first).await;
+        let downloading = start_a_long_download(server.addr).await;
 
-        // The kernel completes the handshake, but the server does not take
-        // the connection while the first one (kept alive) holds the permit.
+        // The kernel completes the handshake, but the one slot is answering,
+        // so the newcomer is not served until it is free.
         let mut second = TcpStream::connect(server.addr).await.unwrap();
         second.write_all(GET_INDEX).await.unwrap();
         let waiting =
             tokio::time::timeout(Duration::from_millis(300), second.read(&mut [0; 64])).await;
         assert!(waiting.is_err(), "served past the connection limit");
 
-        drop(first);
+        drop(downloading);
         let reply = tokio::time::timeout(PATIENCE, read_index(&mut second))
             .await
             .expect("served once the first connection closed");
         assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_makes_room_for_a_new_one() {
+        let server = start(Limits {
+            max_connections: 1,
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut idle = TcpStream::connect(server.addr).await.unwrap();
+        idle.write_all(GET_INDEX).await.unwrap();
+        read_index(&mut idle).await;
+
+        let mut second = TcpStream::connect(server.addr).await.unwrap();
+        second.write_all(GET_INDEX).await.unwrap();
+        let reply = tokio::time::timeout(PATIENCE, read_index(&mut second))
+            .await
+            .expect("served at once");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(PATIENCE, idle.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok() && rest.is_empty(), "the idle one was closed");
+    }
+
+    /// Slowloris: more clients trickling their headers than there are
+    /// slots. Without making room, the newcomer would wait in the backlog
+    /// until `header_read` (a minute here) cut a slow one off.
+    #[tokio::test]
+    async fn slow_clients_past_the_limit_make_room_for_a_new_one() {
+        const SLOW: usize = 20;
+        let server = start(Limits {
+            max_connections: 8,
+            header_read: Duration::from_secs(60),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut trickling = tokio::task::JoinSet::new();
+        for _ in 0..SLOW {
+            let mut slow = TcpStream::connect(server.addr).await.unwrap();
+            slow.write_all(b"GET / HTTP/1.1\r\nHost: www.exa")
+                .await
+                .unwrap();
+            // A byte every 50 ms, for 5 s at most, until the server hangs up.
+            trickling.spawn(async move {
+                for _ in 0..100 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if slow.write_all(b"m").await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+
+        let asked = std::time::Instant::now();
+        let mut client = TcpStream::connect(server.addr).await.unwrap();
+        client.write_all(GET_INDEX).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(1), read_index(&mut client))
+            .await
+            .expect("a new client is answered within a second");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        assert!(asked.elapsed() < Duration::from_secs(1));
+        trickling.shutdown().await;
     }
 
     #[tokio::test]

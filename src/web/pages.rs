@@ -24,8 +24,8 @@ pub(super) fn not_found(path: &str) -> Response<Body> {
 }
 
 /// The request named a site this server does not serve. `asked` is the Host
-/// header as sent (or empty), `served` the one name served.
-pub(super) fn unknown_host(asked: &str, served: &str) -> Response<Body> {
+/// header as sent (or empty), `served` every name served.
+pub(super) fn unknown_host(asked: &str, served: &[String]) -> Response<Body> {
     let asked = if asked.is_empty() {
         "The request did not say which site it wants (it has no Host header)".to_string()
     } else {
@@ -38,10 +38,24 @@ pub(super) fn unknown_host(asked: &str, served: &str) -> Response<Body> {
         StatusCode::NOT_FOUND,
         &format!(
             "{asked}. One address can serve many sites, and the <code>Host</code> header \
-             picks one: this server serves <code>{}</code> only.",
-            escape(served)
+             picks one: this server serves {}.",
+            list_names(served)
         ),
     )
+}
+
+/// `<code>a</code> only`, `<code>a</code> and <code>b</code>`,
+/// `<code>a</code>, <code>b</code> and <code>c</code>`.
+fn list_names(names: &[String]) -> String {
+    let code: Vec<String> = names
+        .iter()
+        .map(|name| format!("<code>{}</code>", escape(name)))
+        .collect();
+    match code.as_slice() {
+        [] => "no site at all".to_string(),
+        [only] => format!("{only} only"),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// A directory asked for without its trailing slash; the caller sets
@@ -148,6 +162,20 @@ pub(super) fn escape(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_listed_as_a_sentence_says_them() {
+        let names =
+            |list: &[&str]| list_names(&list.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(names(&["a"]), "<code>a</code> only");
+        assert_eq!(names(&["a", "b"]), "<code>a</code> and <code>b</code>");
+        assert_eq!(
+            names(&["www.example.com", "blog.example.com", "example.com"]),
+            "<code>www.example.com</code>, <code>blog.example.com</code> and \
+             <code>example.com</code>"
+        );
+        assert_eq!(names(&["<x>"]), "<code>&lt;x&gt;</code> only");
+    }
 
     #[test]
     fn escape_leaves_plain_text_alone() {

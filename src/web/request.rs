@@ -3,11 +3,12 @@
 //! the access log.
 //!
 //! ```text
-//!   Host ok? ──no──► 404 "no site called …"
+//!   lines end in CRLF, one Host? ──no──► 400 (and, after a lone LF, close)
+//!   Host one of ours? ──no──► 404 "no site called …; this server serves …"
 //!     │ GET or HEAD? ──no──► 405, Allow: GET, HEAD
 //!     │   /trace.json? ──► the demo's trace, or 404
 //!     │   path clean? ──no──► 400 (`..`, `\`, NUL) or 404 (dot-files)
-//!     │   on disk, inside the root? ──no──► 404
+//!     │   a file of the site (never outside it)? ──no──► 404
 //!     │   client's ETag / date still current? ──yes──► 304, no body
 //!     ▼
 //!   200 with the file (HEAD: the same headers, no body)
@@ -22,14 +23,15 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{Either, Full};
 use hyper::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, HeaderMap, HeaderValue,
+    CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, HeaderMap, HeaderValue,
     IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, SERVER, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode, Version};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::files::{self, BadPath, Files, Lookup, StaticFile};
-use super::{Limits, TraceDocument, WebConfig, pages};
+use super::files::{self, BadPath, Lookup, StaticFile};
+use super::heads::LineEnds;
+use super::{TraceDocument, Website, pages};
 
 /// Every response body: bytes in memory, or a large file streamed from disk.
 pub(super) type Body = Either<Full<Bytes>, UnsyncBoxBody<Bytes, io::Error>>;
@@ -50,47 +52,31 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// The site as the server sees it: the files, and the name they are for.
-pub(super) struct Site {
-    files: Files,
-    /// The name served, lower case, without a trailing dot.
-    host: Box<str>,
-    any_host: bool,
-    trace: Option<TraceDocument>,
-}
-
-impl Site {
-    pub(super) async fn open(config: WebConfig, limits: Limits) -> io::Result<Site> {
-        Ok(Site {
-            files: Files::open(&config.root, limits.disk).await?,
-            host: config
-                .host
-                .trim_end_matches('.')
-                .to_ascii_lowercase()
-                .into(),
-            any_host: config.any_host,
-            trace: config.trace,
-        })
-    }
-
-    /// For the log: which name is served.
-    pub(super) fn describe_host(&self) -> &str {
-        if self.any_host {
-            "any host name"
-        } else {
-            &self.host
-        }
-    }
-
-    /// Answer one request from `client`, and log it.
-    pub(super) async fn respond<B>(
+impl Website {
+    /// Answer one request from `client`, and log it. `line_ends` is how the
+    /// lines of its head ended (from [`super::heads`]).
+    pub(super) async fn respond<B: hyper::body::Body>(
         &self,
         request: Request<B>,
         client: SocketAddr,
+        line_ends: LineEnds,
     ) -> Response<Body> {
         let started = Instant::now();
-        let mut response = self.route(&request).await;
+        let mut response = if line_ends == LineEnds::BareLf {
+            pages::bad_request(
+                "Each line of a request must end with CR LF; this one has a lone LF, \
+                 which servers and proxies read in different ways.",
+            )
+        } else {
+            self.route(&request).await
+        };
         let headers = response.headers_mut();
+        // After a lone LF the request's framing is in doubt; after a body
+        // (never read), the next bytes are not a request head. Either way,
+        // the connection ends with this response.
+        if line_ends == LineEnds::BareLf || !request.body().is_end_stream() {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         headers.insert(SERVER, HeaderValue::from_static("dnstrail"));
         // Types come from our table, never from the browser's guess at the
         // bytes (a .txt that looks like HTML stays text).
@@ -100,6 +86,13 @@ impl Site {
     }
 
     async fn route<B>(&self, request: &Request<B>) -> Response<Body> {
+        if request.headers().get_all(HOST).iter().nth(1).is_some() {
+            // RFC 9112 §3.2: more than one Host line is a bad request.
+            return pages::bad_request(
+                "The request has more than one <code>Host</code> header, so it names \
+                 no one site.",
+            );
+        }
         if let Some(refusal) = self.refuse_host(request) {
             return refusal;
         }
@@ -154,15 +147,15 @@ impl Site {
             return None;
         }
         match requested_host(request) {
-            Some(asked) if same_host(&asked, &self.host) => None,
-            Some(asked) => Some(pages::unknown_host(&asked, &self.host)),
+            Some(asked) if self.hosts.iter().any(|host| same_host(&asked, host)) => None,
+            Some(asked) => Some(pages::unknown_host(&asked, &self.hosts)),
             // RFC 9112 §3.2: an HTTP/1.1 request without Host is malformed;
             // HTTP/1.0 predates Host, so it just names no site of ours.
             None if request.version() >= Version::HTTP_11 => Some(pages::bad_request(
                 "An HTTP/1.1 request must say which site it is for, in a \
                  <code>Host</code> header.",
             )),
-            None => Some(pages::unknown_host("", &self.host)),
+            None => Some(pages::unknown_host("", &self.hosts)),
         }
     }
 
@@ -222,10 +215,7 @@ fn file_response(file: &StaticFile, request: &HeaderMap, head: bool) -> Response
     headers.insert(CONTENT_TYPE, file.content_type.clone());
     headers.insert(CONTENT_LENGTH, file.content_length.clone());
     if !head {
-        *response.body_mut() = match &file.body {
-            Some(bytes) => Either::Left(Full::new(bytes.clone())),
-            None => Either::Right(file.stream()),
-        };
+        *response.body_mut() = file.body();
     }
     response
 }

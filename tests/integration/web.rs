@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use dnstrail::exchange::Transport;
 use dnstrail::trace::{Question, ResponseKind, ServerView, TraceEvent, Traced};
-use dnstrail::web::{self, SiteSource, TraceDocument, WebConfig};
+use dnstrail::web::{self, SiteSource, TraceDocument, WebConfig, Website};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -103,21 +103,34 @@ const CONTENT_TYPES: &[(&str, &str)] = &[
 
 /// A web server running in this test's runtime.
 struct Web {
+    /// The first address it listens on.
     addr: SocketAddr,
+    /// Every address it listens on.
+    addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Web {
-    /// Bind first, then serve: requests sent at once wait in the backlog.
+    /// On 127.0.0.44, port chosen by the kernel.
     async fn start(config: WebConfig) -> Web {
-        let listener = TcpListener::bind("127.0.0.44:0").await.expect("bind");
-        let addr = listener.local_addr().unwrap();
+        Web::start_on(config, &["127.0.0.44:0"]).await
+    }
+
+    /// Open the site, bind every address, then serve: requests sent at once
+    /// wait in the backlog.
+    async fn start_on(config: WebConfig, addrs: &[&str]) -> Web {
+        let site = Website::open(config).await.expect("the site opens");
+        let mut listeners = Vec::new();
+        for addr in addrs {
+            listeners.push(TcpListener::bind(addr).await.expect("bind"));
+        }
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
         let shutdown = CancellationToken::new();
-        let site = web::Website::open(config).await.expect("the site opens");
-        let task = tokio::spawn(web::run(site, vec![listener], shutdown.clone()));
+        let task = tokio::spawn(web::run(site, listeners, shutdown.clone()));
         Web {
-            addr,
+            addr: addrs[0],
+            addrs,
             shutdown,
             task,
         }
@@ -612,6 +625,7 @@ async fn trace_json_serves_the_published_document() {
 
 #[tokio::test]
 async fn the_real_site_tells_the_story() {
+    // The site built into the binary, which `dnstrail web` serves by default.
     let web = Web::start(WebConfig::new(SiteSource::BuiltIn, vec![SITE.into()])).await;
     let home = web.get("/").await;
     assert_eq!(home.status, 200);
@@ -712,4 +726,296 @@ async fn slow_clients_do_not_block_new_ones() {
     assert!(started.elapsed() < PATIENCE);
     drop(slow);
     web.stop().await;
+}
+
+/// The race that `canonicalize`-then-open loses: a thread swaps a directory
+/// of the site for a symlink to outside it, and back, while requests for
+/// files in it run. Each request asks for a file not asked for before, so
+/// none is answered from the in-memory cache: every one opens the disk.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapping_a_directory_for_a_symlink_never_leaks_a_file() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    const FILES: usize = 2_000;
+    const CLIENTS: usize = 4;
+    const FOR_AT_MOST: Duration = Duration::from_secs(5);
+    let site = Fixture::new();
+    let inside = site.root().join("flip");
+    let parked = site.root().join("parked");
+    let outside = site.outside().join("elsewhere");
+    for dir in [&inside, &outside] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for i in 0..FILES {
+        std::fs::write(inside.join(format!("{i}.txt")), format!("inside {i}")).unwrap();
+        std::fs::write(outside.join(format!("{i}.txt")), SECRET).unwrap();
+    }
+    let web = Web::start(site.config()).await;
+
+    // The attacker: real directory, gone, symlink out (by an absolute path,
+    // then by `..`), gone, real again.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = std::thread::spawn({
+        let stop = stop.clone();
+        let ways_out = [outside.clone(), PathBuf::from("../elsewhere")];
+        move || {
+            let started = std::time::Instant::now();
+            let mut flips = 0;
+            while !stop.load(Ordering::Relaxed)
+                && started.elapsed() < FOR_AT_MOST * 2
+                && flips < 10_000_000
+            {
+                std::fs::rename(&inside, &parked).unwrap();
+                std::os::unix::fs::symlink(&ways_out[flips % 2], &inside).unwrap();
+                std::fs::remove_file(&inside).unwrap();
+                std::fs::rename(&parked, &inside).unwrap();
+                flips += 1;
+            }
+            flips
+        }
+    });
+
+    let started = std::time::Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..CLIENTS {
+        let addr = web.addr;
+        clients.spawn(async move {
+            let mut conn = Conn::open(addr).await;
+            let (mut served, mut leaked) = (0, Vec::new());
+            for i in (client..FILES).step_by(CLIENTS) {
+                if started.elapsed() > FOR_AT_MOST {
+                    break;
+                }
+                let reply = conn.send(&get(&format!("/flip/{i}.txt"), SITE)).await;
+                if reply.text().contains(SECRET) {
+                    leaked.push(i);
+                }
+                served += usize::from(reply.status == 200);
+            }
+            (served, leaked)
+        });
+    }
+    let mut served = 0;
+    let mut leaked = Vec::new();
+    while let Some(outcome) = clients.join_next().await {
+        let (s, l) = outcome.unwrap();
+        served += s;
+        leaked.extend(l);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 0, "the directory was never swapped");
+    assert!(served > 0, "no request was served at all");
+    assert!(
+        leaked.is_empty(),
+        "{} responses came from outside the site, the first for /flip/{}.txt",
+        leaked.len(),
+        leaked[0]
+    );
+}
+
+#[tokio::test]
+async fn two_host_headers_are_a_bad_request() {
+    let site = Fixture::new();
+    let web = Web::start(site.config()).await;
+    for second in [SITE, "elsewhere.test"] {
+        let reply = web
+            .send(&format!(
+                "GET / HTTP/1.1\r\nHost: {SITE}\r\nHost: {second}\r\n\r\n"
+            ))
+            .await;
+        assert_eq!(reply.status, 400, "Host: {second}");
+        assert!(!reply.text().contains("Fixture home"));
+    }
+}
+
+/// RFC 9112 §2.2 lets a recipient take a lone LF for a line end; hyper does.
+/// A proxy in front that does not would read other requests from the same
+/// bytes, so lone LFs are refused, and the connection closed.
+#[tokio::test]
+async fn lines_ending_in_a_bare_lf_are_a_bad_request() {
+    let site = Fixture::new();
+    let web = Web::start(site.config()).await;
+    for request in [
+        format!("GET / HTTP/1.1\nHost: {SITE}\n\n"),
+        format!("GET / HTTP/1.1\r\nHost: {SITE}\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: {SITE}\r\nAccept: */*\n\r\n"),
+        format!("GET / HTTP/1.1\nHost: {SITE}\r\n\r\n"),
+    ] {
+        let mut conn = web.connect().await;
+        let reply = conn.send(&request).await;
+        assert_eq!(reply.status, 400, "{request:?}");
+        assert_eq!(reply.header("connection"), Some("close"), "{request:?}");
+        assert!(!reply.text().contains("Fixture home"));
+        assert!(conn.closed_by_server().await, "{request:?}");
+    }
+    // On a kept-alive connection, a good request, a bad one, then nothing.
+    let mut conn = web.connect().await;
+    assert_eq!(conn.send(&get("/", SITE)).await.status, 200);
+    let bad = conn
+        .send(&format!("GET / HTTP/1.1\nHost: {SITE}\n\n"))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(conn.closed_by_server().await);
+    // Pipelined: each request is judged by its own lines.
+    let mut conn = web.connect().await;
+    let good = get("/style.css", SITE);
+    let reply = conn
+        .send(&format!("{good}{good}GET / HTTP/1.1\nHost: {SITE}\n\n"))
+        .await;
+    assert_eq!(reply.status, 200);
+    for expected in [200, 400] {
+        let reply = tokio::time::timeout(PATIENCE, conn.reply(false))
+            .await
+            .expect("a reply in time");
+        assert_eq!(reply.status, expected);
+    }
+}
+
+/// A body is never read; rather than skip it (and risk reading its bytes as
+/// the next request), the server answers and closes.
+#[tokio::test]
+async fn a_request_with_a_body_is_answered_then_closed() {
+    let site = Fixture::new();
+    let web = Web::start(site.config()).await;
+    let mut conn = web.connect().await;
+    let reply = conn
+        .send(&format!(
+            "POST / HTTP/1.1\r\nHost: {SITE}\r\nContent-Length: 15\r\n\r\nGET / HTTP/1.1\n"
+        ))
+        .await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert!(conn.closed_by_server().await);
+}
+
+#[tokio::test]
+async fn several_names_on_several_addresses() {
+    let names = ["www.example.com", "Blog.Example.com.", "example.com"];
+    let site = Fixture::new();
+    let config = WebConfig::new(
+        SiteSource::Dir(site.root()),
+        names.iter().map(|n| n.to_string()).collect(),
+    );
+    let web = Web::start_on(config, &["127.0.0.44:0", "127.0.0.45:0"]).await;
+    assert_eq!(web.addrs.len(), 2);
+    for addr in &web.addrs {
+        for host in ["www.example.com", "blog.example.com:8080", "EXAMPLE.COM."] {
+            let reply = Conn::open(*addr).await.send(&get("/", host)).await;
+            assert_eq!(reply.status, 200, "{host} on {addr}");
+            assert!(reply.text().contains("Fixture home"));
+        }
+        let elsewhere = Conn::open(*addr)
+            .await
+            .send(&get("/", "shop.example.com"))
+            .await;
+        assert_eq!(elsewhere.status, 404);
+        let page = elsewhere.text();
+        assert!(
+            page.contains(
+                "this server serves <code>www.example.com</code>, \
+                 <code>blog.example.com</code> and <code>example.com</code>."
+            ),
+            "{page}"
+        );
+    }
+    let addrs = web.addrs.clone();
+    web.stop().await;
+    for addr in addrs {
+        assert!(TcpStream::connect(addr).await.is_err(), "{addr} is closed");
+    }
+}
+
+#[tokio::test]
+async fn the_built_in_site_is_served_like_a_directory() {
+    let web = Web::start(WebConfig::new(SiteSource::BuiltIn, vec![SITE.into()])).await;
+    let mut files = 0;
+    for (name, bytes) in dnstrail::builtin::site_files() {
+        let path = format!("/{name}");
+        let mut conn = web.connect().await;
+        let reply = conn.send(&get(&path, SITE)).await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.body, bytes, "{path}");
+        assert_eq!(reply.header("cache-control"), Some("no-cache"));
+        let etag = reply.header("etag").expect("an ETag").to_string();
+        let modified = reply.header("last-modified").expect("Last-Modified");
+        assert!(httpdate::parse_http_date(modified).is_ok(), "{modified}");
+
+        let head = conn
+            .send(&format!("HEAD {path} HTTP/1.1\r\nHost: {SITE}\r\n\r\n"))
+            .await;
+        assert_eq!(head.status, 200);
+        for header in ["content-type", "content-length", "etag", "last-modified"] {
+            assert_eq!(head.header(header), reply.header(header), "{path} {header}");
+        }
+        let again = conn
+            .send(&format!(
+                "GET {path} HTTP/1.1\r\nHost: {SITE}\r\nIf-None-Match: {etag}\r\n\r\n"
+            ))
+            .await;
+        assert_eq!(again.status, 304, "{path}");
+        let since = conn
+            .send(&format!(
+                "GET {path} HTTP/1.1\r\nHost: {SITE}\r\nIf-Modified-Since: {modified}\r\n\r\n"
+            ))
+            .await;
+        assert_eq!(since.status, 304, "{path}");
+        // The next reply parses only if the 304s carried no body.
+        assert_eq!(conn.send(&get(&path, SITE)).await.status, 200);
+        files += 1;
+    }
+    assert!(files >= 3, "index.html, style.css, trace.js at least");
+
+    let home = web.get("/").await;
+    assert_eq!(
+        home.body,
+        dnstrail::builtin::site_file("index.html").unwrap()
+    );
+    for (path, status) in [
+        ("/index.html/", 404),
+        ("/nowhere.html", 404),
+        ("/.hidden", 404),
+        ("/../Cargo.toml", 400),
+    ] {
+        assert_eq!(web.get(path).await.status, status, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_site_that_cannot_be_served_fails_to_open() {
+    let site = Fixture::new();
+    let no_index = site.root().join("empty");
+    let a_file = site.root().join("notes.txt");
+    let missing = site.root().join("nowhere");
+    for (dir, why) in [
+        (&missing, "does not exist"),
+        (&a_file, "is not a directory"),
+        (&no_index, "has no index.html"),
+    ] {
+        let config = WebConfig::new(SiteSource::Dir(dir.clone()), vec![SITE.into()]);
+        let Err(error) = Website::open(config).await else {
+            panic!("{} opened", dir.display());
+        };
+        let message = format!("{error:#}");
+        assert!(message.contains(&dir.display().to_string()), "{message}");
+        assert!(message.contains(why), "{message}");
+    }
+
+    let nameless = WebConfig::new(SiteSource::Dir(site.root()), Vec::new());
+    assert!(Website::open(nameless.clone()).await.is_err());
+    let mut any = nameless;
+    any.any_host = true;
+    let opened = Website::open(any).await.expect("any host needs no name");
+    assert!(opened.hosts().is_empty());
+
+    let named = WebConfig::new(
+        SiteSource::BuiltIn,
+        vec!["WWW.Example.com.".into(), "www.example.com".into()],
+    );
+    let opened = Website::open(named).await.unwrap();
+    assert_eq!(opened.hosts(), ["www.example.com"]);
+    let no_listener = web::run(opened, Vec::new(), CancellationToken::new()).await;
+    assert!(no_listener.is_err(), "a server with no address");
 }
