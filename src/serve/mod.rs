@@ -19,6 +19,7 @@
 //! core; a name server's answers encoded once and replayed) and [`tcp`]
 //! (bounded connections, RFC 7766).
 
+pub mod cookies;
 pub mod encode;
 pub mod identity;
 pub mod querylog;
@@ -43,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::dns::Transport;
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::DnsSockets;
+use cookies::{CookieSecret, Cookies};
 use encode::{bare_header, encode_reply, udp_limit};
 use identity::Identity;
 use querylog::LogEntry;
@@ -164,6 +166,8 @@ pub struct ServeOptions {
     pub hide_version: bool,
     /// Keys for TSIG-signed queries; none: every signed query gets BADKEY.
     pub tsig: TsigKeys,
+    /// Answer DNS cookies (RFC 7873) with server cookies of our own.
+    pub cookies: bool,
     /// Set to make the server misbehave on purpose; shared with whoever
     /// breaks and heals it at run time.
     pub fault: FaultSwitch,
@@ -179,6 +183,7 @@ impl Default for ServeOptions {
             nsid: false,
             hide_version: false,
             tsig: TsigKeys::default(),
+            cookies: true,
             fault: FaultSwitch::default(),
         }
     }
@@ -227,6 +232,8 @@ pub struct Answer {
 /// The layers between transport and role, shared by every transport task.
 pub struct Pipeline<R> {
     responder: R,
+    /// The secret of our DNS cookies, unless they are off.
+    cookies: Option<CookieSecret>,
     limiter: Option<RateLimiter>,
     edns_payload: u16,
     identity: Identity,
@@ -238,6 +245,7 @@ impl<R: Responder> Pipeline<R> {
     pub fn new(responder: R, options: ServeOptions) -> Pipeline<R> {
         Pipeline {
             responder,
+            cookies: options.cookies.then(CookieSecret::default),
             limiter: options.rate_limit.map(RateLimiter::new),
             edns_payload: options.edns_payload.max(512),
             identity: Identity {
@@ -294,6 +302,12 @@ impl<R: Responder> Pipeline<R> {
         transport: Transport,
         verdict: Verdict,
     ) -> Option<Answer> {
+        // Over the rate, a query that brings back a server cookie of ours
+        // is still answered: its source address cannot be forged.
+        let verdict = match verdict {
+            Verdict::Drop | Verdict::Slip if self.has_valid_cookie(packet, src) => Verdict::Send,
+            other => other,
+        };
         match verdict {
             Verdict::Send | Verdict::Refuse => {}
             Verdict::Drop => return None,
@@ -337,7 +351,16 @@ impl<R: Responder> Pipeline<R> {
                 tsig::Checked::Refused(refused) => refusal = Some(refused),
             }
         }
-        let checked = self.mandatory_checks(&message);
+        let cookies = self
+            .cookies
+            .as_ref()
+            .map_or(Cookies::None, |secret| secret.read(&message, src.ip()));
+        let checked = if cookies == Cookies::Malformed {
+            // RFC 7873 §5.2.2: a COOKIE option of the wrong length.
+            Err(ResponseCode::FormErr)
+        } else {
+            self.mandatory_checks(&message)
+        };
         let reply = if refusal.is_some() {
             Reply::rcode(ResponseCode::NotAuth)
         } else if let Some(reply) = self.identity.answer(&message) {
@@ -368,6 +391,10 @@ impl<R: Responder> Pipeline<R> {
         metadata.authentic_data = reply.authentic_data;
         let edns = edns.map(|mut edns| {
             self.add_options(&message, &reply, &mut edns);
+            if let (Cookies::Present { client, .. }, Some(secret)) = (&cookies, &self.cookies) {
+                edns.options_mut()
+                    .insert(secret.answer_option(client, src.ip()));
+            }
             edns
         });
 
@@ -432,9 +459,26 @@ impl<R: Responder> Pipeline<R> {
             log,
             replayable: checked.is_ok()
                 && message.signature.is_none()
+                && cookies == Cookies::None
                 && verdict == Verdict::Send
                 && fault.is_none()
                 && self.responder.replayable(),
+        })
+    }
+
+    /// Whether a packet carries a server cookie we made for its sender.
+    fn has_valid_cookie(&self, packet: &[u8], src: SocketAddr) -> bool {
+        let Some(secret) = &self.cookies else {
+            return false;
+        };
+        Message::from_vec(packet).is_ok_and(|message| {
+            matches!(
+                secret.read(&message, src.ip()),
+                Cookies::Present {
+                    server_valid: true,
+                    ..
+                }
+            )
         })
     }
 

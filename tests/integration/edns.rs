@@ -398,3 +398,76 @@ async fn dig_sees_the_identity_and_verifies_the_signature() {
     assert!(!signed.contains("Couldn't verify"), "{signed}");
     stop.cancel();
 }
+
+fn cookie_query(cookie: Vec<u8>) -> Message {
+    let mut query = query_with_edns("www.example.com.", 1232, false);
+    query
+        .edns
+        .as_mut()
+        .unwrap()
+        .options_mut()
+        .insert(EdnsOption::Unknown(10, cookie));
+    query
+}
+
+fn cookie_of(reply: &Message) -> Option<Vec<u8>> {
+    reply
+        .edns
+        .as_ref()
+        .and_then(|e| e.option(EdnsCode::Cookie))
+        .map(|o| Vec::<u8>::try_from(o).unwrap())
+}
+
+/// DNS cookies (RFC 7873/9018): a client cookie gets a server cookie back;
+/// a query bringing it back is answered even past the rate limit; a
+/// malformed option is FORMERR.
+#[tokio::test]
+async fn cookies_are_answered_and_a_good_one_passes_the_rate_limit() {
+    // A COOKIE option of the wrong length is FORMERR (RFC 7873 §5.2.2).
+    let (plain, stop_plain) = hosted_zone(ServeOptions::default()).await;
+    let malformed = cookie_query(vec![1; 5]).to_vec().unwrap();
+    let reply = Message::from_vec(&raw_exchange(plain, &malformed).await).unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    stop_plain.cancel();
+
+    let (server, stop) = hosted_zone(ServeOptions {
+        rate_limit: Some(dnstrail::serve::ratelimit::RateLimit::responses(1)),
+        ..ServeOptions::default()
+    })
+    .await;
+    let reply =
+        Message::from_vec(&raw_exchange(server, &cookie_query(vec![9; 8]).to_vec().unwrap()).await)
+            .unwrap();
+    let cookie = cookie_of(&reply).expect("a COOKIE option back");
+    assert_eq!(cookie.len(), 24);
+    assert_eq!(cookie[..8], [9; 8]);
+    assert_eq!(cookie[8], 1, "RFC 9018 version 1");
+
+    // Far past one answer a second: with the server cookie, every query is
+    // answered; without, most are dropped.
+    let with = cookie_query(cookie.clone()).to_vec().unwrap();
+    for _ in 0..10 {
+        let reply = Message::from_vec(&raw_exchange(server, &with).await).unwrap();
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert!(!reply.metadata.truncation);
+    }
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let without = make_query(&name("www.example.com."), RecordType::A, false, false)
+        .to_vec()
+        .unwrap();
+    for _ in 0..10 {
+        socket.send_to(&without, server).await.unwrap();
+    }
+    let mut answered = 0;
+    let mut buf = [0u8; 512];
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await
+    {
+        if !Message::from_vec(&buf[..n]).unwrap().metadata.truncation {
+            answered += 1;
+        }
+    }
+    assert!(answered < 5, "{answered} of 10 answered past the rate");
+
+    stop.cancel();
+}
