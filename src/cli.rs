@@ -107,6 +107,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
+/// Who may change state through the control endpoint.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ControlAuth {
+    /// Require this token for every state change (Authorization: Bearer TOKEN)
+    #[arg(long, value_name = "TOKEN", conflicts_with = "control_token_file")]
+    pub control_token: Option<String>,
+    /// Read the control token from this file (its first line)
+    #[arg(long, value_name = "FILE")]
+    pub control_token_file: Option<PathBuf>,
+}
+
+impl ControlAuth {
+    /// The token, read from its file if need be.
+    pub fn token(&self) -> Result<Option<std::sync::Arc<str>>, String> {
+        if let Some(token) = &self.control_token {
+            return Ok(Some(token.as_str().into()));
+        }
+        let Some(file) = &self.control_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("--control-token-file {}: {e}", file.display()))?;
+        let token = text.lines().next().unwrap_or("").trim();
+        if token.is_empty() {
+            return Err(format!(
+                "--control-token-file {}: the file is empty",
+                file.display()
+            ));
+        }
+        Ok(Some(token.into()))
+    }
+}
+
 /// Options shared by `root`, `tld`, `auth` and `nameservers`.
 #[derive(Debug, Args)]
 pub struct NameServerArgs {
@@ -153,6 +186,8 @@ pub struct NameServerArgs {
     /// Serve the control endpoint (servers, faults) on this loopback address
     #[arg(long, value_name = "ADDR")]
     pub control: Option<Endpoint>,
+    #[command(flatten)]
+    pub control_auth: ControlAuth,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +216,8 @@ pub struct ResolverArgs {
     /// Serve cache, traces and metrics over HTTP on this loopback address
     #[arg(long, value_name = "ADDR")]
     pub control: Option<Endpoint>,
+    #[command(flatten)]
+    pub control_auth: ControlAuth,
     /// Print each resolution's trace events as JSON lines on stdout
     #[arg(long, conflicts_with = "story")]
     pub json: bool,
@@ -265,6 +302,8 @@ pub struct DemoArgs {
     /// The control endpoint's address [default: 127.0.0.1:5380]
     #[arg(long, value_name = "ADDR")]
     pub control: Option<Endpoint>,
+    #[command(flatten)]
+    pub control_auth: ControlAuth,
     /// Write the trace events as JSON lines instead of the story
     #[arg(long)]
     pub json: bool,

@@ -18,8 +18,10 @@
 //! and one sent by a web page of another site (an `Origin` or `Referer`
 //! that is not this endpoint, or `Sec-Fetch-Site: cross-site`) is refused,
 //! so a page elsewhere cannot flush the cache or break servers through the
-//! user's browser. Every change is told in the trace, so it shows in the
-//! story and on the page.
+//! user's browser. With `--control-token` (or `--control-token-file`), a
+//! state change must also carry `Authorization: Bearer TOKEN`, for machines
+//! where other users share loopback. Every change is told in the trace, so
+//! it shows in the story and on the page.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +55,9 @@ pub struct Control {
     pub resolver: Option<Resolver>,
     pub servers: Vec<(Server, FaultSwitch)>,
     pub trace: TraceSink,
+    /// When set, every state-changing request must carry it
+    /// (`Authorization: Bearer TOKEN`).
+    pub token: Option<std::sync::Arc<str>>,
 }
 
 /// Serve the control endpoint on an already-bound listener until `shutdown`.
@@ -160,6 +165,12 @@ impl Control {
                 "refused: this request comes from a web page of another site",
             );
         }
+        if req.method() == Method::POST && !self.authorized(req) {
+            return text(
+                StatusCode::UNAUTHORIZED,
+                "this endpoint wants its token: Authorization: Bearer TOKEN (see --control-token)",
+            );
+        }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (req.method(), segments.as_slice()) {
             (&Method::GET, [""]) => json(&serde_json::json!({
@@ -213,6 +224,26 @@ impl Control {
             ),
             _ => text(StatusCode::NOT_FOUND, "not found; try GET /"),
         }
+    }
+
+    /// Whether a request carries the token, if one is set; compared in
+    /// constant time, as secrets are.
+    fn authorized(&self, req: &Request<Incoming>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        given.len() == token.len()
+            && given
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 
     fn with_resolver(

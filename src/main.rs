@@ -238,6 +238,7 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
                     resolver: None,
                     servers: vec![(server, options.fault.clone())],
                     trace: TraceSink::new(),
+                    token: args.control_auth.token().map_err(anyhow::Error::msg)?,
                 },
                 control.with_port(DEFAULT_CONTROL_PORT),
                 stop.clone(),
@@ -281,6 +282,7 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
     };
     config.nsid = args.nsid;
     config.control = args.control.map(|c| c.with_port(DEFAULT_CONTROL_PORT));
+    config.control_token = args.control_auth.token().map_err(anyhow::Error::msg)?;
     let stack = Stack::start(config)
         .await
         .with_context(|| format!("starting the {role} name servers"))?;
@@ -397,6 +399,7 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
                 resolver: Some(resolver.clone()),
                 servers: Vec::new(),
                 trace: resolver.trace().clone(),
+                token: args.control_auth.token().map_err(anyhow::Error::msg)?,
             },
             control.with_port(DEFAULT_CONTROL_PORT),
             stop.clone(),

@@ -53,6 +53,8 @@ pub struct StackConfig {
     pub web: Option<WebSetup>,
     /// Where the control endpoint listens, if anywhere.
     pub control: Option<SocketAddr>,
+    /// The token state changes through it must carry, if any.
+    pub control_token: Option<std::sync::Arc<str>>,
     /// Where every role's events go: one clock for the whole stack.
     pub trace: TraceSink,
 }
@@ -71,6 +73,7 @@ impl StackConfig {
             resolver: None,
             web: None,
             control: None,
+            control_token: None,
             trace: TraceSink::new(),
         }
     }
@@ -110,6 +113,7 @@ pub struct Stack {
     pub resolver_addr: Option<SocketAddr>,
     pub web_addrs: Vec<SocketAddr>,
     pub control_addr: Option<SocketAddr>,
+    control_token: Option<std::sync::Arc<str>>,
     /// What the web server shows at `/trace.json`, when someone publishes.
     pub trace_document: Option<crate::web::TraceDocument>,
     servers: Vec<RunningServer>,
@@ -133,6 +137,7 @@ impl Stack {
             resolver: resolver_setup,
             web: web_setup,
             control: control_addr,
+            control_token,
             trace,
         } = config;
 
@@ -237,6 +242,7 @@ impl Stack {
             resolver_addr,
             web_addrs,
             control_addr: None,
+            control_token,
             trace_document: None,
             servers: running,
             options: name_server_options,
@@ -267,6 +273,7 @@ impl Stack {
                 .map(|h| (h.server.clone(), h.fault.clone()))
                 .collect(),
             trace: self.trace.clone(),
+            token: self.control_token.clone(),
         }
     }
 

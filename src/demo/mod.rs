@@ -619,6 +619,7 @@ impl Demo {
             clock: Clock::new(),
         });
         config.web = web;
+        config.control_token = args.control_auth.token().map_err(anyhow::Error::msg)?;
         config.control = match args.control {
             Some(addr) => addr.to_socket_addr(DEFAULT_CONTROL_PORT),
             None => Some(SocketAddr::new(DEFAULT_RESOLVER_IP, DEFAULT_CONTROL_PORT)),

@@ -142,3 +142,35 @@ async fn state_changes_from_another_site_are_refused() {
     assert!(chain.resolver.cache().is_empty());
     chain.stop().await;
 }
+
+#[tokio::test]
+async fn with_a_token_state_changes_need_it_and_views_do_not() {
+    let chain = start_chain().await;
+    let mut control = chain.stack.control();
+    control.token = Some("s3cret-token".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(dnstrail::control::run(
+        control,
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    chain.ask("www.example.com.", RecordType::A).await;
+    for wrong in [&[][..], &[("Authorization", "Bearer wrong-token!")][..]] {
+        let (status, _) = http_request(addr, "POST", "/flush", wrong).await;
+        assert!(status.contains("401"), "{wrong:?}: {status}");
+    }
+    assert!(!chain.resolver.cache().is_empty());
+    let (status, _) = http_request(addr, "GET", "/cache", &[]).await;
+    assert!(status.contains("200"), "{status}");
+    let (status, _) = http_request(
+        addr,
+        "POST",
+        "/flush",
+        &[("Authorization", "Bearer s3cret-token")],
+    )
+    .await;
+    assert!(status.contains("200"), "{status}");
+    assert!(chain.resolver.cache().is_empty());
+    chain.stop().await;
+}
