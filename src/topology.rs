@@ -150,7 +150,9 @@ impl Topology {
         })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_file())
+            // Everything but directories: a FIFO or a device among the
+            // zone files is refused by name rather than skipped.
+            .filter(|e| !e.path().is_dir())
             .filter(|e| e.file_name().to_str().is_some_and(is_zone_file_name))
             .map(|e| e.path())
             .collect();

@@ -208,3 +208,48 @@ fn named_checkzone_accepts_the_demo_zones() {
         assert!(stdout.contains("OK"), "{stdout}");
     }
 }
+
+/// A FIFO, or /dev/zero behind a symlink, given as a zone file: refused at
+/// once with the file named, never read (reading would hang or never end).
+#[tokio::test]
+async fn a_zone_file_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = temp_dir("not-a-file");
+    let fifo = dir.join("fifo.zone");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    let link = dir.join("zero.zone");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    let mut paths = vec![link];
+    if made.is_ok_and(|s| s.success()) {
+        paths.push(fifo);
+    }
+    for path in paths {
+        let started = std::time::Instant::now();
+        let error = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || Zone::load(&path).unwrap_err().to_string()
+            }),
+        )
+        .await
+        .expect("refused without reading")
+        .unwrap();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("not a regular file"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+    // And a whole directory of zones with one of them is refused too.
+    let error = Topology::load(&dir).unwrap_err().to_string();
+    assert!(error.contains("not a regular file") || error.contains("zero.zone"), "{error}");
+}
+
+/// A zone file over the size cap is refused with its size and the cap.
+#[test]
+fn a_zone_file_too_big_is_refused() {
+    let dir = temp_dir("too-big");
+    let path = dir.join("big.zone");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(dnstrail::zone::MAX_ZONE_FILE_BYTES + 1).unwrap();
+    let error = Zone::load(&path).unwrap_err().to_string();
+    assert!(error.contains("MiB a zone file may have"), "{error}");
+}
