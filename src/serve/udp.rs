@@ -61,14 +61,27 @@ pub async fn serve<R: Responder>(
 ) {
     let socket = Arc::new(socket);
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..tasks.max(1) {
+    let spawn = |set: &mut tokio::task::JoinSet<()>| {
         set.spawn(serve_task(
             pipeline.clone(),
             socket.clone(),
             shutdown.clone(),
         ));
+    };
+    for _ in 0..tasks.max(1) {
+        spawn(&mut set);
     }
-    while set.join_next().await.is_some() {}
+    // A reader that panicked (a bug met by one question) is replaced, so
+    // one bad question never takes the server down.
+    while let Some(ended) = set.join_next().await {
+        if let Err(error) = ended
+            && error.is_panic()
+            && !shutdown.is_cancelled()
+        {
+            tracing::error!(%error, "a UDP reader panicked; starting another");
+            spawn(&mut set);
+        }
+    }
 }
 
 async fn serve_task<R: Responder>(
