@@ -28,7 +28,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use futures_util::StreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -81,7 +84,7 @@ pub async fn run(
         };
         let control = control.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
+            let service = service_fn(move |req: Request<Incoming>| {
                 let control = control.clone();
                 async move { Ok::<_, Infallible>(control.route(&req, local)) }
             });
@@ -94,20 +97,23 @@ pub async fn run(
     }
 }
 
+/// What every answer of the endpoint carries: whole, or a stream (`/events`).
+pub type ControlBody = BoxBody<Bytes, Infallible>;
+
 fn respond(
     status: StatusCode,
     content_type: &str,
     body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
+) -> Response<ControlBody> {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
         .header("cache-control", "no-store")
-        .body(Full::new(body.into()))
+        .body(Full::new(body.into()).boxed())
         .expect("static response parts are valid")
 }
 
-fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+fn json(value: &impl serde::Serialize) -> Response<ControlBody> {
     match serde_json::to_vec_pretty(value) {
         Ok(body) => respond(StatusCode::OK, "application/json", body),
         Err(e) => respond(
@@ -118,10 +124,20 @@ fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     }
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+fn text(status: StatusCode, body: impl Into<String>) -> Response<ControlBody> {
     let mut body = body.into();
     body.push('\n');
     respond(status, "text/plain; charset=utf-8", body)
+}
+
+/// How often an idle event stream says it is still there, so proxies and
+/// browsers keep it open.
+const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// One event in Server-Sent Events form: its `seq` as the id to resume from.
+fn sse_event(event: &crate::trace::Traced) -> String {
+    let data = serde_json::to_string(event).unwrap_or_default();
+    format!("id: {}\nevent: trace\ndata: {data}\n\n", event.seq)
 }
 
 /// A query parameter's value.
@@ -133,7 +149,7 @@ fn param<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
 
 /// Whether a request comes from a page of another site: its `Origin` or
 /// `Referer` names another host than this endpoint, or the browser says so.
-fn cross_site(req: &Request<Incoming>, local: SocketAddr) -> bool {
+fn cross_site<B>(req: &Request<B>, local: SocketAddr) -> bool {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     if header("sec-fetch-site").is_some_and(|v| v == "cross-site") {
         return true;
@@ -156,7 +172,9 @@ fn cross_site(req: &Request<Incoming>, local: SocketAddr) -> bool {
 }
 
 impl Control {
-    fn route(&self, req: &Request<Incoming>, local: SocketAddr) -> Response<Full<Bytes>> {
+    /// Answer one request; `local` is the endpoint's own address, for the
+    /// cross-site check.
+    pub fn route<B>(&self, req: &Request<B>, local: SocketAddr) -> Response<ControlBody> {
         let path = req.uri().path();
         let query = req.uri().query();
         if req.method() == Method::POST && cross_site(req, local) {
@@ -177,6 +195,7 @@ impl Control {
                 "endpoints": {
                     "GET /cache?name=&kind=&limit=&offset=": "cache entries with remaining TTLs",
                     "GET /traces": "recent resolutions, event by event",
+                    "GET /events": "every event as it happens (Server-Sent Events; resumes with Last-Event-ID)",
                     "GET /metrics": "Prometheus metrics",
                     "GET /servers": "the name servers, their addresses, zones and faults",
                     "POST /flush": "empty the cache",
@@ -187,6 +206,7 @@ impl Control {
             })),
             (&Method::GET, ["cache"]) => self.with_resolver(|r| cache_page(r, query)),
             (&Method::GET, ["traces"]) => self.with_resolver(|r| json(&r.recent())),
+            (&Method::GET, ["events"]) => self.events(req),
             (&Method::GET, ["metrics"]) => self.with_resolver(|r| {
                 respond(
                     StatusCode::OK,
@@ -217,7 +237,11 @@ impl Control {
             (&Method::POST, ["servers", name, action @ ("fault" | "heal")]) => {
                 self.set_fault(name, action, query)
             }
-            (_, [""] | ["cache" | "traces" | "metrics" | "servers" | "flush" | "advance"])
+            (
+                _,
+                [""]
+                | ["cache" | "traces" | "events" | "metrics" | "servers" | "flush" | "advance"],
+            )
             | (_, ["servers", _, "fault" | "heal"]) => text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed (state changes are POST, views are GET)",
@@ -228,7 +252,7 @@ impl Control {
 
     /// Whether a request carries the token, if one is set; compared in
     /// constant time, as secrets are.
-    fn authorized(&self, req: &Request<Incoming>) -> bool {
+    fn authorized<B>(&self, req: &Request<B>) -> bool {
         let Some(token) = &self.token else {
             return true;
         };
@@ -246,17 +270,62 @@ impl Control {
                 == 0
     }
 
+    /// Every trace event as it happens, as Server-Sent Events. A page that
+    /// reconnects sends `Last-Event-ID` (browsers do it themselves) and
+    /// gets what it missed, as far as the sink remembers, with no event
+    /// twice. A page that reads too slowly loses the oldest events, and is
+    /// told how many (`event: dropped`); the resolver never waits for it.
+    fn events<B>(&self, req: &Request<B>) -> Response<ControlBody> {
+        let since = req
+            .headers()
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| param(req.uri().query(), "since"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        let (missed, live) = self.trace.subscribe_since(since);
+        let replay = futures_util::stream::iter(missed.into_iter().map(|e| sse_event(&e)));
+        let live = futures_util::stream::unfold((live, 0u64), |(mut live, told)| async move {
+            let keepalive = tokio::time::sleep(SSE_KEEPALIVE);
+            tokio::select! {
+                event = live.recv() => {
+                    let event = event?;
+                    let mut frame = String::new();
+                    if live.dropped() > told {
+                        frame.push_str(&format!(
+                            "event: dropped\ndata: {{\"dropped\":{}}}\n\n",
+                            live.dropped()
+                        ));
+                    }
+                    frame.push_str(&sse_event(&event));
+                    let told = live.dropped();
+                    Some((frame, (live, told)))
+                }
+                _ = keepalive => Some((": still here\n\n".to_string(), (live, told))),
+            }
+        });
+        let stream = replay
+            .chain(live)
+            .map(|text| Ok::<_, Infallible>(Frame::data(Bytes::from(text))));
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-store")
+            .body(BodyExt::boxed(StreamBody::new(stream)))
+            .expect("static response parts are valid")
+    }
+
     fn with_resolver(
         &self,
-        f: impl FnOnce(&Resolver) -> Response<Full<Bytes>>,
-    ) -> Response<Full<Bytes>> {
+        f: impl FnOnce(&Resolver) -> Response<ControlBody>,
+    ) -> Response<ControlBody> {
         match &self.resolver {
             Some(resolver) => f(resolver),
             None => text(StatusCode::NOT_FOUND, "no resolver runs in this process"),
         }
     }
 
-    fn set_fault(&self, name: &str, action: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+    fn set_fault(&self, name: &str, action: &str, query: Option<&str>) -> Response<ControlBody> {
         let Some((server, switch)) = self.servers.iter().find(|(s, _)| s.is_called(name)) else {
             let known: Vec<&str> = self.servers.iter().map(|(s, _)| s.name.as_str()).collect();
             return text(
@@ -290,7 +359,7 @@ impl Control {
     }
 }
 
-fn advance(resolver: &Resolver, query: Option<&str>, trace: &TraceSink) -> Response<Full<Bytes>> {
+fn advance(resolver: &Resolver, query: Option<&str>, trace: &TraceSink) -> Response<ControlBody> {
     let seconds = param(query, "seconds").and_then(|v| v.parse::<u64>().ok());
     match seconds {
         Some(s) if (1..=MAX_ADVANCE_SECS).contains(&s) => {
@@ -313,7 +382,7 @@ fn advance(resolver: &Resolver, query: Option<&str>, trace: &TraceSink) -> Respo
 }
 
 /// A page of the cache, filtered by name (a substring), kind and paged.
-fn cache_page(resolver: &Resolver, query: Option<&str>) -> Response<Full<Bytes>> {
+fn cache_page(resolver: &Resolver, query: Option<&str>) -> Response<ControlBody> {
     let name = param(query, "name").map(|n| n.to_ascii_lowercase());
     let kind = match param(query, "kind") {
         None => None,

@@ -320,11 +320,21 @@ pub struct TraceSink {
 
 struct SinkInner {
     epoch: Instant,
-    /// The next sequence number. Held while an event is stamped and queued,
-    /// and for nothing else.
-    order: Mutex<u64>,
+    /// Held while an event is stamped, queued and remembered, and for
+    /// nothing else.
+    order: Mutex<Ordered>,
     queue: broadcast::Sender<Arc<Traced>>,
 }
+
+/// The sink's order: the next sequence number, and the latest events, so
+/// that a watcher that reconnects can resume where it left off.
+struct Ordered {
+    next: u64,
+    history: std::collections::VecDeque<Arc<Traced>>,
+}
+
+/// How many of the latest events are kept for watchers that resume.
+const HISTORY: usize = 2048;
 
 impl Default for TraceSink {
     fn default() -> TraceSink {
@@ -338,7 +348,10 @@ impl TraceSink {
         TraceSink {
             inner: Arc::new(SinkInner {
                 epoch: Instant::now(),
-                order: Mutex::new(1),
+                order: Mutex::new(Ordered {
+                    next: 1,
+                    history: std::collections::VecDeque::with_capacity(HISTORY),
+                }),
                 queue: broadcast::channel(SUBSCRIBER_BACKLOG).0,
             }),
         }
@@ -354,17 +367,21 @@ impl TraceSink {
     pub fn emit(&self, resolution: u64, event: TraceEvent) -> Arc<Traced> {
         // A poisoned lock still holds a good counter: a panic elsewhere must
         // not stop the trace.
-        let mut next = self.inner.order.lock().unwrap_or_else(|e| e.into_inner());
+        let mut order = self.inner.order.lock().unwrap_or_else(|e| e.into_inner());
         let traced = Arc::new(Traced {
-            seq: *next,
+            seq: order.next,
             resolution,
             at_us: self.now_us(),
             event,
         });
-        *next += 1;
+        order.next += 1;
+        if order.history.len() == HISTORY {
+            order.history.pop_front();
+        }
+        order.history.push_back(traced.clone());
         // Queues the event and wakes subscribers; runs no subscriber code.
         let _ = self.inner.queue.send(traced.clone());
-        drop(next);
+        drop(order);
         traced
     }
 
@@ -372,6 +389,24 @@ impl TraceSink {
     /// their resolution when nobody is).
     pub fn has_subscribers(&self) -> bool {
         self.inner.queue.receiver_count() > 0
+    }
+
+    /// The remembered events after `seq` (all that are kept, for 0), and
+    /// every event from then on: what a watcher that reconnects needs to
+    /// carry on without a gap or a duplicate, as far as the history reaches.
+    pub fn subscribe_since(&self, seq: u64) -> (Vec<Arc<Traced>>, TraceSubscriber) {
+        let order = self.inner.order.lock().unwrap_or_else(|e| e.into_inner());
+        let missed = order
+            .history
+            .iter()
+            .filter(|e| e.seq > seq)
+            .cloned()
+            .collect();
+        // Subscribed under the same lock as the history was read: the next
+        // event emitted is the first the subscriber gets.
+        let subscriber = self.subscribe();
+        drop(order);
+        (missed, subscriber)
     }
 
     /// Every event from now on, in order.

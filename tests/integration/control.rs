@@ -174,3 +174,57 @@ async fn with_a_token_state_changes_need_it_and_views_do_not() {
     assert!(chain.resolver.cache().is_empty());
     chain.stop().await;
 }
+
+/// Read Server-Sent Events until `count` trace events have come: their ids.
+async fn read_event_ids(response: &mut reqwest::Response, count: usize) -> Vec<u64> {
+    let mut text = String::new();
+    let mut ids = Vec::new();
+    while ids.len() < count {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), response.chunk())
+            .await
+            .expect("events keep coming")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if block.contains("event: trace") {
+                let id = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .expect("every event has an id");
+                ids.push(id.parse().unwrap());
+            }
+        }
+    }
+    ids
+}
+
+/// The live stream: every event as it happens; a watcher that reconnects
+/// with Last-Event-ID resumes without a gap or a duplicate.
+#[tokio::test]
+async fn the_event_stream_resumes_where_it_left_off() {
+    let (chain, control) = chain_with_control().await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{control}/events");
+    let mut first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.headers()["content-type"], "text/event-stream");
+    chain.ask("www.example.com.", RecordType::A).await;
+    let seen = read_event_ids(&mut first, 5).await;
+    assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
+    drop(first);
+
+    // More happens while nobody watches.
+    chain.ask("blog.example.com.", RecordType::A).await;
+    let last = *seen.last().unwrap();
+    let mut again = client
+        .get(&url)
+        .header("Last-Event-ID", last.to_string())
+        .send()
+        .await
+        .unwrap();
+    let resumed = read_event_ids(&mut again, 5).await;
+    assert_eq!(resumed[0], last + 1, "no gap, no duplicate");
+    assert!(resumed.windows(2).all(|w| w[1] == w[0] + 1));
+    chain.stop().await;
+}

@@ -240,7 +240,10 @@ async fn a_zone_file_that_is_not_a_regular_file_is_refused_at_once() {
     }
     // And a whole directory of zones with one of them is refused too.
     let error = Topology::load(&dir).unwrap_err().to_string();
-    assert!(error.contains("not a regular file") || error.contains("zero.zone"), "{error}");
+    assert!(
+        error.contains("not a regular file") || error.contains("zero.zone"),
+        "{error}"
+    );
 }
 
 /// A zone file over the size cap is refused with its size and the cap.
@@ -249,7 +252,8 @@ fn a_zone_file_too_big_is_refused() {
     let dir = temp_dir("too-big");
     let path = dir.join("big.zone");
     let file = std::fs::File::create(&path).unwrap();
-    file.set_len(dnstrail::zone::MAX_ZONE_FILE_BYTES + 1).unwrap();
+    file.set_len(dnstrail::zone::MAX_ZONE_FILE_BYTES + 1)
+        .unwrap();
     let error = Zone::load(&path).unwrap_err().to_string();
     assert!(error.contains("MiB a zone file may have"), "{error}");
 }
