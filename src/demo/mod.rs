@@ -570,6 +570,7 @@ impl Demo {
                 Item::Ask(..) => None,
             })
             .collect();
+        let lab = crate::web::LabSlot::default();
         let (web, document) = if urls.is_empty() {
             (None, None)
         } else {
@@ -583,6 +584,7 @@ impl Demo {
             let document = TraceDocument::default();
             let mut config = WebConfig::new(source, placement.hosts.clone());
             config.trace = Some(document.clone());
+            config.lab = lab.clone();
             let site = Website::open(config).await?;
             (
                 Some(WebSetup {
@@ -626,6 +628,8 @@ impl Demo {
         };
         let mut stack = Stack::start(config).await?;
         stack.trace_document = document;
+        // The page serves the lab on its own origin: the same control.
+        let _ = lab.set(stack.control());
         // `--web-port` moves the site: the URLs follow it (0: the port bound).
         let items: Vec<Item> = match (args.web_port, stack.web_addrs.first()) {
             (Some(_), Some(bound)) => items

@@ -122,7 +122,14 @@ pub struct WebConfig {
     pub any_host: bool,
     /// The demo's trace, served at `/trace.json`; without it, 404.
     pub trace: Option<TraceDocument>,
+    /// The stack's control endpoint, served under `/lab/` on the site's own
+    /// origin, so the page can watch and steer the stack it tells of. Filled
+    /// in once the stack has started (the site opens before it).
+    pub lab: LabSlot,
 }
+
+/// Where the stack's control endpoint will be, for the site to serve.
+pub type LabSlot = std::sync::Arc<std::sync::OnceLock<crate::control::Control>>;
 
 impl WebConfig {
     pub fn new(site: SiteSource, hosts: Vec<String>) -> WebConfig {
@@ -131,6 +138,7 @@ impl WebConfig {
             hosts,
             any_host: false,
             trace: None,
+            lab: LabSlot::default(),
         }
     }
 }
@@ -145,6 +153,7 @@ pub struct Website {
     hosts: Vec<String>,
     any_host: bool,
     trace: Option<TraceDocument>,
+    lab: LabSlot,
 }
 
 impl Website {
@@ -172,6 +181,7 @@ impl Website {
             hosts,
             any_host: config.any_host,
             trace: config.trace,
+            lab: config.lab,
         })
     }
 

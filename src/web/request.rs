@@ -5,6 +5,7 @@
 //! ```text
 //!   lines end in CRLF, one Host? ──no──► 400 (and, after a lone LF, close)
 //!   Host one of ours? ──no──► 404 "no site called …; this server serves …"
+//!     │ /lab/…? ──► the stack's control endpoint (GET, POST), when given
 //!     │ GET or HEAD? ──no──► 405, Allow: GET, HEAD
 //!     │   /trace.json? ──► the demo's trace, or 404
 //!     │   path clean? ──no──► 400 (`..`, `\`, NUL) or 404 (dot-files)
@@ -38,6 +39,42 @@ pub(super) type Body = Either<Full<Bytes>, UnsyncBoxBody<Bytes, io::Error>>;
 
 /// Where the demo's trace is published.
 const TRACE_PATH: &str = "/trace.json";
+/// Where the stack's control endpoint answers on the site's own origin.
+const LAB_PREFIX: &str = "/lab";
+
+/// A request under `/lab/` answered by the control endpoint, as if sent to
+/// it directly: the path without the prefix, the same headers (so its
+/// cross-site check sees the page's `Origin`).
+fn lab_response<B>(
+    lab: &crate::control::Control,
+    request: &Request<B>,
+    rest: &str,
+) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_string(),
+    };
+    let mut forwarded =
+        Request::builder()
+            .method(request.method().clone())
+            .uri(if path_and_query.is_empty() {
+                "/".to_string()
+            } else {
+                path_and_query
+            });
+    for (name, value) in request.headers() {
+        forwarded = forwarded.header(name, value);
+    }
+    let Ok(forwarded) = forwarded.body(()) else {
+        return pages::bad_request("The path under /lab/ is not one the control endpoint takes.");
+    };
+    // Our own address as the control endpoint would see it: the page's
+    // Origin is checked against the Host it used.
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    lab.route(&forwarded, local)
+        .map(|body| Either::Right(body.map_err(|never| match never {}).boxed_unsync()))
+}
 
 /// What a path segment must escape to go back into a `Location` header.
 const PATH_SEGMENT: &AsciiSet = &CONTROLS
@@ -95,6 +132,11 @@ impl Website {
         }
         if let Some(refusal) = self.refuse_host(request) {
             return refusal;
+        }
+        if let Some(lab) = self.lab.get()
+            && let Some(rest) = request.uri().path().strip_prefix(LAB_PREFIX)
+        {
+            return lab_response(lab, request, rest);
         }
         let head = match *request.method() {
             Method::GET => false,

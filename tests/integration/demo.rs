@@ -683,3 +683,36 @@ async fn chromium_renders_the_page_and_the_trace() {
     assert_eq!(dom.matches("<section class=\"visit").count(), 3, "{dom}");
     demo.stack.stop().await;
 }
+
+/// The page's own origin serves the lab: the control endpoint under /lab/,
+/// the live events included, and state changes from the page itself.
+#[tokio::test]
+async fn the_site_serves_the_lab_on_its_own_origin() {
+    let demo = start_demo(&[]).await;
+    visits(&demo).await;
+    let web = demo.stack.web_addrs[0];
+    let host = format!("www.example.com:{}", web.port());
+    let (status, body) = http_request(web, "GET", "/lab/servers", &[("Host", &host)]).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("ns-2.awsdns-02.com."), "{body}");
+    let origin = format!("http://{host}");
+    let (status, _) = http_request(
+        web,
+        "POST",
+        "/lab/servers/ns-2/fault?kind=servfail",
+        &[("Host", &host), ("Origin", &origin)],
+    )
+    .await;
+    assert!(status.contains("200"), "{status}");
+    assert!(demo.stack.server("ns-2").unwrap().fault.get().is_some());
+    // Another site's page cannot.
+    let (status, _) = http_request(
+        web,
+        "POST",
+        "/lab/flush",
+        &[("Host", &host), ("Origin", "http://evil.example")],
+    )
+    .await;
+    assert!(status.contains("403"), "{status}");
+    demo.stack.stop().await;
+}
