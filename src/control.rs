@@ -40,10 +40,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::browse::Browser;
 use crate::fault::{FAULT_KINDS, Fault, FaultSwitch};
 use crate::resolver::Resolver;
 use crate::topology::Server;
 use crate::trace::{CacheKind, TraceEvent, TraceSink};
+use crate::visit::{Item, VISIT_TIMEOUT};
 
 /// The longest a single `/advance` may move the clock: ten years, far past
 /// any TTL (RFC 2181 caps them at 68 years, resolvers at days).
@@ -61,6 +63,16 @@ pub struct Control {
     /// When set, every state-changing request must carry it
     /// (`Authorization: Bearer TOKEN`).
     pub token: Option<std::sync::Arc<str>>,
+    /// The built-in browser, for visits asked for through the endpoint.
+    pub visitor: Option<Visitor>,
+}
+
+/// What a visit from the control endpoint needs: the resolver to ask, and
+/// the count of visits told so far.
+#[derive(Clone)]
+pub struct Visitor {
+    pub resolver: SocketAddr,
+    pub visits: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Serve the control endpoint on an already-bound listener until `shutdown`.
@@ -200,6 +212,7 @@ impl Control {
                     "GET /servers": "the name servers, their addresses, zones and faults",
                     "POST /flush": "empty the cache",
                     "POST /advance?seconds=N": "move the resolver's clock forward",
+                    "POST /visit?url=URL | ?ask=NAME/TYPE": "send the built-in browser; the visit is told in the events",
                     "POST /servers/NAME/fault?kind=KIND": format!("make a name server fail: {FAULT_KINDS}"),
                     "POST /servers/NAME/heal": "make it work again",
                 }
@@ -234,6 +247,7 @@ impl Control {
                 json(&serde_json::json!({ "flushed": true }))
             }),
             (&Method::POST, ["advance"]) => self.with_resolver(|r| advance(r, query, &self.trace)),
+            (&Method::POST, ["visit"]) => self.visit(query),
             (&Method::POST, ["servers", name, action @ ("fault" | "heal")]) => {
                 self.set_fault(name, action, query)
             }
@@ -313,6 +327,62 @@ impl Control {
             .header("cache-control", "no-store")
             .body(BodyExt::boxed(StreamBody::new(stream)))
             .expect("static response parts are valid")
+    }
+
+    /// Send the built-in browser to a URL (or to ask one question), in the
+    /// background: the visit is told in the events like the demo's.
+    fn visit(&self, query: Option<&str>) -> Response<ControlBody> {
+        let Some(visitor) = &self.visitor else {
+            return text(
+                StatusCode::NOT_FOUND,
+                "no resolver runs here to visit through",
+            );
+        };
+        let decoded = |v: &str| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let item = match (param(query, "url"), param(query, "ask")) {
+            (Some(url), None) => Item::Visit(decoded(url)),
+            (None, Some(ask)) => match Item::parse_ask(&decoded(ask)) {
+                Ok(item) => item,
+                Err(why) => return text(StatusCode::BAD_REQUEST, why),
+            },
+            _ => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "usage: POST /visit?url=URL or ?ask=NAME/TYPE",
+                );
+            }
+        };
+        let browser = match Browser::new(visitor.resolver, VISIT_TIMEOUT) {
+            Ok(browser) => browser.with_trace(self.trace.clone()),
+            Err(error) => return text(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+        };
+        let number = visitor
+            .visits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let sink = self.trace.clone();
+        let target = item.target();
+        tokio::spawn(async move {
+            let mut watch = sink.subscribe();
+            let title = format!("Visit {number}, from the lab: {}", item.target());
+            crate::visit::visit(
+                &sink,
+                &browser,
+                &mut watch,
+                &item,
+                number,
+                "lab".into(),
+                title,
+            )
+            .await;
+        });
+        let mut response = json(&serde_json::json!({ "visit": number, "target": target }));
+        *response.status_mut() = StatusCode::ACCEPTED;
+        response
     }
 
     fn with_resolver(

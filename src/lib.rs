@@ -32,7 +32,7 @@
 //!   [`zone`] files.
 //! - [`web`]: the web server (steps 8–9).
 //! - [`demo`]: all of them started together, the browser's visits, and the
-//!   story told as it happens.
+//!   story told as it happens; [`visit`]: one visit, from start to verdict.
 //!
 //! What they share:
 //!
@@ -78,5 +78,6 @@ pub mod story;
 pub mod style;
 pub mod topology;
 pub mod trace;
+pub mod visit;
 pub mod web;
 pub mod zone;

@@ -239,6 +239,7 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
                     servers: vec![(server, options.fault.clone())],
                     trace: TraceSink::new(),
                     token: args.control_auth.token().map_err(anyhow::Error::msg)?,
+                    visitor: None,
                 },
                 control.with_port(DEFAULT_CONTROL_PORT),
                 stop.clone(),
@@ -400,6 +401,10 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
                 servers: Vec::new(),
                 trace: resolver.trace().clone(),
                 token: args.control_auth.token().map_err(anyhow::Error::msg)?,
+                visitor: sockets.first().map(|s| dnstrail::control::Visitor {
+                    resolver: s.local_addr(),
+                    visits: Default::default(),
+                }),
             },
             control.with_port(DEFAULT_CONTROL_PORT),
             stop.clone(),

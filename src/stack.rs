@@ -21,7 +21,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::control::{self, Control};
+use crate::control::{self, Control, Visitor};
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
 use crate::nameserver::{self, NameServer};
@@ -114,6 +114,9 @@ pub struct Stack {
     pub web_addrs: Vec<SocketAddr>,
     pub control_addr: Option<SocketAddr>,
     control_token: Option<std::sync::Arc<str>>,
+    /// Visits told so far, by the demo and the page: each gets the next
+    /// number.
+    visits: std::sync::Arc<std::sync::atomic::AtomicU32>,
     /// What the web server shows at `/trace.json`, when someone publishes.
     pub trace_document: Option<crate::web::TraceDocument>,
     servers: Vec<RunningServer>,
@@ -243,6 +246,7 @@ impl Stack {
             web_addrs,
             control_addr: None,
             control_token,
+            visits: Default::default(),
             trace_document: None,
             servers: running,
             options: name_server_options,
@@ -274,7 +278,18 @@ impl Stack {
                 .collect(),
             trace: self.trace.clone(),
             token: self.control_token.clone(),
+            visitor: self.resolver_addr.map(|resolver| Visitor {
+                resolver,
+                visits: self.visits.clone(),
+            }),
         }
+    }
+
+    /// The number of the next visit told.
+    pub fn next_visit(&self) -> u32 {
+        self.visits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
     }
 
     /// The name servers running (or stopped by [`Stack::stop_server`]).

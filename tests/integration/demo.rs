@@ -705,6 +705,31 @@ async fn the_site_serves_the_lab_on_its_own_origin() {
     .await;
     assert!(status.contains("200"), "{status}");
     assert!(demo.stack.server("ns-2").unwrap().fault.get().is_some());
+    // A visit from the page is told like the demo's.
+    let mut watch = demo.stack.trace.subscribe();
+    let url = match &demo.items[0] {
+        Item::Visit(url) => url.clone(),
+        _ => unreachable!(),
+    };
+    let (status, body) = http_request(
+        web,
+        "POST",
+        &format!("/lab/visit?url={url}"),
+        &[("Host", &host), ("Origin", &origin)],
+    )
+    .await;
+    assert!(status.contains("202"), "{status} {body}");
+    let ended = tokio::time::timeout(
+        Duration::from_secs(10),
+        watch.wait_for(|e| matches!(e.event, TraceEvent::VisitEnded { .. })),
+    )
+    .await
+    .expect("the visit ends")
+    .unwrap();
+    assert!(
+        matches!(&ended.event, TraceEvent::VisitEnded { ok: true, .. }),
+        "{ended:?}"
+    );
     // Another site's page cannot.
     let (status, _) = http_request(
         web,
