@@ -255,7 +255,20 @@ pub fn judge(
             )
         }
     };
-    let skipped = events.iter().find_map(|e| match &e.event {
+    // Whether a delegation saved the walk is a matter of the question the
+    // visit is about (A for a page): its companion may start later and find
+    // what the first walk cached.
+    let asked_type = match item {
+        Item::Visit(_) => RecordType::A,
+        Item::Ask(_, rtype) => *rtype,
+    };
+    let primary = events.iter().find_map(|e| match &e.event {
+        TraceEvent::QuestionReceived { question, .. } if question.rtype == asked_type => {
+            Some(e.resolution)
+        }
+        _ => None,
+    });
+    let skipped = events.iter().filter(|e| Some(e.resolution) == primary).find_map(|e| match &e.event {
         TraceEvent::CacheDelegationHit { zone, skipped, .. } if !skipped.is_empty() => {
             Some((zone.clone(), skipped.len()))
         }
