@@ -268,12 +268,15 @@ pub fn judge(
         }
         _ => None,
     });
-    let skipped = events.iter().filter(|e| Some(e.resolution) == primary).find_map(|e| match &e.event {
-        TraceEvent::CacheDelegationHit { zone, skipped, .. } if !skipped.is_empty() => {
-            Some((zone.clone(), skipped.len()))
-        }
-        _ => None,
-    });
+    let skipped = events
+        .iter()
+        .filter(|e| Some(e.resolution) == primary)
+        .find_map(|e| match &e.event {
+            TraceEvent::CacheDelegationHit { zone, skipped, .. } if !skipped.is_empty() => {
+                Some((zone.clone(), skipped.len()))
+            }
+            _ => None,
+        });
     let how = match (queries.len(), skipped) {
         (0, _) => "answered from the resolver's cache: no name server was asked".to_string(),
         (n, Some((zone, k))) => format!(

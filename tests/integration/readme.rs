@@ -60,7 +60,29 @@ const EXPECTED: &[(&str, &[&str])] = &[
         &["CNAME\twww.example.com.", "127.0.0.44"],
     ),
     ("@127.0.0.1 -p 5300 nope.example.com", &["status: NXDOMAIN"]),
+    (
+        "+nsid @127.0.0.5 -p 5300 www.example.com",
+        &["NSID: ", "(\"ns-2.awsdns-02.com\")"],
+    ),
+    ("CH TXT id.server @127.0.0.5", &["\"ns-2.awsdns-02.com\""]),
+    (
+        "-y hmac-sha256:lab-key:",
+        &["IN\tSOA\t", "TSIG\thmac-sha256.", "XFR size"],
+    ),
 ];
+
+/// The TSIG key the README's signed transfer uses, from its own text.
+fn readme_key() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("dnstrail auth --tsig "))
+        .expect("the README starts a name server with --tsig");
+    line.trim_start_matches("dnstrail auth --tsig ")
+        .trim()
+        .to_string()
+}
 
 fn readme_commands() -> Vec<String> {
     let readme =
@@ -85,7 +107,24 @@ async fn readme_dig_commands_say_what_the_readme_says() {
     if tool("dig").is_none() || tool("kdig").is_none() {
         return;
     }
-    let chain = start_chain().await;
+    // The chain as the README runs it: NSID on, the README's TSIG key known.
+    let mut config = dnstrail::stack::StackConfig::name_servers(demo_topology(), 0);
+    config.nsid = true;
+    config.name_server_options.tsig = dnstrail::serve::TsigKeys::new(vec![
+        dnstrail::serve::tsig::parse_key(&readme_key()).unwrap(),
+    ]);
+    config.resolver = Some(dnstrail::stack::ResolverSetup {
+        addrs: vec!["127.0.0.1:0".parse().unwrap()],
+        config: Default::default(),
+        options: Default::default(),
+        clock: dnstrail::clock::Clock::new(),
+    });
+    let stack = dnstrail::stack::Stack::start(config).await.unwrap();
+    let chain = Chain {
+        resolver: stack.resolver.clone().unwrap(),
+        addr: stack.resolver_addr.unwrap(),
+        stack,
+    };
     let dns_port = chain.stack.dns_port.to_string();
     let resolver_port = chain.addr.port().to_string();
     for command in commands {
