@@ -230,6 +230,13 @@ pub struct ResolverArgs {
     /// When every server fails, answer with an expired record, TTL 30 (RFC 8767)
     #[arg(long)]
     pub serve_stale: bool,
+    /// Cache answers and denials no longer than this, whatever their TTL (as
+    /// Unbound's cache-max-ttl); delegations keep theirs, up to a week
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+    pub max_ttl: u32,
+    /// Cache answers at least this long; at 0, records with TTL 0 are answered but not cached
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub min_ttl: u32,
     /// Questions per second each client address may ask; more get REFUSED
     #[arg(long, value_name = "QPS")]
     pub rate_limit: Option<u32>,

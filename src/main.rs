@@ -375,6 +375,8 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
         max_outstanding: args.max_outstanding,
         seed: args.seed.unwrap_or_else(rand::random),
         first_choice: Vec::new(),
+        max_ttl: args.max_ttl,
+        min_ttl: args.min_ttl,
     };
     let seed = config.seed;
     let resolver = Resolver::new(config, hints, Clock::new());

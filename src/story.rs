@@ -532,6 +532,107 @@ impl Storyteller {
                     state.pending = Some(line);
                 }
             }
+            TraceEvent::ServerLame {
+                server,
+                zone,
+                reason,
+                for_secs,
+            } => lines.push(Line::note(
+                format!(
+                    "resolver: {} is lame for {} ({reason}): not asked about it again for {}",
+                    server.name.trim_end_matches('.'),
+                    zone_name(zone),
+                    human_ttl(u32::try_from(*for_secs).unwrap_or(u32::MAX))
+                ),
+                at,
+            )),
+            TraceEvent::ServersSkipped {
+                zone,
+                servers,
+                reason,
+            } => {
+                let names: Vec<String> = servers
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name.trim_end_matches('.'), s.addr.ip()))
+                    .collect();
+                lines.push(Line::note(
+                    format!(
+                        "resolver: does not ask {} for {}: {reason}",
+                        names.join(", "),
+                        zone_name(zone)
+                    ),
+                    at,
+                ));
+            }
+            TraceEvent::MinimisationAbandoned {
+                zone,
+                question,
+                reason,
+            } => lines.push(Line::note(
+                format!(
+                    "resolver: no server of {} answered the shorter {question} usefully ({reason}): asking the full question instead (RFC 9156)",
+                    zone_name(zone)
+                ),
+                at,
+            )),
+            TraceEvent::OutOfBailiwickGlue {
+                zone,
+                from_zone,
+                servers,
+            } => {
+                let names: Vec<String> = servers
+                    .iter()
+                    .map(|s| format!("{} at {}", s.name.trim_end_matches('.'), s.addr.ip()))
+                    .collect();
+                lines.push(Line::note(
+                    format!(
+                        "resolver: the name servers of {zone} can only be found through each other; as the only way in, it uses the addresses {} sent for them from outside its own zone: {}",
+                        zone_name(from_zone),
+                        names.join(", ")
+                    ),
+                    at,
+                ));
+            }
+            TraceEvent::DelegationUpdated {
+                zone,
+                parent_servers,
+                servers,
+                ttl,
+            } => lines.push(Line::note(
+                format!(
+                    "resolver: {zone} names its own servers ({}), not the referral's ({}): the zone's own list replaces it (RFC 2181 §5.4.1) for {}",
+                    servers.join(", "),
+                    parent_servers.join(", "),
+                    human_ttl(*ttl)
+                ),
+                at,
+            )),
+            TraceEvent::DnameFollowed {
+                name,
+                owner,
+                target,
+                cached,
+            } => lines.push(Line::note(
+                format!(
+                    "resolver: {owner} is renamed by a DNAME{}, so {name} becomes {target} (RFC 6672)",
+                    if *cached { " it has cached" } else { "" }
+                ),
+                at,
+            )),
+            TraceEvent::RecordsIgnored { server, records } => lines.push(Line::note(
+                format!(
+                    "resolver: ignores {} from {} that answer{} nothing it asked: {}",
+                    plural(records.len(), "record", "records"),
+                    server.name.trim_end_matches('.'),
+                    if records.len() == 1 { "s" } else { "" },
+                    records
+                        .iter()
+                        .map(|r| format!("{} {}", r.name, r.rtype))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                at,
+            )),
             TraceEvent::JoinedInFlight {
                 question,
                 resolution,

@@ -199,6 +199,60 @@ pub enum TraceEvent {
         servers: Vec<ServerView>,
         for_ms: u64,
     },
+    /// A server answered for `zone` as if it did not serve it (no AA and no
+    /// referral, a referral upward, REFUSED): it is lame for that zone and
+    /// not asked about it again for `for_secs`.
+    ServerLame {
+        server: ServerView,
+        zone: String,
+        reason: String,
+        for_secs: u64,
+    },
+    /// Servers of `zone` that are not asked, and why: lame for the zone,
+    /// or at an address no name server can have (0.0.0.0, broadcast, the
+    /// resolver's own).
+    ServersSkipped {
+        zone: String,
+        servers: Vec<ServerView>,
+        reason: String,
+    },
+    /// A minimised question (RFC 9156) got no usable answer from any
+    /// server of `zone`: the full question is asked instead.
+    MinimisationAbandoned {
+        zone: String,
+        question: Question,
+        reason: String,
+    },
+    /// The name servers of `zone` can only be found through each other (a
+    /// cycle): the addresses its parent `from_zone` sent for them from
+    /// outside its own zone are used, as the only way in.
+    OutOfBailiwickGlue {
+        zone: String,
+        from_zone: String,
+        servers: Vec<ServerView>,
+    },
+    /// A server of `zone` named the zone's own NS set, which replaces the
+    /// parent's referral (RFC 2181 §5.4.1) for at most what was left of it.
+    DelegationUpdated {
+        zone: String,
+        parent_servers: Vec<String>,
+        servers: Vec<String>,
+        ttl: u32,
+    },
+    /// A DNAME (RFC 6672) renamed `name` to `target`: the synthesised CNAME
+    /// goes in the answer; `cached` when the DNAME came from the cache.
+    DnameFollowed {
+        name: String,
+        owner: String,
+        target: String,
+        cached: bool,
+    },
+    /// Records a server sent that answer nothing asked (other types, other
+    /// names, data from outside its zone): ignored, neither used nor cached.
+    RecordsIgnored {
+        server: ServerView,
+        records: Vec<RecordView>,
+    },
     /// The same question is already being resolved for another client:
     /// this one waits for that answer instead of asking again.
     JoinedInFlight { question: Question, resolution: u64 },

@@ -19,6 +19,7 @@
 //! glue missing; hickory issue 2810).
 
 pub mod answer;
+pub mod dname;
 
 use std::sync::Arc;
 

@@ -27,13 +27,17 @@ use std::time::Duration;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use serde::Serialize;
 
+use super::failure::Failure;
 use crate::clock::Clock;
 use crate::trace::{CacheKind, RecordView};
 
-/// Nothing is kept longer than a week, whatever its TTL (as BIND's
+/// No delegation is kept longer than a week, whatever its TTL (as BIND's
 /// max-cache-ttl); negative answers no longer than three hours (RFC 2308 §5).
 pub const MAX_TTL: u32 = 7 * 24 * 3600;
 pub const MAX_NEGATIVE_TTL: u32 = 3 * 3600;
+/// The longest an answer is kept by default (`--max-ttl`): one day, as
+/// Unbound's cache-max-ttl.
+pub const DEFAULT_MAX_ANSWER_TTL: u32 = 86_400;
 /// How long a failed resolution is remembered the first time, and at most
 /// (RFC 9520 §3.2: at least one second, at most five minutes).
 pub const FIRST_FAILURE_HOLD: u32 = 1;
@@ -70,6 +74,9 @@ impl Delegation {
 pub struct Negative {
     pub nxdomain: bool,
     pub soa: Option<Record>,
+    /// The zone's NS set, when its server sent it beside the SOA: passed
+    /// on with the denial, as it came.
+    pub ns: Vec<Record>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -87,7 +94,7 @@ enum Value {
     Delegation(Delegation),
     Negative(Negative),
     /// Why the resolution failed.
-    Failure(String),
+    Failure(Failure),
 }
 
 #[derive(Debug)]
@@ -135,6 +142,10 @@ pub struct Cache {
     inner: Mutex<Inner>,
     capacity: usize,
     clock: Clock,
+    /// The shortest and longest an answer or a denial is kept
+    /// (`--min-ttl`, `--max-ttl`).
+    min_ttl: u32,
+    max_ttl: u32,
 }
 
 /// Records with their TTLs replaced by what remains.
@@ -155,7 +166,25 @@ impl Cache {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
             clock,
+            min_ttl: 0,
+            max_ttl: DEFAULT_MAX_ANSWER_TTL,
         }
+    }
+
+    /// Keep answers and denials at least `min` and at most `max` seconds.
+    pub fn with_ttl_limits(mut self, min: u32, max: u32) -> Cache {
+        self.max_ttl = max.clamp(1, MAX_TTL);
+        self.min_ttl = min.min(self.max_ttl);
+        self
+    }
+
+    /// The TTL an answer record is given: within the limits, except that a
+    /// TTL of 0 stays 0 (answered, never cached) unless a minimum is set.
+    pub fn answer_ttl(&self, ttl: u32) -> u32 {
+        if ttl == 0 && self.min_ttl == 0 {
+            return 0;
+        }
+        ttl.clamp(self.min_ttl, self.max_ttl)
     }
 
     pub fn clock(&self) -> &Clock {
@@ -224,12 +253,25 @@ impl Cache {
     pub fn put_answer(&self, records: Vec<Record>) -> Option<u32> {
         let first = records.first()?;
         let key = Key::Answer(LowerName::new(&first.name), first.record_type());
-        let ttl = records.iter().map(|r| r.ttl).min().unwrap_or(0);
+        let ttl = self.answer_ttl(records.iter().map(|r| r.ttl).min().unwrap_or(0));
         if ttl == 0 {
             return None;
         }
         self.put(key, Value::Answer(records), ttl);
-        Some(ttl.min(MAX_TTL))
+        Some(ttl)
+    }
+
+    /// The cached DNAME closest above `name` (RFC 6672), if any: it renames
+    /// `name` without a server being asked.
+    pub fn dname_above(&self, name: &LowerName) -> Option<Hit<Vec<Record>>> {
+        let mut ancestor = name.clone();
+        while !ancestor.is_root() {
+            ancestor = ancestor.base_name();
+            if let Some(hit) = self.answer(&ancestor, RecordType::DNAME) {
+                return Some(hit);
+            }
+        }
+        None
     }
 
     /// An RRset that has expired less than `max_stale` ago, for serve-stale
@@ -271,6 +313,44 @@ impl Cache {
         )
     }
 
+    /// The child's own NS set for a zone (RFC 2181 §5.4.1: it ranks above
+    /// the parent's referral) replaces the cached delegation, keeping the
+    /// glue of servers named in both. It never outlives the delegation it
+    /// replaces: a server that goes on answering for a zone its parent has
+    /// taken away must not keep it alive (the "ghost domain" attack).
+    /// Returns the seconds it is kept, or `None` when no delegation was
+    /// cached.
+    pub fn replace_delegation(&self, child: Delegation) -> Option<u32> {
+        let old = self.delegation(&LowerName::new(&child.zone))?;
+        let names = child.server_names();
+        let mut glue = child.glue;
+        for g in old.value.glue {
+            if names.iter().any(|n| n.eq_ignore_root(&g.name))
+                && !glue
+                    .iter()
+                    .any(|k| k.name.eq_ignore_root(&g.name) && k.data == g.data)
+            {
+                glue.push(g);
+            }
+        }
+        let ttl = child
+            .ns
+            .iter()
+            .map(|r| r.ttl)
+            .min()
+            .unwrap_or(0)
+            .min(old.remaining);
+        let delegation = Delegation {
+            zone: child.zone,
+            ns: child.ns,
+            glue,
+            learned_from: old.value.learned_from,
+        };
+        let key = Key::Delegation(LowerName::new(&delegation.zone));
+        self.put(key, Value::Delegation(delegation), ttl);
+        Some(ttl)
+    }
+
     /// The deepest cached delegation at or above `name`.
     pub fn closest_delegation(&self, name: &LowerName) -> Option<Hit<Delegation>> {
         let mut zone = name.clone();
@@ -304,6 +384,7 @@ impl Cache {
                         .soa
                         .as_ref()
                         .map(|soa| with_ttl(std::slice::from_ref(soa), remaining).remove(0)),
+                    ns: with_ttl(&n.ns, remaining),
                 },
                 remaining,
             }),
@@ -320,7 +401,8 @@ impl Cache {
             .as_ref()
             .map(negative_ttl)
             .unwrap_or(0)
-            .min(MAX_NEGATIVE_TTL);
+            .min(MAX_NEGATIVE_TTL)
+            .min(self.max_ttl);
         if ttl == 0 {
             return 0;
         }
@@ -331,7 +413,7 @@ impl Cache {
 
     /// A resolution of `name`/`rtype` that failed recently: why, and how
     /// many seconds it stays remembered.
-    pub fn failure(&self, name: &LowerName, rtype: RecordType) -> Option<Hit<String>> {
+    pub fn failure(&self, name: &LowerName, rtype: RecordType) -> Option<Hit<Failure>> {
         self.get(
             &Key::Failure(name.clone(), rtype),
             |value, remaining| match value {
@@ -347,7 +429,7 @@ impl Cache {
     /// Remember that resolving `name`/`rtype` failed: for one second, or
     /// twice as long as last time if it failed then too (within five
     /// minutes of that failure's end). Returns the seconds it is held.
-    pub fn put_failure(&self, name: &LowerName, rtype: RecordType, reason: String) -> u32 {
+    pub fn put_failure(&self, name: &LowerName, rtype: RecordType, reason: Failure) -> u32 {
         let key = Key::Failure(name.clone(), rtype);
         let now = self.clock.now();
         let hold = {
@@ -436,7 +518,7 @@ impl Cache {
         let records: Vec<&Record> = match &e.value {
             Value::Answer(rs) => rs.iter().collect(),
             Value::Delegation(d) => d.ns.iter().chain(&d.glue).collect(),
-            Value::Negative(neg) => neg.soa.iter().collect(),
+            Value::Negative(neg) => neg.soa.iter().chain(&neg.ns).collect(),
             Value::Failure(_) => Vec::new(),
         };
         Some(EntryView {
@@ -445,7 +527,7 @@ impl Cache {
             rtype: key.rtype(),
             nxdomain: matches!(key, Key::Negative(_, None)),
             reason: match &e.value {
-                Value::Failure(reason) => Some(reason.clone()),
+                Value::Failure(failure) => Some(failure.reason.clone()),
                 _ => None,
             },
             ttl: e.ttl,
@@ -592,6 +674,7 @@ mod tests {
             Negative {
                 nxdomain: true,
                 soa: Some(soa),
+                ns: Vec::new(),
             },
         );
         assert_eq!(ttl, 60);

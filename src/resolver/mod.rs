@@ -19,6 +19,7 @@
 
 pub mod cache;
 pub mod classify;
+pub mod failure;
 pub mod metrics;
 pub mod servers;
 pub mod walk;
@@ -40,11 +41,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::dns::Transport;
 use crate::listen::DnsSockets;
-use crate::serve::{Reply, Request, Responder, ServeOptions};
+use crate::serve::{ExtendedError, Reply, Request, Responder, ServeOptions};
 use crate::topology::DEFAULT_DNS_PORT;
 use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced};
 use crate::zone::{Zone, ZoneError};
-use cache::{Cache, Delegation};
+use cache::{Cache, DEFAULT_MAX_ANSWER_TTL, Delegation};
+use failure::{Failure, FailureKind};
 use metrics::Metrics;
 use servers::ServerStats;
 use walk::{Resolved, Trail, Walk};
@@ -77,6 +79,11 @@ pub struct Config {
     pub seed: u64,
     /// Servers to try before any other the resolver knows nothing about.
     pub first_choice: Vec<IpAddr>,
+    /// The longest an answer or denial is cached, whatever its TTL
+    /// (`--max-ttl`; Unbound's cache-max-ttl).
+    pub max_ttl: u32,
+    /// The shortest (`--min-ttl`; 0 keeps TTL-0 records out of the cache).
+    pub min_ttl: u32,
 }
 
 impl Default for Config {
@@ -90,6 +97,8 @@ impl Default for Config {
             max_outstanding: 256,
             seed: rand::random(),
             first_choice: Vec::new(),
+            max_ttl: DEFAULT_MAX_ANSWER_TTL,
+            min_ttl: 0,
         }
     }
 }
@@ -113,6 +122,9 @@ pub struct Answered {
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
     pub failure: Option<String>,
+    /// What the client is told beside the rcode (RFC 8914): why a SERVFAIL,
+    /// that an answer is stale.
+    pub extended_error: Option<ExtendedError>,
     pub events: Arc<Vec<Arc<Traced>>>,
 }
 
@@ -131,6 +143,9 @@ struct Shared {
     in_flight: Mutex<HashMap<FlightKey, Flight>>,
     /// Bounds the upstream questions in flight at once.
     upstream_slots: Semaphore,
+    /// The addresses the resolver serves clients on, learned when it starts
+    /// serving: never to be asked as a name server (a loop to itself).
+    own_addrs: Mutex<Vec<SocketAddr>>,
 }
 
 type FlightKey = (LowerName, RecordType);
@@ -209,7 +224,8 @@ impl Resolver {
         let slots = config.max_outstanding.max(1);
         Resolver {
             shared: Arc::new(Shared {
-                cache: Cache::new(config.cache_size, clock),
+                cache: Cache::new(config.cache_size, clock)
+                    .with_ttl_limits(config.min_ttl, config.max_ttl),
                 servers: ServerStats::new(config.seed, config.first_choice.clone()),
                 hints,
                 sink,
@@ -219,6 +235,7 @@ impl Resolver {
                 in_flight: Mutex::new(HashMap::new()),
                 config,
                 upstream_slots: Semaphore::new(slots),
+                own_addrs: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -265,6 +282,25 @@ impl Resolver {
         ip.is_loopback() || self.shared.config.allow.iter().any(|net| net.contains(&ip))
     }
 
+    /// The addresses this resolver serves clients on.
+    pub fn own_addrs(&self) -> Vec<SocketAddr> {
+        self.shared
+            .own_addrs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Tell the resolver where it serves clients, so that no referral can
+    /// make it ask itself ([`run`] does this).
+    pub fn serving_on(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.shared
+            .own_addrs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(addrs);
+    }
+
     /// A walk for one question, borrowing what it needs from the resolver.
     fn walk(&self, trail: Trail) -> Walk<'_> {
         let shared = &*self.shared;
@@ -275,6 +311,7 @@ impl Resolver {
             config: &shared.config,
             hints: &shared.hints,
             upstream_slots: &shared.upstream_slots,
+            own_addrs: self.own_addrs(),
             trail,
         }
     }
@@ -302,9 +339,12 @@ impl Resolver {
         });
         let resolved = if !self.is_allowed(client.ip()) {
             Resolved {
-                failure: Some(format!(
-                    "{} is not allowed to use this resolver (--allow)",
-                    client.ip()
+                failure: Some(Failure::new(
+                    FailureKind::Prohibited,
+                    format!(
+                        "{} is not allowed to use this resolver (--allow)",
+                        client.ip()
+                    ),
                 )),
                 ..Resolved::new(ResponseCode::Refused, Vec::new(), Vec::new())
             }
@@ -319,7 +359,7 @@ impl Resolver {
             rcode: resolved.rcode,
             records: resolved.answers.iter().map(RecordView::from).collect(),
             upstream_queries,
-            failure: resolved.failure.clone(),
+            failure: resolved.failure.as_ref().map(|f| f.reason.clone()),
             elapsed_us: started.elapsed().as_micros() as u64,
         });
         shared.metrics.response(resolved.rcode, started.elapsed());
@@ -339,9 +379,10 @@ impl Resolver {
         }
         Answered {
             rcode: resolved.rcode,
+            extended_error: resolved.extended_error(),
             answers: resolved.answers,
             authorities: resolved.authorities,
-            failure: resolved.failure,
+            failure: resolved.failure.map(|f| f.reason),
             events,
         }
     }
@@ -415,7 +456,10 @@ impl Resolver {
             records: records.iter().map(RecordView::from).collect(),
             expired_for,
         });
-        Some(Resolved::new(ResponseCode::NoError, records, Vec::new()))
+        Some(Resolved {
+            stale_for: Some(expired_for),
+            ..Resolved::new(ResponseCode::NoError, records, Vec::new())
+        })
     }
 
     /// RD=0: the client wants what we know, not a resolution. Answer from
@@ -433,7 +477,8 @@ impl Resolver {
             } else {
                 ResponseCode::NoError
             };
-            return Resolved::new(rcode, Vec::new(), hit.value.soa.into_iter().collect());
+            let authorities = hit.value.soa.into_iter().chain(hit.value.ns).collect();
+            return Resolved::new(rcode, Vec::new(), authorities);
         }
         let closest = cache
             .closest_delegation(&lower)
@@ -449,6 +494,7 @@ pub async fn run(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    resolver.serving_on(sockets.iter().map(DnsSockets::local_addr));
     crate::serve::run(resolver, sockets, options, shutdown).await
 }
 
@@ -469,6 +515,7 @@ impl Responder for Resolver {
             recursion_available: true,
             answers: answered.answers,
             authorities: answered.authorities,
+            extended_error: answered.extended_error,
             ..Reply::default()
         }
     }

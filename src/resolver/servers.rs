@@ -16,6 +16,11 @@
 //! answer. When every server of a zone is held down, the resolution fails
 //! at once instead of sending questions nobody will answer.
 //!
+//! A server that answers for a zone as if it did not serve it (no AA and
+//! no referral, a referral upward, REFUSED) is lame for that zone: not
+//! asked about it again for 15 minutes (Unbound's infra-lame-ttl), while
+//! still asked about the other zones it serves.
+//!
 //! These figures are real time, not the demo's advanceable clock: round
 //! trips happen in real time.
 
@@ -24,6 +29,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use hickory_proto::rr::LowerName;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -35,6 +41,8 @@ const EXPLORE: f64 = 0.05;
 const FIRST_HOLD: Duration = Duration::from_secs(1);
 /// The longest hold-down (RFC 9520 §3.2: at most five minutes).
 const MAX_HOLD: Duration = Duration::from_secs(300);
+/// How long a server stays lame for a zone (Unbound's infra-lame-ttl).
+pub const LAME_HOLD: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Clone, Copy)]
 struct Stats {
@@ -46,6 +54,8 @@ struct Stats {
 
 struct State {
     servers: HashMap<IpAddr, Stats>,
+    /// Servers lame for a zone, until when.
+    lame: HashMap<(IpAddr, LowerName), Instant>,
     rng: StdRng,
 }
 
@@ -62,6 +72,8 @@ pub struct Ordered<T> {
     pub usable: Vec<T>,
     /// Servers not to ask now, with how long they stay held down.
     pub held: Vec<(T, Duration)>,
+    /// Servers not to ask about this zone: they are lame for it.
+    pub lame: Vec<T>,
 }
 
 impl ServerStats {
@@ -71,6 +83,7 @@ impl ServerStats {
         ServerStats {
             state: Mutex::new(State {
                 servers: HashMap::new(),
+                lame: HashMap::new(),
                 rng: StdRng::seed_from_u64(seed),
             }),
             first_choice,
@@ -82,7 +95,7 @@ impl ServerStats {
     }
 
     fn stats<'s>(state: &'s mut State, first_choice: &[IpAddr], ip: IpAddr) -> &'s mut Stats {
-        let State { servers, rng } = state;
+        let State { servers, rng, .. } = state;
         servers.entry(ip).or_insert_with(|| Stats {
             // Unknown servers look fast (a random 1–50 µs) so they are tried
             // early, in random order; a first choice looks fastest of all.
@@ -96,14 +109,30 @@ impl ServerStats {
         })
     }
 
-    /// Order `candidates` best first, setting aside those held down.
-    pub fn order<T: Clone>(&self, candidates: &[T], ip_of: impl Fn(&T) -> IpAddr) -> Ordered<T> {
+    /// Order `candidates`, servers of `zone`, best first, setting aside
+    /// those held down and those lame for the zone.
+    pub fn order<T: Clone>(
+        &self,
+        zone: &LowerName,
+        candidates: &[T],
+        ip_of: impl Fn(&T) -> IpAddr,
+    ) -> Ordered<T> {
         let now = Instant::now();
         let mut state = self.lock();
         let mut usable: Vec<(f64, T)> = Vec::new();
         let mut held = Vec::new();
+        let mut lame = Vec::new();
         for c in candidates {
-            let s = *Self::stats(&mut state, &self.first_choice, ip_of(c));
+            let ip = ip_of(c);
+            if state
+                .lame
+                .get(&(ip, zone.clone()))
+                .is_some_and(|until| *until > now)
+            {
+                lame.push(c.clone());
+                continue;
+            }
+            let s = *Self::stats(&mut state, &self.first_choice, ip);
             match s.held_until {
                 Some(until) if until > now => held.push((c.clone(), until - now)),
                 _ => usable.push((s.srtt_us, c.clone())),
@@ -116,7 +145,15 @@ impl ServerStats {
             let explored = usable.remove(pick);
             usable.insert(0, explored);
         }
-        Ordered { usable, held }
+        Ordered { usable, held, lame }
+    }
+
+    /// The server at `ip` is lame for `zone`: set it aside for that zone.
+    pub fn mark_lame(&self, ip: IpAddr, zone: &LowerName) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.lame.retain(|_, until| *until > now);
+        state.lame.insert((ip, zone.clone()), now + LAME_HOLD);
     }
 
     /// A response arrived after `rtt`: the server is well.
@@ -161,7 +198,13 @@ impl ServerStats {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
+
+    fn zone() -> LowerName {
+        LowerName::from_str("example.").unwrap()
+    }
 
     fn ips(n: u8) -> Vec<IpAddr> {
         (1..=n).map(|i| IpAddr::from([192, 0, 2, i])).collect()
@@ -172,7 +215,7 @@ mod tests {
         let first = |seed| {
             let stats = ServerStats::new(seed, Vec::new());
             (0..20)
-                .map(|_| stats.order(&ips(4), |ip| *ip).usable[0])
+                .map(|_| stats.order(&zone(), &ips(4), |ip| *ip).usable[0])
                 .collect::<Vec<_>>()
         };
         assert_eq!(first(7), first(7));
@@ -183,10 +226,13 @@ mod tests {
     fn a_first_choice_goes_first_until_it_fails_and_then_is_held_down() {
         let servers = ips(4);
         let stats = ServerStats::new(1, vec![servers[2]]);
-        assert_eq!(stats.order(&servers, |ip| *ip).usable[0], servers[2]);
+        assert_eq!(
+            stats.order(&zone(), &servers, |ip| *ip).usable[0],
+            servers[2]
+        );
         let hold = stats.record_failure(servers[2], Duration::from_millis(400));
         assert_eq!(hold, FIRST_HOLD);
-        let ordered = stats.order(&servers, |ip| *ip);
+        let ordered = stats.order(&zone(), &servers, |ip| *ip);
         assert!(!ordered.usable.contains(&servers[2]));
         assert_eq!(ordered.held.len(), 1);
         // Each failure in a row doubles the hold-down, up to five minutes.
@@ -200,6 +246,18 @@ mod tests {
         assert_eq!(stats.record_failure(servers[2], Duration::ZERO), MAX_HOLD);
         // A good answer ends it.
         stats.record_rtt(servers[2], Duration::from_micros(100));
-        assert!(stats.order(&servers, |ip| *ip).held.is_empty());
+        assert!(stats.order(&zone(), &servers, |ip| *ip).held.is_empty());
+    }
+
+    #[test]
+    fn a_lame_server_is_set_aside_for_its_zone_only() {
+        let servers = ips(2);
+        let stats = ServerStats::new(3, Vec::new());
+        stats.mark_lame(servers[0], &zone());
+        let ordered = stats.order(&zone(), &servers, |ip| *ip);
+        assert_eq!(ordered.usable, [servers[1]]);
+        assert_eq!(ordered.lame, [servers[0]]);
+        let other = LowerName::from_str("other.").unwrap();
+        assert_eq!(stats.order(&other, &servers, |ip| *ip).usable.len(), 2);
     }
 }

@@ -13,7 +13,7 @@
 //!   │   referral ├─► cache the child's NS + glue, go down one zone ──┐
 //!   │            │                                                   │
 //!   └────────────┼───────────────────────────────────────────────────┘
-//!                ├─► answer / CNAME / NXDOMAIN / NODATA: cache, return
+//!                ├─► answer / CNAME / DNAME / NXDOMAIN / NODATA: cache, return
 //!                └─► timeout, SERVFAIL, lame: try the zone's next server
 //! ```
 //!
@@ -21,9 +21,17 @@
 //! from the resolver (cache, server statistics, metrics, limits) and owns
 //! its [`Trail`], the events told about it and the budget it may spend.
 //! What a response means is worked out in [`super::classify`].
+//!
+//! Where real servers misbehave, the walk does what Unbound and Knot
+//! Resolver do: a server that answers without authority is lame for the
+//! zone and set aside; addresses no server can have are skipped; name
+//! servers without glue are looked up, and a lookup that would need itself
+//! (an NS cycle) stops at once, unless the parent's out-of-zone glue breaks
+//! it; the child's own NS set replaces the parent's referral; a minimised
+//! question that fails is asked again in full (RFC 9156).
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,11 +42,17 @@ use tokio::sync::Semaphore;
 
 use super::Config;
 use super::cache::{Cache, Delegation, Negative};
-use super::classify::{Classified, MAX_CNAME_CHAIN, classify, cname_target, describe, ns_names};
+use super::classify::{
+    Classified, MAX_CNAME_CHAIN, apex_delegation, classify, cname_target, dedup, describe,
+    ns_names, unused_answers,
+};
+use super::failure::{Failure, FailureKind, stale_answer};
 use super::metrics::Metrics;
-use super::servers::ServerStats;
+use super::servers::{LAME_HOLD, ServerStats};
 use crate::dns::{Transport, address_of};
 use crate::exchange::{ExchangeError, exchange, make_query};
+use crate::nameserver::dname;
+use crate::serve::ExtendedError;
 use crate::trace::{
     CacheKind, Question, RecordView, ResponseKind, ServerView, TraceEvent, TraceSink, Traced,
 };
@@ -60,7 +74,9 @@ pub struct Trail {
     pub started: Instant,
     pub deadline: Instant,
     pub upstream_queries: usize,
-    pub ns_depth: usize,
+    /// The name servers whose addresses are being looked up, outermost
+    /// first: a lookup already on this list would need itself (a cycle).
+    pub ns_lookups: Vec<LowerName>,
     pub events: Vec<Arc<Traced>>,
     sink: TraceSink,
 }
@@ -73,7 +89,7 @@ impl Trail {
             started,
             deadline: started + MAX_WALL_TIME,
             upstream_queries: 0,
-            ns_depth: 0,
+            ns_lookups: Vec::new(),
             events: Vec::new(),
             sink,
         }
@@ -92,8 +108,10 @@ pub struct Resolved {
     pub rcode: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
-    /// Why the resolution failed, for SERVFAIL.
-    pub failure: Option<String>,
+    /// Why the resolution failed, for SERVFAIL (and REFUSED).
+    pub failure: Option<Failure>,
+    /// How many seconds ago the answer expired, when it is served stale.
+    pub stale_for: Option<u64>,
 }
 
 impl Resolved {
@@ -103,13 +121,23 @@ impl Resolved {
             answers,
             authorities,
             failure: None,
+            stale_for: None,
         }
     }
 
-    pub fn servfail(reason: String) -> Resolved {
+    pub fn servfail(failure: Failure) -> Resolved {
         Resolved {
-            failure: Some(reason),
+            failure: Some(failure),
             ..Resolved::new(ResponseCode::ServFail, Vec::new(), Vec::new())
+        }
+    }
+
+    /// What the client is told beside the rcode (RFC 8914), if anything.
+    pub fn extended_error(&self) -> Option<ExtendedError> {
+        match (&self.failure, self.stale_for) {
+            (Some(failure), _) => Some(failure.extended_error()),
+            (None, Some(expired_for)) => Some(stale_answer(expired_for)),
+            (None, None) => None,
         }
     }
 }
@@ -124,12 +152,72 @@ enum Link {
     /// An alias: the CNAME records so far and the name to look up next.
     Alias(Vec<Record>, Name),
     /// NXDOMAIN or NODATA, after any CNAMEs.
+    /// The authority section to pass on: the SOA, then the zone's NS set
+    /// if its server sent one.
     Negative {
         prefix: Vec<Record>,
         nxdomain: bool,
-        soa: Option<Record>,
+        authorities: Vec<Record>,
     },
-    Fail(String),
+    Fail(Failure),
+}
+
+/// What one server said, once classified.
+enum Asked {
+    /// Something to go on: a referral, an answer, a denial; and the zone's
+    /// own NS set, if the server sent it with authority.
+    Usable(Box<Classified>, Option<Delegation>),
+    /// The server is lame for the zone.
+    Lame(String),
+    /// No usable response: an error rcode, a timeout, a network error.
+    Failed(FailureKind, String),
+}
+
+/// Why every server of a zone failed, gathered server by server.
+#[derive(Default)]
+struct Failures {
+    kinds: Vec<FailureKind>,
+    last: Option<String>,
+}
+
+impl Failures {
+    fn note(&mut self, kind: FailureKind, reason: String) {
+        self.kinds.push(kind);
+        self.last = Some(reason);
+    }
+
+    /// One failure for the zone: a network error or invalid data when
+    /// every server failed that way, else no reachable authority.
+    fn into_failure(self, zone: &Name) -> Failure {
+        let all = |kind| !self.kinds.is_empty() && self.kinds.iter().all(|k| *k == kind);
+        let kind = if all(FailureKind::NetworkError) {
+            FailureKind::NetworkError
+        } else if all(FailureKind::InvalidData) {
+            FailureKind::InvalidData
+        } else {
+            FailureKind::NoReachableAuthority
+        };
+        match self.last {
+            Some(last) => Failure::new(kind, last),
+            None => Failure::new(kind, format!("no address for any name server of {zone}")),
+        }
+    }
+}
+
+/// Why an address cannot be a name server's, if it cannot: the addresses
+/// Unbound's do-not-query list starts with, and the resolver's own.
+fn unusable(addr: SocketAddr, own: &[SocketAddr]) -> Option<String> {
+    let ip = addr.ip();
+    let why = match ip {
+        _ if ip.is_unspecified() => "unspecified",
+        _ if ip.is_multicast() => "multicast",
+        IpAddr::V4(v4) if v4.is_broadcast() => "broadcast",
+        IpAddr::V4(v4) if v4.octets()[0] == 0 => "\"this network\" (0.0.0.0/8)",
+        IpAddr::V4(v4) if v4.octets()[0] >= 240 => "reserved (240.0.0.0/4)",
+        _ if own.contains(&addr) => "this resolver itself",
+        _ => return None,
+    };
+    Some(format!("{ip} is {why}"))
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -143,28 +231,38 @@ pub struct Walk<'r> {
     pub hints: &'r Delegation,
     /// Bounds the upstream questions in flight at once, over all walks.
     pub upstream_slots: &'r Semaphore,
+    /// Where this resolver serves clients: never asked as a name server.
+    pub own_addrs: Vec<SocketAddr>,
     pub trail: Trail,
 }
 
 impl Walk<'_> {
-    /// Resolve `name`/`rtype`, following CNAMEs across zones.
+    /// Resolve `name`/`rtype`, following CNAMEs (and DNAMEs) across zones.
     pub async fn resolve(&mut self, name: &Name, rtype: RecordType) -> Resolved {
         let mut answers = Vec::new();
         let mut name = name.clone();
+        let mut visited = vec![LowerName::new(&name)];
         for _ in 0..MAX_CNAME_CHAIN {
             match self.one_name(&name, rtype).await {
                 Link::Records(records) => {
                     answers.extend(records);
-                    return Resolved::new(ResponseCode::NoError, answers, Vec::new());
+                    return Resolved::new(ResponseCode::NoError, dedup(answers), Vec::new());
                 }
                 Link::Alias(cnames, target) => {
                     answers.extend(cnames);
+                    let lower = LowerName::new(&target);
+                    if visited.contains(&lower) {
+                        return Resolved::servfail(Failure::limit(format!(
+                            "a CNAME loop: {target} leads back to itself"
+                        )));
+                    }
+                    visited.push(lower);
                     name = target;
                 }
                 Link::Negative {
                     prefix,
                     nxdomain,
-                    soa,
+                    authorities,
                 } => {
                     answers.extend(prefix);
                     let rcode = if nxdomain {
@@ -172,12 +270,14 @@ impl Walk<'_> {
                     } else {
                         ResponseCode::NoError
                     };
-                    return Resolved::new(rcode, answers, soa.into_iter().collect());
+                    return Resolved::new(rcode, dedup(answers), authorities);
                 }
-                Link::Fail(reason) => return Resolved::servfail(reason),
+                Link::Fail(failure) => return Resolved::servfail(failure),
             }
         }
-        Resolved::servfail(format!("a CNAME chain longer than {MAX_CNAME_CHAIN}"))
+        Resolved::servfail(Failure::limit(format!(
+            "a CNAME chain longer than {MAX_CNAME_CHAIN}"
+        )))
     }
 
     /// One name: from the cache if it can, else by iteration.
@@ -206,7 +306,7 @@ impl Walk<'_> {
             return Link::Negative {
                 prefix: Vec::new(),
                 nxdomain: hit.value.nxdomain,
-                soa: hit.value.soa,
+                authorities: hit.value.soa.into_iter().chain(hit.value.ns).collect(),
             };
         }
         if rtype != RecordType::CNAME
@@ -220,24 +320,47 @@ impl Walk<'_> {
             });
             return Link::Alias(hit.value, target);
         }
+        if rtype != RecordType::DNAME
+            && let Some(hit) = self.cache.dname_above(&lower)
+            && let Some(cname) = hit.value.first().and_then(|d| dname::synthesize(d, name))
+            && let Some(target) = cname_target(std::slice::from_ref(&cname))
+        {
+            // A cached DNAME renames every name below it: no server needs
+            // asking about the old name (RFC 6672 §3.4).
+            let owner = hit.value[0].name.clone();
+            self.metrics.cache_hit(CacheKind::Answer);
+            self.trail.emit(TraceEvent::CacheAnswerHit {
+                question: Question::new(&owner, RecordType::DNAME),
+                records: hit.value.iter().map(RecordView::from).collect(),
+            });
+            self.trail.emit(TraceEvent::DnameFollowed {
+                name: name.to_string(),
+                owner: owner.to_string(),
+                target: target.to_string(),
+                cached: true,
+            });
+            let mut records = hit.value;
+            records.push(cname);
+            return Link::Alias(records, target);
+        }
         if let Some(hit) = self.cache.failure(&lower, rtype) {
             // RFC 9520: a resolution that just failed is not tried again
             // at once; the failure is the answer for a little while.
             self.metrics.cache_hit(CacheKind::Failure);
             self.trail.emit(TraceEvent::CacheFailureHit {
                 question,
-                reason: hit.value.clone(),
+                reason: hit.value.reason.clone(),
                 ttl: hit.remaining,
             });
-            return Link::Fail(hit.value);
+            return Link::Fail(hit.value.cached());
         }
         self.metrics.cache_miss();
         self.trail.emit(TraceEvent::CacheMiss {
             question: question.clone(),
         });
         let link = self.iterate(name, rtype).await;
-        if let Link::Fail(reason) = &link {
-            let ttl = self.cache.put_failure(&lower, rtype, reason.clone());
+        if let Link::Fail(failure) = &link {
+            let ttl = self.cache.put_failure(&lower, rtype, failure.clone());
             self.trail.emit(TraceEvent::Cached {
                 kind: CacheKind::Failure,
                 name: name.to_string(),
@@ -272,23 +395,41 @@ impl Walk<'_> {
         Box::pin(async move {
             let lower = LowerName::new(name);
             let mut zone = self.starting_point(&lower);
+            // Addresses the parent sent for the zone's servers from outside
+            // its own zone: a last resort, see `ask_zone`.
+            let mut foreign_glue = Vec::new();
             // With QNAME minimisation, how many labels of `name` the current
-            // zone's servers are shown (RFC 9156 §3).
+            // zone's servers are shown (RFC 9156 §3). The minimised steps
+            // ask for A, as RFC 9156 §2.1 recommends (NS, which RFC 7816
+            // used, meets more broken servers) and Unbound does.
+            let mut minimise = self.config.qname_minimization;
             let mut shown = zone.zone.num_labels() + 1;
             for _ in 0..MAX_REFERRALS {
-                let (sent, sent_type) =
-                    if self.config.qname_minimization && shown < name.num_labels() {
-                        (name.trim_to(shown as usize), RecordType::A)
-                    } else {
-                        (name.clone(), rtype)
-                    };
+                let (sent, sent_type) = if minimise && shown < name.num_labels() {
+                    (name.trim_to(shown as usize), RecordType::A)
+                } else {
+                    (name.clone(), rtype)
+                };
                 let minimised = sent_type != rtype || sent != *name;
-                let classified = match self.ask_zone(&zone, &sent, sent_type).await {
+                let asked = self
+                    .ask_zone(&zone, &foreign_glue, &sent, sent_type, minimised)
+                    .await;
+                let classified = match asked {
                     Ok(c) => c,
-                    Err(reason) => return Link::Fail(reason),
+                    Err(failure) if minimised && failure.kind != FailureKind::Other => {
+                        // RFC 9156 §2.3: servers that choke on a shorter
+                        // name are asked the full question instead.
+                        self.abandon_minimisation(&zone, &sent, sent_type, &failure.reason);
+                        minimise = false;
+                        continue;
+                    }
+                    Err(failure) => return Link::Fail(failure),
                 };
                 match classified {
-                    Classified::Referral(mut child) => {
+                    Classified::Referral {
+                        delegation: mut child,
+                        foreign_glue: foreign,
+                    } => {
                         child.learned_from = zone.learned_from.clone();
                         child.learned_from.push(zone.zone.to_string());
                         let ttl = self.cache.put_delegation(child.clone());
@@ -301,28 +442,30 @@ impl Walk<'_> {
                         });
                         shown = child.zone.num_labels() + 1;
                         zone = child;
+                        foreign_glue = foreign;
                     }
-                    Classified::Negative {
-                        nxdomain: true,
-                        soa,
-                        ..
-                    } if minimised => {
-                        // Nothing exists below a name that does not exist
-                        // (RFC 8020), so the full name does not either.
-                        self.cache_negative(&lower, rtype, true, soa.clone());
-                        return Link::Negative {
-                            prefix: Vec::new(),
-                            nxdomain: true,
-                            soa,
-                        };
+                    Classified::Negative { nxdomain: true, .. } if minimised => {
+                        // Some servers deny names that exist only because
+                        // names below them do (empty non-terminals): without
+                        // DNSSEC to prove it, ask the full question, as
+                        // Unbound and Knot Resolver do, rather than trust
+                        // RFC 8020 here.
+                        self.abandon_minimisation(
+                            &zone,
+                            &sent,
+                            sent_type,
+                            "NXDOMAIN for a shorter name",
+                        );
+                        minimise = false;
                     }
-                    Classified::Failure(reason) => return Link::Fail(reason),
                     _ if minimised => {
                         // The shorter name exists and is not a zone cut:
                         // show the same servers one more label.
                         shown += 1;
                     }
-                    Classified::Answer { rrsets, next } => {
+                    Classified::Answer { mut rrsets, next } => {
+                        self.limit_ttls(&mut rrsets);
+                        self.tell_dnames(&rrsets);
                         self.cache_rrsets(&rrsets);
                         let records: Vec<Record> = rrsets.into_iter().flatten().collect();
                         return match next {
@@ -331,26 +474,91 @@ impl Walk<'_> {
                         };
                     }
                     Classified::Negative {
-                        rrsets,
+                        mut rrsets,
                         nxdomain,
                         soa,
+                        ns,
                     } => {
+                        self.limit_ttls(&mut rrsets);
+                        self.tell_dnames(&rrsets);
                         self.cache_rrsets(&rrsets);
                         let last = rrsets
                             .last()
                             .and_then(|rs| cname_target(rs))
                             .unwrap_or_else(|| name.clone());
-                        self.cache_negative(&LowerName::new(&last), rtype, nxdomain, soa.clone());
+                        self.cache_negative(
+                            &LowerName::new(&last),
+                            rtype,
+                            Negative {
+                                nxdomain,
+                                soa: soa.clone(),
+                                ns: ns.clone(),
+                            },
+                        );
                         return Link::Negative {
                             prefix: rrsets.into_iter().flatten().collect(),
                             nxdomain,
-                            soa,
+                            authorities: soa.into_iter().chain(ns).collect(),
                         };
+                    }
+                    Classified::Failure(reason) | Classified::Lame(reason) => {
+                        return Link::Fail(Failure::unreachable(reason));
                     }
                 }
             }
-            Link::Fail(format!("more than {MAX_REFERRALS} referrals"))
+            Link::Fail(Failure::limit(format!(
+                "more than {MAX_REFERRALS} referrals"
+            )))
         })
+    }
+
+    fn abandon_minimisation(
+        &mut self,
+        zone: &Delegation,
+        sent: &Name,
+        sent_type: RecordType,
+        reason: &str,
+    ) {
+        self.trail.emit(TraceEvent::MinimisationAbandoned {
+            zone: zone.zone.to_string(),
+            question: Question::new(sent, sent_type),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Every record of an RRset gets the RRset's smallest TTL (RFC 2181
+    /// §5.2), kept within `--min-ttl` and `--max-ttl`: what the client is
+    /// told is what the cache keeps.
+    fn limit_ttls(&self, rrsets: &mut [Vec<Record>]) {
+        for rrset in rrsets {
+            let ttl = rrset.iter().map(|r| r.ttl).min().unwrap_or(0);
+            let ttl = self.cache.answer_ttl(ttl);
+            for record in rrset {
+                record.ttl = ttl;
+            }
+        }
+    }
+
+    /// A DNAME followed in a server's answer is told: the DNAME's RRset is
+    /// followed by the CNAME synthesised from it.
+    fn tell_dnames(&mut self, rrsets: &[Vec<Record>]) {
+        for pair in rrsets.windows(2) {
+            let (Some(dname_record), Some(cname)) = (pair[0].first(), pair[1].first()) else {
+                continue;
+            };
+            if dname_record.record_type() != RecordType::DNAME {
+                continue;
+            }
+            let Some(target) = cname_target(std::slice::from_ref(cname)) else {
+                continue;
+            };
+            self.trail.emit(TraceEvent::DnameFollowed {
+                name: cname.name.to_string(),
+                owner: dname_record.name.to_string(),
+                target: target.to_string(),
+                cached: false,
+            });
+        }
     }
 
     fn cache_rrsets(&mut self, rrsets: &[Vec<Record>]) {
@@ -367,16 +575,9 @@ impl Walk<'_> {
         }
     }
 
-    fn cache_negative(
-        &mut self,
-        name: &LowerName,
-        rtype: RecordType,
-        nxdomain: bool,
-        soa: Option<Record>,
-    ) {
-        let ttl = self
-            .cache
-            .put_negative(name, rtype, Negative { nxdomain, soa });
+    fn cache_negative(&mut self, name: &LowerName, rtype: RecordType, negative: Negative) {
+        let nxdomain = negative.nxdomain;
+        let ttl = self.cache.put_negative(name, rtype, negative);
         if ttl > 0 {
             self.trail.emit(TraceEvent::Cached {
                 kind: CacheKind::Negative,
@@ -389,17 +590,105 @@ impl Walk<'_> {
     }
 
     /// Ask the servers of `zone`, best first, until one gives a usable
-    /// response. Servers whose addresses did not come as glue are looked up
-    /// only when the others have failed; servers held down after failing
-    /// are not asked at all.
+    /// response. Servers held down after failing, lame for the zone, or at
+    /// unusable addresses are not asked. Servers whose addresses did not
+    /// come as glue are looked up only when the others have failed, and
+    /// never in a cycle; the parent's addresses from outside its own zone
+    /// (`foreign_glue`) are tried last, when nothing else worked.
     async fn ask_zone(
         &mut self,
         zone: &Delegation,
+        foreign_glue: &[Record],
         name: &Name,
         rtype: RecordType,
-    ) -> Result<Classified, String> {
-        let (known, unknown) = self.server_addresses(zone);
-        let ordered = self.servers.order(&known, |s: &ServerView| s.addr.ip());
+        minimised: bool,
+    ) -> Result<Classified, Failure> {
+        let (known, unknown) = self.server_addresses(zone, &zone.glue);
+        let mut failures = Failures::default();
+        let mut tried: Vec<SocketAddr> = Vec::new();
+        let ordered = self.order(zone, &known);
+        if ordered.is_empty() && !known.is_empty() {
+            failures.note(
+                FailureKind::NoReachableAuthority,
+                format!(
+                    "every server of {} failed recently or is lame for it (RFC 9520)",
+                    zone.zone
+                ),
+            );
+        }
+        for server in ordered {
+            tried.push(server.addr);
+            if let Some(usable) = self
+                .try_server(&server, zone, name, rtype, minimised, &mut failures)
+                .await?
+            {
+                return Ok(usable);
+            }
+        }
+
+        for ns_name in unknown {
+            let Some(servers) = self.look_up_server(zone, &ns_name, &mut failures).await else {
+                continue;
+            };
+            let servers: Vec<ServerView> = servers
+                .into_iter()
+                .filter(|s| !tried.contains(&s.addr))
+                .collect();
+            for server in self.order(zone, &servers) {
+                tried.push(server.addr);
+                if let Some(usable) = self
+                    .try_server(&server, zone, name, rtype, minimised, &mut failures)
+                    .await?
+                {
+                    return Ok(usable);
+                }
+            }
+        }
+
+        // The only way left: addresses the parent sent from outside its own
+        // zone. Never cached as answers, and used only for this delegation.
+        let (foreign, _) = self.server_addresses(zone, foreign_glue);
+        let foreign: Vec<ServerView> = foreign
+            .into_iter()
+            .filter(|s| !tried.contains(&s.addr))
+            .collect();
+        let foreign = self.order(zone, &foreign);
+        if !foreign.is_empty() {
+            self.trail.emit(TraceEvent::OutOfBailiwickGlue {
+                zone: zone.zone.to_string(),
+                from_zone: zone.learned_from.last().cloned().unwrap_or_default(),
+                servers: foreign.clone(),
+            });
+        }
+        for server in foreign {
+            if let Some(usable) = self
+                .try_server(&server, zone, name, rtype, minimised, &mut failures)
+                .await?
+            {
+                // Kept with the delegation, so the next question for the
+                // zone does not meet the cycle again.
+                let mut with_glue = zone.clone();
+                with_glue.glue.extend(
+                    foreign_glue
+                        .iter()
+                        .filter(|g| address_of(g) == Some(server.addr.ip()))
+                        .cloned(),
+                );
+                self.cache.replace_delegation(with_glue);
+                return Ok(usable);
+            }
+        }
+        Err(failures.into_failure(&zone.zone))
+    }
+
+    /// The servers among `servers` to ask, best first: those held down or
+    /// lame for the zone are set aside, and said so.
+    fn order(&mut self, zone: &Delegation, servers: &[ServerView]) -> Vec<ServerView> {
+        let ordered = self
+            .servers
+            .order(&LowerName::new(&zone.zone), servers, |s: &ServerView| {
+                s.addr.ip()
+            });
         if !ordered.held.is_empty() {
             let longest = ordered
                 .held
@@ -413,99 +702,246 @@ impl Walk<'_> {
                 for_ms: longest.as_millis() as u64,
             });
         }
-        let mut last_failure = if ordered.usable.is_empty() && !ordered.held.is_empty() {
-            format!(
-                "every server of {} failed recently and is held down (RFC 9520)",
-                zone.zone
-            )
-        } else {
-            format!("no address for any name server of {}", zone.zone)
-        };
-        for server in ordered.usable {
-            match self.query_server(&server, &zone.zone, name, rtype).await? {
-                Classified::Failure(reason) => last_failure = reason,
-                usable => return Ok(usable),
-            }
+        if !ordered.lame.is_empty() {
+            self.trail.emit(TraceEvent::ServersSkipped {
+                zone: zone.zone.to_string(),
+                servers: ordered.lame.clone(),
+                reason: format!("lame for {}: they answered it without authority", zone.zone),
+            });
         }
-        if self.trail.ns_depth >= MAX_NS_LOOKUP_DEPTH {
-            return Err(last_failure);
-        }
-        for ns_name in unknown {
-            self.trail.ns_depth += 1;
-            let found = self.resolve(&ns_name, RecordType::A).await;
-            self.trail.ns_depth -= 1;
-            let servers: Vec<ServerView> = found
-                .answers
-                .iter()
-                .filter(|r| r.name.eq_ignore_root(&ns_name))
-                .filter_map(address_of)
-                .map(|ip| ServerView {
-                    name: ns_name.to_string(),
-                    addr: SocketAddr::new(ip, self.config.upstream_port),
-                })
-                .collect();
-            let ordered = self.servers.order(&servers, |s: &ServerView| s.addr.ip());
-            for server in ordered.usable {
-                match self.query_server(&server, &zone.zone, name, rtype).await? {
-                    Classified::Failure(reason) => last_failure = reason,
-                    usable => return Ok(usable),
-                }
-            }
-        }
-        Err(last_failure)
+        ordered.usable
     }
 
-    /// The servers of a delegation we can reach now (from glue or the cache)
-    /// and the names we would first have to resolve.
-    fn server_addresses(&self, zone: &Delegation) -> (Vec<ServerView>, Vec<Name>) {
+    /// Look up the addresses of `ns_name`, a server of `zone` that came
+    /// without usable glue. `None`, with the reason noted, when that would
+    /// need the zone itself or a lookup already under way (a cycle).
+    async fn look_up_server(
+        &mut self,
+        zone: &Delegation,
+        ns_name: &Name,
+        failures: &mut Failures,
+    ) -> Option<Vec<ServerView>> {
+        let lower = LowerName::new(ns_name);
+        if LowerName::new(&zone.zone).zone_of(&lower) {
+            failures.note(
+                FailureKind::NoReachableAuthority,
+                format!("{ns_name} is inside {} and came without glue", zone.zone),
+            );
+            return None;
+        }
+        if self.trail.ns_lookups.contains(&lower) {
+            let mut cycle: Vec<String> = self
+                .trail
+                .ns_lookups
+                .iter()
+                .skip_while(|n| **n != lower)
+                .map(ToString::to_string)
+                .collect();
+            cycle.push(ns_name.to_string());
+            failures.note(
+                FailureKind::NoReachableAuthority,
+                format!(
+                    "the name servers of {} can only be found through each other: {}",
+                    zone.zone,
+                    cycle.join(" → ")
+                ),
+            );
+            return None;
+        }
+        if self.trail.ns_lookups.len() >= MAX_NS_LOOKUP_DEPTH {
+            failures.note(
+                FailureKind::Other,
+                format!("name servers without glue more than {MAX_NS_LOOKUP_DEPTH} deep"),
+            );
+            return None;
+        }
+        self.trail.ns_lookups.push(lower);
+        let found = self.resolve(ns_name, RecordType::A).await;
+        self.trail.ns_lookups.pop();
+        if let Some(failure) = &found.failure {
+            failures.note(failure.kind, failure.reason.clone());
+        }
+        let mut servers = Vec::new();
+        for record in found
+            .answers
+            .iter()
+            .filter(|r| r.name.eq_ignore_root(ns_name))
+        {
+            let Some(ip) = address_of(record) else {
+                continue;
+            };
+            let addr = SocketAddr::new(ip, self.config.upstream_port);
+            let server = ServerView {
+                name: ns_name.to_string(),
+                addr,
+            };
+            match unusable(addr, &self.own_addrs) {
+                Some(why) => self.skip(zone, vec![server], why),
+                None => servers.push(server),
+            }
+        }
+        Some(servers)
+    }
+
+    fn skip(&mut self, zone: &Delegation, servers: Vec<ServerView>, reason: String) {
+        self.trail.emit(TraceEvent::ServersSkipped {
+            zone: zone.zone.to_string(),
+            servers,
+            reason,
+        });
+    }
+
+    /// Ask one server of `zone`. `Some` classification to go on, or `None`
+    /// with the reason noted; `Err` when the walk's budget is spent.
+    async fn try_server(
+        &mut self,
+        server: &ServerView,
+        zone: &Delegation,
+        name: &Name,
+        rtype: RecordType,
+        minimised: bool,
+        failures: &mut Failures,
+    ) -> Result<Option<Classified>, Failure> {
+        match self
+            .query_server(server, &zone.zone, name, rtype, minimised)
+            .await?
+        {
+            Asked::Usable(classified, apex) => {
+                if let Some(apex) = apex {
+                    self.adopt_child_ns(zone, apex);
+                }
+                Ok(Some(*classified))
+            }
+            Asked::Lame(reason) => {
+                // A minimised question is no test of lameness: the server
+                // may only choke on the shorter name (RFC 9156 §2.3).
+                if !minimised {
+                    self.servers
+                        .mark_lame(server.addr.ip(), &LowerName::new(&zone.zone));
+                    self.trail.emit(TraceEvent::ServerLame {
+                        server: server.clone(),
+                        zone: zone.zone.to_string(),
+                        reason: reason.clone(),
+                        for_secs: LAME_HOLD.as_secs(),
+                    });
+                }
+                failures.note(
+                    FailureKind::NoReachableAuthority,
+                    format!("{} is lame for {} ({reason})", server.name, zone.zone),
+                );
+                Ok(None)
+            }
+            Asked::Failed(kind, reason) => {
+                failures.note(kind, reason);
+                Ok(None)
+            }
+        }
+    }
+
+    /// RFC 2181 §5.4.1: the zone's own NS set, sent with authority by one of
+    /// its servers, ranks above the parent's referral and replaces it in the
+    /// cache, for no longer than the referral had left.
+    fn adopt_child_ns(&mut self, zone: &Delegation, apex: Delegation) {
+        let sorted = |d: &Delegation| {
+            let mut names: Vec<String> = ns_names(&d.ns)
+                .into_iter()
+                .map(|n| n.to_ascii_lowercase())
+                .collect();
+            names.sort();
+            names
+        };
+        let (parent, child) = (sorted(zone), sorted(&apex));
+        if parent == child {
+            return;
+        }
+        if let Some(ttl) = self.cache.replace_delegation(apex) {
+            self.trail.emit(TraceEvent::DelegationUpdated {
+                zone: zone.zone.to_string(),
+                parent_servers: parent,
+                servers: child,
+                ttl,
+            });
+        }
+    }
+
+    /// The servers of a delegation whose addresses are in `glue` or the
+    /// cache, and the names we would first have to look up. Addresses no
+    /// server can have are skipped (and said so); a name left with none is
+    /// looked up like one without glue.
+    fn server_addresses(
+        &mut self,
+        zone: &Delegation,
+        glue: &[Record],
+    ) -> (Vec<ServerView>, Vec<Name>) {
         let mut known = Vec::new();
         let mut unknown = Vec::new();
+        let mut skipped = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
         for target in zone.server_names() {
             let lower = LowerName::new(&target);
-            let glue: Vec<_> = zone
-                .glue
+            let from_glue: Vec<_> = glue
                 .iter()
                 .filter(|g| LowerName::new(&g.name) == lower)
                 .filter_map(address_of)
                 .collect();
-            let addresses = if glue.is_empty() {
+            let addresses = if from_glue.is_empty() {
                 self.cache
                     .answer(&lower, RecordType::A)
                     .map(|hit| hit.value.iter().filter_map(address_of).collect())
                     .unwrap_or_default()
             } else {
-                glue
+                from_glue
             };
-            if addresses.is_empty() {
-                unknown.push(target.clone());
-            }
+            let mut usable = 0;
             for ip in addresses {
-                known.push(ServerView {
+                let server = ServerView {
                     name: target.to_string(),
                     addr: SocketAddr::new(ip, self.config.upstream_port),
-                });
+                };
+                match unusable(server.addr, &self.own_addrs) {
+                    Some(why) => {
+                        if !reasons.contains(&why) {
+                            reasons.push(why);
+                        }
+                        skipped.push(server);
+                    }
+                    None => {
+                        usable += 1;
+                        known.push(server);
+                    }
+                }
             }
+            if usable == 0 {
+                unknown.push(target.clone());
+            }
+        }
+        if !skipped.is_empty() {
+            self.skip(zone, skipped, reasons.join("; "));
         }
         (known, unknown)
     }
 
     /// One question to one server, over UDP and, if truncated, over TCP.
+    /// `Err` only when the walk's budget is spent.
     async fn query_server(
         &mut self,
         server: &ServerView,
         zone: &Name,
         name: &Name,
         rtype: RecordType,
-    ) -> Result<Classified, String> {
+        minimised: bool,
+    ) -> Result<Asked, Failure> {
         let mut transport = Transport::Udp;
         // EDNS unless the server has shown it does not understand it.
         let mut edns = true;
         loop {
             if Instant::now() >= self.trail.deadline {
-                return Err(format!("gave up after {MAX_WALL_TIME:?}"));
+                return Err(Failure::limit(format!("gave up after {MAX_WALL_TIME:?}")));
             }
             if self.trail.upstream_queries >= MAX_UPSTREAM_QUERIES {
-                return Err(format!("more than {MAX_UPSTREAM_QUERIES} upstream queries"));
+                return Err(Failure::limit(format!(
+                    "more than {MAX_UPSTREAM_QUERIES} upstream queries"
+                )));
             }
             // A bounded number of upstream questions are in flight at once:
             // a flood of client questions must not become a flood upstream.
@@ -513,7 +949,7 @@ impl Walk<'_> {
                 tokio::time::timeout_at(self.trail.deadline.into(), self.upstream_slots.acquire())
                     .await
             else {
-                return Err("too many upstream queries in flight".into());
+                return Err(Failure::limit("too many upstream queries in flight"));
             };
             self.trail.upstream_queries += 1;
             self.metrics.upstream_query();
@@ -534,7 +970,7 @@ impl Walk<'_> {
             let sent = Instant::now();
             let result = exchange(server.addr, &query, transport, timeout).await;
             let rtt_us = sent.elapsed().as_micros() as u64;
-            let (classified, kind) = match result {
+            let response = match result {
                 Ok(exchanged) => {
                     let response = exchanged.response;
                     let rcode = response.metadata.response_code;
@@ -567,40 +1003,94 @@ impl Walk<'_> {
                         edns = false;
                         continue;
                     }
-                    let classified = classify(&response, zone, name, rtype);
-                    if matches!(rcode, ResponseCode::ServFail | ResponseCode::Refused) {
-                        // A broken or lame server: hold it down too.
+                    // A server that cannot answer now is held down; one
+                    // that does not serve the zone (REFUSED) is lame for it.
+                    // A minimised question proves neither: the server may
+                    // only choke on the shorter name.
+                    if rcode == ResponseCode::ServFail && !minimised {
                         self.servers.record_failure(ip, exchanged.rtt);
                     } else {
                         self.servers.record_rtt(ip, exchanged.rtt);
                     }
-                    let kind = describe(&classified);
-                    (Some(classified), kind)
-                }
-                Err(ExchangeError::Timeout { .. }) => {
-                    self.servers.record_failure(ip, timeout);
-                    self.metrics.upstream_timeout();
-                    (None, ResponseKind::Timeout)
+                    response
                 }
                 Err(error) => {
-                    // Refused connections and ICMP errors: as good as dead.
+                    // No response: the server is held down, whatever was asked.
                     self.servers.record_failure(ip, timeout);
-                    let reason = error.to_string();
-                    (None, ResponseKind::Failure { reason })
+                    let (kind, response, reason) = match error {
+                        ExchangeError::Timeout { .. } => {
+                            self.metrics.upstream_timeout();
+                            (
+                                FailureKind::NoReachableAuthority,
+                                ResponseKind::Timeout,
+                                format!("{} ({}) did not answer", server.name, server.addr),
+                            )
+                        }
+                        ExchangeError::Malformed { .. } => {
+                            let reason = error.to_string();
+                            (
+                                FailureKind::InvalidData,
+                                ResponseKind::Failure {
+                                    reason: reason.clone(),
+                                },
+                                reason,
+                            )
+                        }
+                        ExchangeError::Io { .. } => {
+                            // Refused connections and ICMP errors: as good as dead.
+                            let reason = error.to_string();
+                            (
+                                FailureKind::NetworkError,
+                                ResponseKind::Failure {
+                                    reason: reason.clone(),
+                                },
+                                reason,
+                            )
+                        }
+                    };
+                    self.trail.emit(TraceEvent::UpstreamResponse {
+                        server: server.clone(),
+                        question,
+                        response,
+                        rtt_us,
+                    });
+                    return Ok(Asked::Failed(kind, reason));
                 }
             };
+
+            let mut classified = classify(&response, zone, name, rtype);
+            if response.metadata.response_code == ResponseCode::Refused {
+                classified = Classified::Lame("REFUSED: it does not serve the zone".into());
+            }
             self.trail.emit(TraceEvent::UpstreamResponse {
                 server: server.clone(),
                 question,
-                response: kind.clone(),
+                response: describe(&classified),
                 rtt_us,
             });
-            return Ok(classified.unwrap_or_else(|| {
-                Classified::Failure(match kind {
-                    ResponseKind::Failure { reason } => reason,
-                    _ => format!("{} ({}) did not answer", server.name, server.addr),
-                })
-            }));
+            let ignored = unused_answers(&response, &classified);
+            if !ignored.is_empty() {
+                self.trail.emit(TraceEvent::RecordsIgnored {
+                    server: server.clone(),
+                    records: ignored.iter().map(RecordView::from).collect(),
+                });
+            }
+            return Ok(match classified {
+                Classified::Lame(reason) => Asked::Lame(reason),
+                Classified::Failure(reason) => Asked::Failed(
+                    FailureKind::NoReachableAuthority,
+                    format!("{} ({}) answered {reason}", server.name, server.addr),
+                ),
+                usable => {
+                    let apex = match &usable {
+                        Classified::Answer { .. } | Classified::Negative { .. } => {
+                            apex_delegation(&response, zone)
+                        }
+                        _ => None,
+                    };
+                    Asked::Usable(Box::new(usable), apex)
+                }
+            });
         }
     }
 }
