@@ -11,13 +11,21 @@
 //! - no CNAME beside other data at the same name (RFC 1034 §3.6.2, RFC 2181 §10.1);
 //! - every delegation to a name server inside the delegated zone has glue;
 //! - below a delegation, nothing but those glue addresses.
+//!
+//! Two kinds of record hickory's parser does not read are read here: DNAME
+//! (RFC 6672) and any type in the generic form of RFC 3597
+//! (`TYPE65534 \# 2 0102`). TTLs are checked before hickory sees them, so
+//! that `4294967296` or `-5` is called a bad TTL, not an unknown type.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
+
+use crate::nameserver::dname;
 
 /// The largest TTL a record may carry (RFC 2181 §8).
 const MAX_TTL: u32 = 0x7fff_ffff;
@@ -322,6 +330,7 @@ fn read_records(text: &str, file: &Path) -> Result<Vec<(Record, usize)>, ZoneErr
                     origin = Some(name);
                 }
                 ("$TTL", Some(ttl)) => {
+                    check_ttl(ttl).map_err(|reason| err(entry.line, reason))?;
                     default_ttl = Some(ttl.to_string());
                 }
                 ("$INCLUDE", _) => {
@@ -368,6 +377,24 @@ fn read_records(text: &str, file: &Path) -> Result<Vec<(Record, usize)>, ZoneErr
                 format!("relative name {word} but no $ORIGIN is set"),
             ));
         }
+        let head = Head::read(entry.text, owner_is_blank);
+        if let Some(ttl) = &head.ttl {
+            check_ttl(ttl).map_err(|reason| err(entry.line, reason))?;
+        }
+        if head.is_ours() {
+            let fallback_ttl = default_ttl
+                .as_deref()
+                .and_then(parse_ttl)
+                .or(last_ttl)
+                .unwrap_or(0);
+            let record = head
+                .record(origin.as_ref(), last_owner.as_ref(), fallback_ttl)
+                .map_err(|reason| err(entry.line, reason))?;
+            last_ttl = Some(record.ttl);
+            last_owner = Some(record.name.clone());
+            records.push((record, entry.line));
+            continue;
+        }
         let parsed = Parser::new(
             single.as_str(),
             None,
@@ -396,6 +423,204 @@ fn read_records(text: &str, file: &Path) -> Result<Vec<(Record, usize)>, ZoneErr
         }
     }
     Ok(records)
+}
+
+/// The fields of an entry before its data: owner (unless blank), TTL and
+/// class in either order, and the type (RFC 1035 §5.1).
+struct Head {
+    owner: Option<String>,
+    ttl: Option<String>,
+    class: Option<String>,
+    rtype: String,
+    rdata: Vec<String>,
+}
+
+impl Head {
+    fn read(text: &str, owner_is_blank: bool) -> Head {
+        // Comments and parentheses out; only the leading words matter here,
+        // and the data of the types read here is never quoted.
+        let words: Vec<String> = text
+            .lines()
+            .map(|line| line.split(';').next().unwrap_or(""))
+            .flat_map(|line| line.split_whitespace())
+            .flat_map(|w| w.split(['(', ')']))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut words = words.into_iter();
+        let owner = if owner_is_blank { None } else { words.next() };
+        let (mut ttl, mut class) = (None, None);
+        let mut rtype = String::new();
+        for word in words.by_ref().take(3) {
+            let upper = word.to_ascii_uppercase();
+            if class.is_none() && matches!(upper.as_str(), "IN" | "CH" | "CS" | "HS" | "ANY") {
+                class = Some(word);
+            } else if ttl.is_none() && looks_like_ttl(&word) {
+                ttl = Some(word);
+            } else {
+                rtype = upper;
+                break;
+            }
+        }
+        Head {
+            owner,
+            ttl,
+            class,
+            rtype,
+            rdata: words.collect(),
+        }
+    }
+
+    /// Whether this module reads the record rather than hickory: a DNAME,
+    /// or data in RFC 3597's generic form.
+    fn is_ours(&self) -> bool {
+        self.rtype == "DNAME"
+            || generic_type(&self.rtype).is_some()
+            || self.rdata.first().is_some_and(|w| w == "\\#")
+    }
+
+    fn record(
+        &self,
+        origin: Option<&Name>,
+        last_owner: Option<&Name>,
+        ttl: u32,
+    ) -> Result<Record, String> {
+        let owner = match self.owner.as_deref() {
+            None => last_owner
+                .cloned()
+                .ok_or("record has no owner name and no earlier record to take it from")?,
+            Some("@") => origin.cloned().ok_or("@ but no $ORIGIN is set")?,
+            Some(text) => {
+                Name::parse(text, origin).map_err(|e| format!("bad owner name {text}: {e}"))?
+            }
+        };
+        if let Some(class) = &self.class
+            && !class.eq_ignore_ascii_case("IN")
+        {
+            return Err(format!("class {class} is not served; only IN"));
+        }
+        let ttl = match &self.ttl {
+            Some(text) => parse_ttl(text).ok_or_else(|| format!("bad TTL {text}"))?,
+            None => ttl,
+        };
+        if self.rdata.first().is_some_and(|w| w == "\\#") {
+            let rtype = generic_type(&self.rtype)
+                .or_else(|| self.rtype.parse().ok())
+                .ok_or_else(|| format!("unknown record type {}", self.rtype))?;
+            let bytes = generic_data(&self.rdata[1..])?;
+            return Ok(Record::from_rdata(
+                owner,
+                ttl,
+                RData::Unknown {
+                    code: rtype,
+                    // hickory's NULL::with refuses empty data; `\# 0` is legal.
+                    rdata: if bytes.is_empty() {
+                        NULL::new()
+                    } else {
+                        NULL::with(bytes)
+                    },
+                },
+            ));
+        }
+        if self.rtype == "DNAME" {
+            let [target] = self.rdata.as_slice() else {
+                return Err("a DNAME has one name as its data: DNAME target.example.".into());
+            };
+            let target = Name::parse(target, origin)
+                .map_err(|e| format!("bad DNAME target {target}: {e}"))?;
+            return dname::record(owner, ttl, &target).ok_or_else(|| "a bad DNAME target".into());
+        }
+        Err(format!(
+            "{} needs its data in the generic form of RFC 3597: \\# LENGTH HEX",
+            self.rtype
+        ))
+    }
+}
+
+/// `TYPE65534` → type 65534 (RFC 3597 §5).
+fn generic_type(word: &str) -> Option<RecordType> {
+    let number = word.strip_prefix("TYPE")?;
+    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| number.parse::<u16>().ok().map(RecordType::from))
+        .flatten()
+}
+
+/// `2 0102` → the two bytes 01 02 (RFC 3597 §5: the length, then hex in
+/// any number of words).
+fn generic_data(words: &[String]) -> Result<Vec<u8>, String> {
+    let (length, hex) = words
+        .split_first()
+        .ok_or("\\# needs a length and the data in hex")?;
+    let length: usize = length
+        .parse()
+        .map_err(|_| format!("bad length {length} after \\#"))?;
+    let hex: String = hex.concat();
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("bad hex data {hex} after \\# {length}"));
+    }
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("checked hex"))
+        .collect();
+    if bytes.len() != length {
+        return Err(format!(
+            "\\# {length} says {length} bytes, but the data has {}",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Whether a word stands where a TTL may: digits, perhaps signed or with
+/// units (`1h30m`).
+fn looks_like_ttl(word: &str) -> bool {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    digits.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// A TTL in seconds: digits, or BIND's units (`1w2d3h4m5s`).
+fn parse_ttl(text: &str) -> Option<u32> {
+    if let Ok(seconds) = text.parse::<u32>() {
+        return Some(seconds);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c.to_ascii_lowercase() {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return None,
+        };
+        total += number.parse::<u64>().ok()? * unit;
+        number.clear();
+    }
+    if !number.is_empty() {
+        total += number.parse::<u64>().ok()?;
+    }
+    u32::try_from(total).ok()
+}
+
+/// A TTL written as plain digits must be 0 to 2^31-1 (RFC 2181 §8).
+fn check_ttl(text: &str) -> Result<(), String> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    let range = format!("a TTL is 0 to {MAX_TTL} seconds (RFC 2181 §8)");
+    if text.starts_with('-') {
+        return Err(format!("TTL {text} is negative: {range}"));
+    }
+    match text.parse::<u64>() {
+        Ok(ttl) if ttl <= u64::from(MAX_TTL) => Ok(()),
+        _ => Err(format!("TTL {text} is out of range: {range}")),
+    }
 }
 
 /// hickory's parse errors name tokens; add the entry so the line is obvious.

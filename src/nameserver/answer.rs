@@ -9,6 +9,8 @@
 //!                    │                   │yes
 //!                   yes ◄────────────────┘
 //!                    ▼
+//!    (a DNAME above the name renames it first: the DNAME and the CNAME it
+//!     synthesises are answered, and the new name followed, RFC 6672 §3.2)
 //!               type present? ──yes──► answer, AA=1
 //!                    │no
 //!               CNAME? ──yes──► answer the CNAME, follow it inside the zone
@@ -23,7 +25,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
-use crate::zone::{Node, Zone, zone_cut_above};
+use super::dname;
+use crate::zone::{Node, Rrset, Zone, zone_cut_above};
 
 /// How long a CNAME chain inside one zone is followed before giving up.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -73,9 +76,15 @@ pub fn lookup(zone: &Zone, qname: &LowerName, qtype: RecordType) -> Response {
         return response;
     }
     let mut name = qname.clone();
+    let mut visited = vec![name.clone()];
     for _ in 0..MAX_CNAME_CHAIN {
         match step(zone, &name, qtype, &mut response) {
-            Some(next) if zone.contains(&next) => name = next,
+            // An alias that leads back to a name already answered is a loop
+            // in the zone: each record is said once, and the chain stops.
+            Some(next) if zone.contains(&next) && !visited.contains(&next) => {
+                visited.push(next.clone());
+                name = next;
+            }
             // The alias leaves this zone: the resolver follows it from here.
             _ => break,
         }
@@ -99,6 +108,29 @@ fn step(
     {
         refer(zone, &cut, response);
         return None;
+    }
+
+    if qtype != RecordType::DNAME
+        && let Some(rrset) = dname_above(zone, name)
+    {
+        let record = &rrset.records[0];
+        add_answer(response, record.clone());
+        response.outcome = Outcome::Answer;
+        return match dname::synthesize(record, &Name::from(name)) {
+            Some(cname) => {
+                let target = match &cname.data {
+                    RData::CNAME(target) => LowerName::new(&target.0),
+                    _ => unreachable!("synthesis makes a CNAME"),
+                };
+                add_answer(response, cname);
+                Some(target)
+            }
+            None => {
+                // The new name would be too long (RFC 6672 §2.2).
+                response.rcode = ResponseCode::YXDomain;
+                None
+            }
+        };
     }
 
     let (node, owner) = match zone.node(name) {
@@ -142,11 +174,31 @@ fn step(
             RData::CNAME(target) => LowerName::new(&target.0),
             _ => unreachable!("a CNAME RRset holds CNAME data"),
         };
-        response.answers.push(record);
+        add_answer(response, record);
         response.outcome = Outcome::Answer;
         return Some(target);
     }
     negative(zone, Outcome::NoData, response);
+    None
+}
+
+/// A record into the answer section, unless it is there already.
+fn add_answer(response: &mut Response, record: Record) {
+    if !response.answers.contains(&record) {
+        response.answers.push(record);
+    }
+}
+
+/// The DNAME of the closest ancestor of `name` in the zone that has one,
+/// the apex included: everything below it is renamed (RFC 6672 §2.3).
+fn dname_above<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Rrset> {
+    let mut ancestor = name.clone();
+    while ancestor != *zone.lower_origin() && !ancestor.is_root() {
+        ancestor = ancestor.base_name();
+        if let Some(rrset) = zone.rrset(&ancestor, RecordType::DNAME) {
+            return Some(rrset);
+        }
+    }
     None
 }
 

@@ -487,15 +487,17 @@ impl Resolver {
     }
 }
 
-/// Serve stub clients on already-bound sockets until `shutdown`.
-pub async fn run(
+/// Serve stub clients on already-bound sockets until `shutdown`. The
+/// resolver learns its own addresses when this is called, before the first
+/// client is served, so that no referral can make it ask itself.
+pub fn run(
     resolver: Resolver,
     sockets: Vec<DnsSockets>,
     options: ServeOptions,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
     resolver.serving_on(sockets.iter().map(DnsSockets::local_addr));
-    crate::serve::run(resolver, sockets, options, shutdown).await
+    crate::serve::run(resolver, sockets, options, shutdown)
 }
 
 impl Responder for Resolver {

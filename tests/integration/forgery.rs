@@ -3,115 +3,17 @@
 //! nor cached.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::str::FromStr;
 use std::sync::Arc;
 
-use dnstrail::clock::Clock;
 use dnstrail::dns::addresses;
-use dnstrail::exchange::Transport;
-use dnstrail::listen::bind_dns_on_all;
-use dnstrail::resolver::cache::Delegation;
-use dnstrail::resolver::{Config, Resolver};
-use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, NS, SOA};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, Record};
 use tokio::net::UdpSocket;
+
+use crate::support::scripted::*;
 
 fn ip(d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 2, d))
-}
-
-fn n(text: &str) -> Name {
-    Name::from_str(text).unwrap()
-}
-
-fn a(name: &str, addr: [u8; 4]) -> Record {
-    Record::from_rdata(n(name), 300, RData::A(A::from(Ipv4Addr::from(addr))))
-}
-
-fn ns(zone: &str, host: &str) -> Record {
-    Record::from_rdata(n(zone), 3600, RData::NS(NS(n(host))))
-}
-
-fn soa(zone: &str) -> Record {
-    Record::from_rdata(
-        n(zone),
-        300,
-        RData::SOA(SOA::new(n("ns.fake."), n("admin.fake."), 1, 2, 3, 4, 60)),
-    )
-}
-
-/// What a scripted server sends for a query: each reply goes out from the
-/// server's own socket unless a `from` socket is given.
-struct Reply {
-    message: Message,
-    from: Option<Arc<UdpSocket>>,
-}
-
-type Script = dyn Fn(IpAddr, &Message) -> Vec<Reply> + Send + Sync;
-
-/// Scripted name servers on `ips`, all on one port; returns the port.
-async fn scripted(ips: &[IpAddr], script: Arc<Script>) -> u16 {
-    let sockets = bind_dns_on_all(ips, 0).await.unwrap();
-    let port = sockets[0].local_addr().port();
-    for s in sockets {
-        let ip = s.local_addr().ip();
-        let udp = Arc::new(s.udp);
-        let script = script.clone();
-        tokio::spawn(async move {
-            let _tcp = s.tcp; // held open, unused
-            let mut buf = [0u8; 4096];
-            while let Ok((len, client)) = udp.recv_from(&mut buf).await {
-                let Ok(query) = Message::from_vec(&buf[..len]) else {
-                    continue;
-                };
-                for reply in script(ip, &query) {
-                    let bytes = reply.message.to_vec().unwrap();
-                    let socket = reply.from.unwrap_or_else(|| udp.clone());
-                    let _ = socket.send_to(&bytes, client).await;
-                }
-            }
-        });
-    }
-    port
-}
-
-/// A resolver whose root hints point at the scripted server on `ips[0]`.
-async fn resolver_over(ips: &[IpAddr], script: Arc<Script>) -> Resolver {
-    let port = scripted(ips, script).await;
-    let config = Config {
-        upstream_port: port,
-        ..Config::default()
-    };
-    Resolver::new(config, hints("ns.fake.", ips[0]), Clock::new())
-}
-
-/// Ask `resolver` for an A record, as a loopback stub client would.
-async fn resolve(resolver: &Resolver, name: &str) -> dnstrail::resolver::Answered {
-    let client: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-    resolver
-        .answer(client, Transport::Udp, &n(name), RecordType::A, true)
-        .await
-}
-
-fn response_to(query: &Message) -> Message {
-    let mut m = Message::new(
-        query.metadata.id,
-        MessageType::Response,
-        query.metadata.op_code,
-    );
-    m.add_queries(query.queries.clone());
-    m
-}
-
-fn hints(host: &str, addr: IpAddr) -> Delegation {
-    let IpAddr::V4(v4) = addr else { unreachable!() };
-    Delegation {
-        zone: Name::root(),
-        ns: vec![ns(".", host)],
-        glue: vec![a(host, v4.octets())],
-        learned_from: Vec::new(),
-    }
 }
 
 #[tokio::test]

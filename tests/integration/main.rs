@@ -4,6 +4,7 @@
 
 mod browse;
 mod cli;
+mod conformance;
 mod control;
 mod demo;
 mod edns;

@@ -323,3 +323,209 @@ pub async fn http_request(
         .unwrap_or_default();
     (status, body)
 }
+
+/// Scripted upstream name servers: a closure decides what each one sends
+/// back, so a test can make them misbehave exactly as real ones do.
+pub mod scripted {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::str::FromStr;
+    use std::sync::Arc;
+
+    use dnstrail::clock::Clock;
+    use dnstrail::exchange::Transport;
+    use dnstrail::listen::{DnsSockets, bind_dns_on_all};
+    use dnstrail::resolver::cache::Delegation;
+    use dnstrail::resolver::{Answered, Config, Resolver};
+    use dnstrail::trace::TraceEvent;
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::rdata::{A, CNAME, NS, SOA};
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+    use tokio::net::UdpSocket;
+
+    pub fn n(text: &str) -> Name {
+        Name::from_str(text).unwrap()
+    }
+
+    pub fn a(name: &str, addr: [u8; 4]) -> Record {
+        a_ttl(name, addr, 300)
+    }
+
+    pub fn a_ttl(name: &str, addr: [u8; 4], ttl: u32) -> Record {
+        Record::from_rdata(n(name), ttl, RData::A(A::from(Ipv4Addr::from(addr))))
+    }
+
+    /// An A record for a scripted server's address.
+    pub fn glue(name: &str, ip: IpAddr) -> Record {
+        let IpAddr::V4(v4) = ip else { unreachable!() };
+        a(name, v4.octets())
+    }
+
+    pub fn ns(zone: &str, host: &str) -> Record {
+        Record::from_rdata(n(zone), 3600, RData::NS(NS(n(host))))
+    }
+
+    pub fn cname(name: &str, target: &str) -> Record {
+        Record::from_rdata(n(name), 300, RData::CNAME(CNAME(n(target))))
+    }
+
+    pub fn soa(zone: &str) -> Record {
+        Record::from_rdata(
+            n(zone),
+            300,
+            RData::SOA(SOA::new(n("ns.fake."), n("admin.fake."), 1, 2, 3, 4, 60)),
+        )
+    }
+
+    /// What a scripted server sends for a query: each reply goes out from the
+    /// server's own socket unless a `from` socket is given.
+    pub struct Reply {
+        pub message: Message,
+        pub from: Option<Arc<UdpSocket>>,
+    }
+
+    /// The server at this address got this query: what goes back (nothing,
+    /// for a server that does not answer).
+    pub type Script = dyn Fn(IpAddr, &Message) -> Vec<Reply> + Send + Sync;
+
+    /// Scripted name servers on `ips`, all on one port; returns the port.
+    pub async fn scripted(ips: &[IpAddr], script: Arc<Script>) -> u16 {
+        let sockets = bind_dns_on_all(ips, 0).await.unwrap();
+        let port = sockets[0].local_addr().port();
+        serve_script(sockets, script);
+        port
+    }
+
+    /// Serve `script` on sockets already bound.
+    pub fn serve_script(sockets: Vec<DnsSockets>, script: Arc<Script>) {
+        for s in sockets {
+            let ip = s.local_addr().ip();
+            let udp = Arc::new(s.udp);
+            let script = script.clone();
+            tokio::spawn(async move {
+                let _tcp = s.tcp; // held open, unused
+                let mut buf = [0u8; 4096];
+                while let Ok((len, client)) = udp.recv_from(&mut buf).await {
+                    let Ok(query) = Message::from_vec(&buf[..len]) else {
+                        continue;
+                    };
+                    for reply in script(ip, &query) {
+                        let bytes = reply.message.to_vec().unwrap();
+                        let socket = reply.from.unwrap_or_else(|| udp.clone());
+                        let _ = socket.send_to(&bytes, client).await;
+                    }
+                }
+            });
+        }
+    }
+
+    /// A resolver whose root hints point at the scripted server on `ips[0]`.
+    pub async fn resolver_over(ips: &[IpAddr], script: Arc<Script>) -> Resolver {
+        resolver_with(ips, script, Config::default()).await
+    }
+
+    /// The same, with the resolver's configuration given.
+    pub async fn resolver_with(ips: &[IpAddr], script: Arc<Script>, config: Config) -> Resolver {
+        let port = scripted(ips, script).await;
+        let config = Config {
+            upstream_port: port,
+            seed: 1,
+            ..config
+        };
+        Resolver::new(config, hints("ns.fake.", ips[0]), Clock::new())
+    }
+
+    /// Ask `resolver` for an A record, as a loopback stub client would.
+    pub async fn resolve(resolver: &Resolver, name: &str) -> Answered {
+        ask(resolver, name, RecordType::A).await
+    }
+
+    pub async fn ask(resolver: &Resolver, name: &str, rtype: RecordType) -> Answered {
+        let client: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        resolver
+            .answer(client, Transport::Udp, &n(name), rtype, true)
+            .await
+    }
+
+    pub fn response_to(query: &Message) -> Message {
+        let mut m = Message::new(
+            query.metadata.id,
+            MessageType::Response,
+            query.metadata.op_code,
+        );
+        m.add_queries(query.queries.clone());
+        m
+    }
+
+    pub fn hints(host: &str, addr: IpAddr) -> Delegation {
+        Delegation {
+            zone: Name::root(),
+            ns: vec![ns(".", host)],
+            glue: vec![glue(host, addr)],
+            learned_from: Vec::new(),
+        }
+    }
+
+    /// One message, sent from the server's own socket.
+    pub fn send(message: Message) -> Vec<Reply> {
+        vec![Reply {
+            message,
+            from: None,
+        }]
+    }
+
+    /// An authoritative answer (AA=1) with these records.
+    pub fn answer(query: &Message, records: Vec<Record>) -> Message {
+        let mut m = response_to(query);
+        m.metadata.authoritative = true;
+        m.add_answers(records);
+        m
+    }
+
+    /// A referral (AA=0): the child's NS set and glue.
+    pub fn referral(query: &Message, ns_set: Vec<Record>, glue: Vec<Record>) -> Message {
+        let mut m = response_to(query);
+        m.add_authorities(ns_set);
+        m.add_additionals(glue);
+        m
+    }
+
+    /// An authoritative NXDOMAIN or NODATA with these authority records.
+    pub fn denial(query: &Message, nxdomain: bool, authorities: Vec<Record>) -> Message {
+        let mut m = response_to(query);
+        m.metadata.authoritative = true;
+        if nxdomain {
+            m.metadata.response_code = ResponseCode::NXDomain;
+        }
+        m.add_authorities(authorities);
+        m
+    }
+
+    /// A bare response with this rcode.
+    pub fn rcode(query: &Message, rcode: ResponseCode) -> Message {
+        let mut m = response_to(query);
+        m.metadata.response_code = rcode;
+        m
+    }
+
+    /// The question a scripted server was asked: its name, lowercase, and type.
+    pub fn asked(query: &Message) -> (String, RecordType) {
+        let q = &query.queries[0];
+        (q.name().to_ascii().to_lowercase(), q.query_type())
+    }
+
+    /// The events of a resolution.
+    pub fn events(answered: &Answered) -> Vec<TraceEvent> {
+        answered.events.iter().map(|t| t.event.clone()).collect()
+    }
+
+    /// The servers a resolution asked, by address, in order.
+    pub fn asked_servers(answered: &Answered) -> Vec<IpAddr> {
+        events(answered)
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::UpstreamQuery { server, .. } => Some(server.addr.ip()),
+                _ => None,
+            })
+            .collect()
+    }
+}
