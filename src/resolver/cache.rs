@@ -16,6 +16,13 @@
 //! resolution starts at the example.com name servers instead of the root:
 //! that is step 4 of the story ("the resolver will skip steps 3 and 4").
 //!
+//! Answers and denials are kept no longer than `--max-ttl` (a day by
+//! default, as Unbound) and no shorter than `--min-ttl`; a record with TTL 0
+//! is answered but not kept. A DNAME is kept like any RRset and renames
+//! every name below it from then on (RFC 6672). The child's own NS set
+//! replaces the parent's referral when a server of the zone sends it
+//! (RFC 2181 §5.4.1), but never outlives it.
+//!
 //! Time comes from a [`Clock`] so tests and `demo` can move it forward.
 //! TTLs count down in everything served from here. The cache is bounded:
 //! when full, expired entries go first, then those closest to expiry.

@@ -15,7 +15,9 @@
 //! control endpoint ([`crate::control`]) and the tests all read.
 //!
 //! It answers only loopback clients unless told otherwise (`--allow`): an
-//! open resolver on a network is an amplifier for attacks.
+//! open resolver on a network is an amplifier for attacks. Every SERVFAIL
+//! and stale answer says why in an Extended DNS Error ([`failure`],
+//! RFC 8914), for clients that send EDNS.
 
 pub mod cache;
 pub mod classify;

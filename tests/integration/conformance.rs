@@ -550,6 +550,13 @@ async fn out_of_bailiwick_glue_breaks_an_ns_cycle_when_it_is_the_only_way() {
     assert!(has(&answered, |e| matches!(e,
         TraceEvent::OutOfBailiwickGlue { zone, from_zone, .. }
             if zone == "a.one." && from_zone == "one.")));
+    let story = dnstrail::story::tell_all("asks", &answered.events);
+    assert!(
+        story
+            .iter()
+            .any(|l| l.text.contains("from outside its own zone")),
+        "{story:?}"
+    );
     // The address stays with the delegation: the next question does not
     // meet the cycle again.
     let next = resolve(&resolver, "mail.a.one.").await;
@@ -625,6 +632,13 @@ async fn lame_servers_are_set_aside_and_all_lame_is_servfail_not_a_wrong_noerror
         .count();
     assert_eq!(marked, 3);
     assert_eq!(lame_asked.load(Ordering::SeqCst), 3);
+    let story = dnstrail::story::tell_all("asks", &answered.events);
+    assert!(
+        story
+            .iter()
+            .any(|l| l.text.contains("is lame for lame.zz.")),
+        "{story:?}"
+    );
 
     // Not asked again about the zone.
     let again = resolve(&resolver, "mail.lame.zz.").await;
