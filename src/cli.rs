@@ -361,4 +361,18 @@ mod tests {
             "192.0.2.7/32"
         );
     }
+
+    #[test]
+    fn the_resolver_cache_ttls_default_to_a_day_and_zero() {
+        use clap::Parser;
+        let ttls = |args: &[&str]| match Cli::parse_from(args).command {
+            Command::Resolver(r) => (r.min_ttl, r.max_ttl),
+            _ => unreachable!(),
+        };
+        assert_eq!(ttls(&["dnstrail", "resolver"]), (0, 86_400));
+        assert_eq!(
+            ttls(&["dnstrail", "resolver", "--min-ttl", "5", "--max-ttl", "300"]),
+            (5, 300)
+        );
+    }
 }

@@ -603,7 +603,7 @@ impl Walk<'_> {
         rtype: RecordType,
         minimised: bool,
     ) -> Result<Classified, Failure> {
-        let (known, unknown) = self.server_addresses(zone, &zone.glue);
+        let (known, unknown) = self.server_addresses(zone);
         let mut failures = Failures::default();
         let mut tried: Vec<SocketAddr> = Vec::new();
         let ordered = self.order(zone, &known);
@@ -647,11 +647,23 @@ impl Walk<'_> {
 
         // The only way left: addresses the parent sent from outside its own
         // zone. Never cached as answers, and used only for this delegation.
-        let (foreign, _) = self.server_addresses(zone, foreign_glue);
-        let foreign: Vec<ServerView> = foreign
-            .into_iter()
-            .filter(|s| !tried.contains(&s.addr))
-            .collect();
+        let mut foreign = Vec::new();
+        for record in foreign_glue {
+            let Some(ip) = address_of(record) else {
+                continue;
+            };
+            let server = ServerView {
+                name: record.name.to_string(),
+                addr: SocketAddr::new(ip, self.config.upstream_port),
+            };
+            if tried.contains(&server.addr) {
+                continue;
+            }
+            match unusable(server.addr, &self.own_addrs) {
+                Some(why) => self.skip(zone, vec![server], why),
+                None => foreign.push(server),
+            }
+        }
         let foreign = self.order(zone, &foreign);
         if !foreign.is_empty() {
             self.trail.emit(TraceEvent::OutOfBailiwickGlue {
@@ -758,8 +770,13 @@ impl Walk<'_> {
         self.trail.ns_lookups.push(lower);
         let found = self.resolve(ns_name, RecordType::A).await;
         self.trail.ns_lookups.pop();
-        if let Some(failure) = &found.failure {
-            failures.note(failure.kind, failure.reason.clone());
+        match &found.failure {
+            Some(failure) => failures.note(failure.kind, failure.reason.clone()),
+            None if found.answers.iter().all(|r| address_of(r).is_none()) => failures.note(
+                FailureKind::NoReachableAuthority,
+                format!("the name server {ns_name} has no address"),
+            ),
+            None => {}
         }
         let mut servers = Vec::new();
         for record in found
@@ -864,22 +881,19 @@ impl Walk<'_> {
         }
     }
 
-    /// The servers of a delegation whose addresses are in `glue` or the
+    /// The servers of a delegation whose addresses are in its glue or the
     /// cache, and the names we would first have to look up. Addresses no
     /// server can have are skipped (and said so); a name left with none is
     /// looked up like one without glue.
-    fn server_addresses(
-        &mut self,
-        zone: &Delegation,
-        glue: &[Record],
-    ) -> (Vec<ServerView>, Vec<Name>) {
+    fn server_addresses(&mut self, zone: &Delegation) -> (Vec<ServerView>, Vec<Name>) {
         let mut known = Vec::new();
         let mut unknown = Vec::new();
         let mut skipped = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
         for target in zone.server_names() {
             let lower = LowerName::new(&target);
-            let from_glue: Vec<_> = glue
+            let from_glue: Vec<_> = zone
+                .glue
                 .iter()
                 .filter(|g| LowerName::new(&g.name) == lower)
                 .filter_map(address_of)
