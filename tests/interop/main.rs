@@ -20,6 +20,7 @@
 //! - `walk`: the hierarchy walked hop by hop with single questions.
 //! - `clients`: dig, kdig, curl and `dnstrail browse` against the servers.
 //! - `differential`: the two hierarchies, every implementation (a test each).
+//! - `chromium`: headless Chromium on the page of `demo --keep-running`.
 //! - `process`, `report`: child processes and their ports; PASS/FAIL lines.
 //!
 //! The tests are ignored by default (they need root for port 53, and the
@@ -29,6 +30,7 @@
 //! line; logs, configurations and every DNS message go to `target/interop/`.
 
 mod ask;
+mod chromium;
 mod clients;
 mod compare;
 mod differential;

@@ -142,6 +142,15 @@ impl Process {
         }
     }
 
+    /// Every line printed since the last look, without waiting.
+    pub fn lines_so_far(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.lines.try_recv() {
+            out.push(line);
+        }
+        out
+    }
+
     /// Wait for a dnstrail role's `dnstrail: listening KIND ADDR…` line and
     /// return the addresses.
     pub async fn listening(&mut self, kind: &str) -> Result<Vec<SocketAddr>, String> {

@@ -48,6 +48,10 @@ impl Report {
         report
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// A directory of its own under the test's, created.
     pub fn subdir(&self, name: &str) -> PathBuf {
         let dir = self.dir.join(name);
