@@ -41,22 +41,7 @@ impl Process {
         let file = std::fs::File::create(log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let file = Arc::new(Mutex::new(file));
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        // SAFETY: prctl(2) with PR_SET_PDEATHSIG only sets a flag of the new
-        // process; it allocates nothing and is async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        owned(&mut command);
         let shown = format!("{:?}", command.as_std());
         let mut child = command
             .spawn()
@@ -210,6 +195,28 @@ impl Drop for Process {
     }
 }
 
+/// A child of ours: its output piped to us, in a process group of its own
+/// (so whatever it forks can be killed with it), killed when dropped, and
+/// killed by the kernel if the thread that started it goes away.
+fn owned(command: &mut Command) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: prctl(2) with PR_SET_PDEATHSIG only sets a flag of the new
+    // process; it allocates nothing and is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn copy_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     log: Arc<Mutex<std::fs::File>>,
@@ -236,16 +243,28 @@ fn copy_lines(
 /// Run a program to its end (a client: dig, curl, chromium), within
 /// `within`, its output kept in memory and in `log`.
 pub async fn run(mut command: Command, within: Duration, log: &Path) -> Result<Output, String> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    owned(&mut command);
     let shown = format!("{:?}", command.as_std());
-    let output = tokio::time::timeout(within, command.output())
-        .await
-        .map_err(|_| format!("{shown} did not finish within {} s", within.as_secs()))?
+    let child = command
+        .spawn()
         .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    let pid = child.id().map_or(0, |p| p as i32);
+    let output = match tokio::time::timeout(within, child.wait_with_output()).await {
+        Ok(output) => {
+            // Whatever it left behind (Chromium's helpers) goes too.
+            // SAFETY: kill(2) on the process group our child led.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            output.map_err(|e| format!("running {shown}: {e}"))?
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on the process group our child leads.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            return Err(format!(
+                "{shown} did not finish within {} s; killed",
+                within.as_secs()
+            ));
+        }
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let _ = std::fs::write(
