@@ -232,8 +232,17 @@ impl PageShows {
     }
 }
 
-fn chromium_command(chromium: &Path, logs: &Path) -> Result<Command, String> {
-    let profile = tempfile_dir(logs)?;
+/// Chromium, headless and offline but for the page, with a fresh profile
+/// (removed by [`Profile`]'s drop).
+fn chromium_command(chromium: &Path, logs: &Path) -> Result<(Command, Profile), String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let profile = logs.join(format!(
+        "chromium-profile-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).map_err(|e| e.to_string())?;
     let mut command = Command::new(chromium);
     command.args([
         "--headless",
@@ -248,20 +257,16 @@ fn chromium_command(chromium: &Path, logs: &Path) -> Result<Command, String> {
         "--virtual-time-budget=5000",
     ]);
     command.arg(format!("--user-data-dir={}", profile.display()));
-    Ok(command)
+    Ok((command, Profile(profile)))
 }
 
-/// A fresh Chromium profile for each run, under the test's directory.
-fn tempfile_dir(logs: &Path) -> Result<std::path::PathBuf, String> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = logs.join(format!(
-        "chromium-profile-{}",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    Ok(dir)
+/// A Chromium profile directory, removed when done with.
+struct Profile(std::path::PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 async fn dump_dom(
@@ -271,7 +276,7 @@ async fn dump_dom(
     dom: &Path,
     logs: &Path,
 ) -> Result<String, String> {
-    let mut command = chromium_command(chromium, logs)?;
+    let (mut command, _profile) = chromium_command(chromium, logs)?;
     command.args(args).arg("--dump-dom").arg(url);
     let log = dom.with_extension("log");
     let out = run(command, CHROMIUM_WITHIN, &log).await?;
@@ -287,7 +292,7 @@ async fn screenshot(chromium: &Path, url: &str, png: &Path, logs: &Path) -> Resu
     const WIDTH: u32 = 1200;
     const HEIGHT: u32 = 2400;
     let _ = std::fs::remove_file(png);
-    let mut command = chromium_command(chromium, logs)?;
+    let (mut command, _profile) = chromium_command(chromium, logs)?;
     command
         .arg(format!("--window-size={WIDTH},{HEIGHT}"))
         .arg(format!("--screenshot={}", png.display()))
