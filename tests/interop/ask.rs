@@ -113,6 +113,37 @@ impl fmt::Display for Ask {
     }
 }
 
+/// Servers that stopped answering: after [`Silence::GIVE_UP_AFTER`]
+/// questions in a row without an answer, a server is not asked again, so
+/// a hung server costs seconds, not a timeout for every question left.
+#[derive(Default)]
+pub struct Silence {
+    unanswered: std::collections::HashMap<SocketAddr, usize>,
+}
+
+impl Silence {
+    const GIVE_UP_AFTER: usize = 3;
+
+    /// Ask, unless `server` has stopped answering.
+    pub async fn ask(
+        &mut self,
+        server: SocketAddr,
+        question: &Ask,
+        transcript: &Path,
+    ) -> Result<Reply, String> {
+        let unanswered = self.unanswered.entry(server).or_default();
+        if *unanswered >= Self::GIVE_UP_AFTER {
+            return Err(format!(
+                "not asked: {server} left the last {} questions unanswered",
+                Self::GIVE_UP_AFTER
+            ));
+        }
+        let outcome = ask(server, question, transcript).await;
+        *unanswered = if outcome.is_ok() { 0 } else { *unanswered + 1 };
+        outcome
+    }
+}
+
 /// A response, and its size on the wire when it was counted.
 #[derive(Debug, Clone)]
 pub struct Reply {

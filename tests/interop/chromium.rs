@@ -148,7 +148,10 @@ async fn start_demo(report: &mut Report, logs: &Path) -> Option<Process> {
         Ok(process) => {
             report.pass(
                 check,
-                format!("pid started, output in {}", report.shown(&process.log)),
+                format!(
+                    "started; its trace events in {}",
+                    report.shown(&process.log)
+                ),
             );
             Some(process)
         }

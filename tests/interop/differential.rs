@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use dnstrail::exchange::Transport;
 use hickory_proto::rr::{LowerName, RecordType};
 
-use crate::ask::{Ask, Opt, ask};
+use crate::ask::{Ask, Opt, Silence, ask};
 use crate::clients;
 use crate::compare::{Ttls, View, agree, note_ttls, ttls_above, wire_rules};
 use crate::hierarchy::Hierarchy;
@@ -175,9 +175,11 @@ async fn ask_name_servers(
 ) -> BTreeMap<(String, RecordType), u32> {
     let transcript = dir.join("authoritative.txt");
     let mut ttls = BTreeMap::new();
+    let mut silence = Silence::default();
     for (planned, heard) in plan.iter().zip(heard.iter_mut()) {
         for server in &planned.servers {
-            let outcome = ask(*server, &planned.ask, &transcript)
+            let outcome = silence
+                .ask(*server, &planned.ask, &transcript)
                 .await
                 .map(|r| View::of(&r));
             if let Ok(view) = &outcome {
@@ -533,12 +535,13 @@ async fn side_by_side(
     if let Some((_, big)) = questions::largest_rrset(hierarchy) {
         asks.push(Ask::stub(&big).with_opt(Opt::Off));
     }
+    let mut silence = Silence::default();
     for ask_one in asks {
         let mut views = Vec::new();
         let mut problems = Vec::new();
         for resolving in running {
             let who = resolving.by.label();
-            match ask(resolving.addr, &ask_one, &transcript).await {
+            match silence.ask(resolving.addr, &ask_one, &transcript).await {
                 Ok(reply) => {
                     let view = View::of(&reply);
                     for broken in wire_rules(&ask_one, &view) {

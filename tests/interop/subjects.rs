@@ -606,6 +606,17 @@ pub async fn start_web(
     site: &str,
     dir: &Path,
 ) -> Result<(Process, Vec<SocketAddr>), String> {
+    let placed = hierarchy
+        .topology
+        .place_site(&[site.to_string()], None)
+        .map_err(|e| format!("the zones place no web server: {e}"))?;
+    require_free(
+        &placed
+            .addrs
+            .iter()
+            .map(|a| (crate::process::Proto::Tcp, *a))
+            .collect::<Vec<_>>(),
+    )?;
     let mut command = Command::new(dnstrail());
     command
         .arg("web")
