@@ -58,7 +58,10 @@ async fn chromium_on_the_page_of_the_demo() {
             };
             let check = format!("Chromium through the chain: --dump-dom {site}");
             match private_resolv_conf() {
-                Err(why) => report.skip(&check, why),
+                Err(why) => {
+                    report.skip(&check, &why);
+                    report.skip("Chromium screenshot through the chain", why);
+                }
                 Ok(()) => {
                     let dom = report.dir().join("dom-chain.html");
                     let outcome = dump_dom(&chromium, &[], site, &dom, &logs)
