@@ -20,10 +20,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## Real DNS software against our servers and our resolver against theirs:
-## dig, kdig, Unbound, NSD, Knot, curl, Chromium (installs what it lacks).
+## dnstrail beside NSD, Knot DNS and Unbound, compared message by message,
+## and dig, kdig, curl and Chromium against it (tests/interop/; as root,
+## installs what it lacks).
 interop:
-	bash scripts/interop.sh
+	CARGO=$(CARGO) bash scripts/interop.sh
 
 ## Side by side with Unbound, NSD, Knot DNS and nginx; writes BENCHMARKS.md.
 bench:
