@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::task::{JoinHandle, JoinSet};
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::control::{self, Control, Visitor};
+use crate::dnssec::{KeyStore, Signing};
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
 use crate::nameserver::{self, NameServer};
@@ -57,6 +59,8 @@ pub struct StackConfig {
     pub control_token: Option<std::sync::Arc<str>>,
     /// Where every role's events go: one clock for the whole stack.
     pub trace: TraceSink,
+    /// Sign every zone with keys from this store (`--dnssec`, `--keys`).
+    pub dnssec: Option<KeyStore>,
 }
 
 impl StackConfig {
@@ -75,6 +79,7 @@ impl StackConfig {
             control: None,
             control_token: None,
             trace: TraceSink::new(),
+            dnssec: None,
         }
     }
 }
@@ -122,6 +127,10 @@ pub struct Stack {
     servers: Vec<RunningServer>,
     options: ServeOptions,
     nsid: bool,
+    /// The signed zones, shared by every server that serves one.
+    signing: Option<Arc<Signing>>,
+    /// Where the trust anchor was written, when the root is signed here.
+    pub trust_anchor: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -142,7 +151,27 @@ impl Stack {
             control: control_addr,
             control_token,
             trace,
+            dnssec,
         } = config;
+        let mut topology = topology;
+        let mut trust_anchor = None;
+        let signing = match dnssec {
+            Some(store) => {
+                let (zones, signing) =
+                    Signing::prepare(std::mem::take(&mut topology.zones), &store)
+                        .map_err(anyhow::Error::msg)
+                        .context("signing the zones")?;
+                topology.zones = zones;
+                if let Some(root) = signing.keys(&hickory_proto::rr::Name::root()) {
+                    let (zone_form, _) = crate::dnssec::anchor::write(store.dir(), root)
+                        .map_err(anyhow::Error::msg)
+                        .context("writing the trust anchor")?;
+                    trust_anchor = Some(zone_form);
+                }
+                Some(Arc::new(signing))
+            }
+            None => None,
+        };
 
         let chosen: Vec<Server> = topology
             .servers
@@ -192,6 +221,7 @@ impl Stack {
                 host_sockets,
                 &name_server_options,
                 nsid,
+                signing.as_ref(),
                 &shutdown,
             );
             running.push(host);
@@ -207,10 +237,20 @@ impl Stack {
                     .map_err(anyhow::Error::from)?;
             }
             let hints = topology.root_hints().context("starting the resolver")?;
-            let config = resolver::Config {
+            let mut config = resolver::Config {
                 upstream_port: dns_port,
                 ..setup.config
             };
+            // A stack that signs its root validates with the anchor it wrote.
+            if config.trust_anchors.is_none()
+                && let Some(path) = &trust_anchor
+            {
+                config.trust_anchors = Some(Arc::new(
+                    crate::dnssec::TrustAnchors::read(path)
+                        .map_err(anyhow::Error::msg)
+                        .context("reading the trust anchor")?,
+                ));
+            }
             let started = Resolver::with_trace(config, hints, setup.clock, trace.clone());
             let mut bound = Vec::new();
             for addr in &setup.addrs {
@@ -251,6 +291,8 @@ impl Stack {
             servers: running,
             options: name_server_options,
             nsid,
+            signing,
+            trust_anchor,
             shutdown,
             tasks,
         };
@@ -344,6 +386,7 @@ impl Stack {
     pub async fn restart_server(&mut self, ip: IpAddr) -> anyhow::Result<()> {
         let port = self.dns_port;
         let (options, nsid, shutdown) = (self.options.clone(), self.nsid, self.shutdown.clone());
+        let signing = self.signing.clone();
         let host = self
             .servers
             .iter_mut()
@@ -358,7 +401,7 @@ impl Stack {
                     .context("restarting a name server")?,
             );
         }
-        spawn_host(host, sockets, &options, nsid, &shutdown);
+        spawn_host(host, sockets, &options, nsid, signing.as_ref(), &shutdown);
         Ok(())
     }
 
@@ -403,6 +446,7 @@ fn spawn_host(
     sockets: Vec<DnsSockets>,
     options: &ServeOptions,
     nsid: bool,
+    signing: Option<&Arc<Signing>>,
     shutdown: &CancellationToken,
 ) {
     let stop = shutdown.child_token();
@@ -412,7 +456,10 @@ fn spawn_host(
         nsid,
         ..options.clone()
     };
-    let server = NameServer::new(host.zones.clone());
+    let mut server = NameServer::new(host.zones.clone()).with_fault(host.fault.clone());
+    if let Some(signing) = signing {
+        server = server.with_dnssec(signing.clone());
+    }
     host.task = Some(tokio::spawn(nameserver::run(
         server,
         sockets,

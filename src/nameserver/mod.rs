@@ -16,7 +16,9 @@
 //! when a UDP answer exceeds the client's buffer, answers replayed once
 //! encoded, optional response-rate limiting. The answers come from
 //! [`answer::lookup`], ours: hickory's catalog gets referrals wrong (AA set,
-//! glue missing; hickory issue 2810).
+//! glue missing; hickory issue 2810). With DNSSEC ([`crate::dnssec`]), a
+//! question with DO=1 gets, after that lookup, the RRSIGs, DS and NSEC
+//! records that let its asker check the answer.
 
 pub mod answer;
 pub mod dname;
@@ -29,6 +31,8 @@ use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dns::Transport;
+use crate::dnssec::Signing;
+use crate::fault::FaultSwitch;
 use crate::listen::DnsSockets;
 use crate::serve::{Reply, Request, Responder, ServeOptions};
 use crate::zone::Zone;
@@ -41,14 +45,40 @@ pub struct NameServer {
     zones: Arc<[Zone]>,
     /// Networks whose clients may transfer a whole zone (AXFR over TCP).
     transfers_to: Arc<[IpNet]>,
+    /// The signed zones among ours; `None`: DNSSEC is off the path.
+    dnssec: Option<Arc<Signing>>,
+    /// The server's fault switch, for the faults its signing bends.
+    fault: FaultSwitch,
 }
 
 impl NameServer {
+    /// A server for `zones`; those that came signed from their files are
+    /// served with their signatures.
     pub fn new(zones: Vec<Zone>) -> NameServer {
+        let dnssec = Signing::presigned(&zones).map(Arc::new);
         NameServer {
             zones: zones.into(),
             transfers_to: Arc::new([]),
+            dnssec,
+            fault: FaultSwitch::default(),
         }
+    }
+
+    /// Sign answers to DO=1 questions with `signing` (the zones must be
+    /// the ones it prepared).
+    pub fn with_dnssec(mut self, signing: Arc<Signing>) -> NameServer {
+        self.dnssec = Some(signing);
+        self
+    }
+
+    /// Read DNSSEC faults from `fault` (the pipeline reads the others).
+    pub fn with_fault(mut self, fault: FaultSwitch) -> NameServer {
+        self.fault = fault;
+        self
+    }
+
+    pub fn signing(&self) -> Option<&Arc<Signing>> {
+        self.dnssec.as_ref()
     }
 
     /// Let clients in these networks transfer whole zones (AXFR over TCP).
@@ -81,6 +111,13 @@ pub async fn run(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    if let Some(signing) = server.dnssec.clone() {
+        tokio::spawn(crate::dnssec::sign::keep_fresh(
+            signing,
+            server.zones.clone(),
+            shutdown.clone(),
+        ));
+    }
     crate::serve::run(server, sockets, options, shutdown).await
 }
 
@@ -104,13 +141,29 @@ impl Responder for NameServer {
             && request.transport == Transport::Tcp
             && allowed
         {
+            let signed = self
+                .dnssec
+                .as_ref()
+                .and_then(|s| s.zone(zone.lower_origin()));
             return Reply {
                 authoritative: true,
-                answers: answer::transfer(zone),
+                answers: match signed {
+                    Some(signed) => signed.transfer(zone),
+                    None => answer::transfer(zone),
+                },
                 ..Reply::default()
             };
         }
-        let answer = lookup(zone, &name, query.query_type());
+        let mut answer = lookup(zone, &name, query.query_type());
+        if request.dnssec_ok()
+            && let Some(signed) = self
+                .dnssec
+                .as_ref()
+                .and_then(|s| s.zone(zone.lower_origin()))
+        {
+            let fault = self.fault.get().filter(|f| f.is_dnssec());
+            signed.complete(zone, &name, query.query_type(), &mut answer, fault);
+        }
         Reply {
             rcode: answer.rcode,
             authoritative: answer.authoritative,
@@ -123,5 +176,9 @@ impl Responder for NameServer {
 
     fn replayable(&self) -> bool {
         true
+    }
+
+    fn generation(&self) -> u64 {
+        self.dnssec.as_ref().map_or(0, |s| s.generation())
     }
 }

@@ -86,6 +86,8 @@ pub struct Config {
     pub max_ttl: u32,
     /// The shortest (`--min-ttl`; 0 keeps TTL-0 records out of the cache).
     pub min_ttl: u32,
+    /// Validate with these anchors (`--trust-anchor`): DNSSEC on.
+    pub trust_anchors: Option<Arc<crate::dnssec::TrustAnchors>>,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
             first_choice: Vec::new(),
             max_ttl: DEFAULT_MAX_ANSWER_TTL,
             min_ttl: 0,
+            trust_anchors: None,
         }
     }
 }

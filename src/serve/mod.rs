@@ -141,6 +141,12 @@ pub trait Responder: Send + Sync + 'static {
         false
     }
 
+    /// Moves on when answers replayed so far are stale (a name server's
+    /// signatures made again): the UDP transport then forgets them.
+    fn generation(&self) -> u64 {
+        0
+    }
+
     /// Opcodes this role handles besides QUERY; the others get NOTIMP.
     fn accepts(&self, op_code: OpCode) -> bool {
         op_code == OpCode::Query

@@ -90,6 +90,7 @@ async fn serve_task<R: Responder>(
     shutdown: CancellationToken,
 ) {
     let mut remembered: HashMap<Box<[u8]>, Encoded> = HashMap::new();
+    let mut generation = pipeline.responder().generation();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Vec::with_capacity(512);
     loop {
@@ -129,6 +130,12 @@ async fn serve_task<R: Responder>(
             continue;
         }
 
+        let now = pipeline.responder().generation();
+        if now != generation {
+            // Signatures were made again: what was encoded carries old ones.
+            remembered.clear();
+            generation = now;
+        }
         if verdict == Verdict::Send
             && let Some(hit) = remembered.get(&packet[2..])
         {
