@@ -98,8 +98,9 @@ impl KeyStore {
         let problem = |e: std::io::Error| format!("--keys {}: {e}", dir.display());
         if !dir.is_dir() {
             fs::create_dir_all(dir).map_err(problem)?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(problem)?;
         }
+        // Only its owner may list or read the private keys.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(problem)?;
         Ok(KeyStore {
             dir: dir.to_path_buf(),
             algorithm,
