@@ -13,7 +13,7 @@
 //!
 //!  with --dnssec, faults of the chain of trust (answers to DO=1 only):
 //!  bad-signature       every RRSIG it sends has a byte flipped
-//!  expired-signature   every RRSIG it sends expired yesterday
+//!  expired-signature   every RRSIG it sends expired a week ago
 //!  missing-ds          the DS of its children is left out (its NSEC
 //!                      still says there is one)
 //!  wrong-ds            the DS of its children names no key of theirs

@@ -19,7 +19,7 @@
 //!
 //! The DNSSEC faults (see [`crate::fault`]) bend what is added here, and
 //! nothing else: `bad-signature` flips a byte of every signature,
-//! `expired-signature` signs with a validity that ended yesterday,
+//! `expired-signature` signs with a validity that ended a week ago,
 //! `missing-ds` leaves out the DS a parent should send (its NSEC still says
 //! the DS exists), `wrong-ds` sends a DS, properly signed, whose digest
 //! names no key of the child.
@@ -376,13 +376,15 @@ impl ZoneSigning {
         let owner = LowerName::new(&records[0].name);
         let mut sigs: Vec<Record> = match (fault, &self.keys) {
             (Some(Fault::ExpiredSignature), Some(keys)) => {
+                // A week ago: validators allow clocks a skew (Unbound up
+                // to a day), and this must be expired for every one.
                 let day = 86_400u32;
                 sign(
                     self.key_for(keys, rtype),
                     &self.apex,
                     records,
-                    now.wrapping_sub(15 * day),
-                    now.wrapping_sub(day),
+                    now.wrapping_sub(21 * day),
+                    now.wrapping_sub(7 * day),
                 )
                 .into_iter()
                 .collect()
