@@ -28,6 +28,7 @@ pub struct Metrics {
     hits_delegation: AtomicU64,
     hits_failure: AtomicU64,
     misses: AtomicU64,
+    replayed: AtomicU64,
     upstream_queries: AtomicU64,
     upstream_timeouts: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -64,6 +65,15 @@ impl Metrics {
             CacheKind::Failure => &self.hits_failure,
         }
         .fetch_add(1, Relaxed);
+    }
+
+    /// A reply came whole from the message cache.
+    pub fn replayed(&self) {
+        self.replayed.fetch_add(1, Relaxed);
+    }
+
+    pub fn replayed_total(&self) -> u64 {
+        self.replayed.load(Relaxed)
     }
 
     pub fn cache_miss(&self) {
@@ -121,6 +131,11 @@ impl Metrics {
             "dnstrail_cache_misses_total",
             "Lookups the cache could not answer.",
             &[("", self.misses.load(Relaxed))],
+        );
+        counter(
+            "dnstrail_replayed_total",
+            "Replies sent whole from the message cache, TTLs counted down.",
+            &[("", self.replayed.load(Relaxed))],
         );
         counter(
             "dnstrail_upstream_queries_total",
