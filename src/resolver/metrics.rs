@@ -88,6 +88,10 @@ impl Metrics {
         self.upstream_timeouts.fetch_add(1, Relaxed);
     }
 
+    pub fn upstream_timeouts(&self) -> u64 {
+        self.upstream_timeouts.load(Relaxed)
+    }
+
     pub fn upstream_queries(&self) -> u64 {
         self.upstream_queries.load(Relaxed)
     }
