@@ -68,13 +68,13 @@ fn target_dir() -> PathBuf {
 }
 
 /// chromedriver on a port of its own, and one headless Chromium session
-/// through it; both end when this is dropped.
+/// through it; both end when this is dropped, even if the test failed.
 struct Browser {
     http: reqwest::Client,
     /// `http://127.0.0.1:PORT/session/ID`
     session: String,
-    _driver: tokio::process::Child,
-    _profile: PathBuf,
+    driver: tokio::process::Child,
+    profile: PathBuf,
 }
 
 /// The key WebDriver names elements by (W3C WebDriver, §12.2).
@@ -86,13 +86,17 @@ impl Browser {
     async fn open(host: &str, ip: IpAddr, width: u32, height: u32) -> Option<Browser> {
         let chromium = tool("chromium")?;
         let chromedriver = tool("chromedriver")?;
+        // A process group of its own: Chromium and its helpers join it, so
+        // one signal ends them all, whatever state the test left them in.
         let mut driver = tokio::process::Command::new(chromedriver)
             .arg("--port=0")
+            .process_group(0)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
+
         // "ChromeDriver was started successfully on port 41213."
         let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
         let port = tokio::time::timeout(PATIENCE, async {
@@ -139,8 +143,8 @@ impl Browser {
         Some(Browser {
             http,
             session: format!("{base}/session/{id}"),
-            _driver: driver,
-            _profile: profile,
+            driver,
+            profile,
         })
     }
 
@@ -248,8 +252,20 @@ impl Browser {
         std::fs::write(path, bytes).unwrap();
     }
 
+    /// End the session as WebDriver does (Chromium closes its windows).
     async fn close(self) {
         self.command(Method::DELETE, "", None).await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(group) = self.driver.id() {
+            // SAFETY: kill(2) on the process group of a child this test
+            // started (chromedriver leads it).
+            unsafe { libc::kill(-(group as libc::pid_t), libc::SIGKILL) };
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
