@@ -47,6 +47,10 @@ export function zoneParty(zone) {
 const ASK_STEP = { root: 3, tld: 4, auth: 5 };
 
 const bare = (name) => String(name || "").replace(/\.$/, "");
+// A zone as the story names it: "the root", "com.", "example.com.".
+const zoneName = (zone) => (zone === "." ? "the root" : zone);
+// The address of "127.0.0.5:5300", or of "[::1]:5300".
+const hostPart = (addr) => String(addr || "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
 
 // Learn who serves what from one event.
 export function learn(e) {
@@ -299,6 +303,68 @@ export function tell(events, { visit = false, doing } = {}) {
             at: "resolver", failed: true,
             what: [`${names.join(", ")} not asked`],
             meta: `failed moments ago; held down ${duration(e.for_ms * 1000)} more (RFC 9520)`,
+          });
+        }
+        break;
+      case "server_lame":
+        if (!r.companion) {
+          row({
+            at: "resolver", failed: true,
+            what: [`${bare(e.server && e.server.name)} is lame for ${zoneName(e.zone)}`],
+            meta: `${e.reason}: not asked about it again for ${humanTtl(e.for_secs)}`,
+          });
+        }
+        break;
+      case "servers_skipped":
+        if (!r.companion) {
+          const names = (e.servers || []).map((s) => `${bare(s.name)} (${hostPart(s.addr)})`);
+          row({ at: "resolver", what: [`does not ask ${names.join(", ")} for ${zoneName(e.zone)}`], meta: e.reason });
+        }
+        break;
+      case "minimisation_abandoned":
+        if (!r.companion) {
+          row({
+            at: "resolver",
+            what: [`asks the full question instead of the shorter ${question(e.question)}`],
+            meta: `no server of ${zoneName(e.zone)} answered it usefully (${e.reason}) (RFC 9156)`,
+          });
+        }
+        break;
+      case "out_of_bailiwick_glue":
+        if (!r.companion) {
+          const names = (e.servers || []).map((s) => `${bare(s.name)} at ${hostPart(s.addr)}`);
+          row({
+            at: "resolver",
+            what: [`the name servers of ${e.zone} can only be found through each other`],
+            meta: `as the only way in, it uses the addresses ${zoneName(e.from_zone)} sent for them from outside its own zone: ${names.join(", ")}`,
+          });
+        }
+        break;
+      case "delegation_updated":
+        if (!r.companion) {
+          row({
+            at: "resolver",
+            what: [`${e.zone} names its own servers: ${(e.servers || []).map(bare).join(" ")}`],
+            meta: `not the referral's (${(e.parent_servers || []).map(bare).join(" ")}): the zone's own list replaces it (RFC 2181 §5.4.1) for ${humanTtl(e.ttl)}`,
+          });
+        }
+        break;
+      case "dname_followed":
+        if (!r.companion) {
+          row({
+            at: "resolver", hit: e.cached,
+            what: [`${e.name} becomes ${e.target}`],
+            meta: `${e.owner} is renamed by a DNAME${e.cached ? " it has cached" : ""} (RFC 6672)`,
+          });
+        }
+        break;
+      case "records_ignored":
+        if (!r.companion) {
+          const list = e.records || [];
+          row({
+            at: "resolver",
+            what: [`ignores ${plural(list.length, "record", "records")} from ${bare(e.server && e.server.name)}`],
+            meta: `they answer nothing it asked: ${list.map((x) => `${x.name} ${x.type}`).join(", ")}`,
           });
         }
         break;
