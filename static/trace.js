@@ -529,7 +529,12 @@ export function summary(events) {
   else if (hits) parts.push("no server asked: the resolver's cache answered");
   if (hits && asked) parts.push(plural(hits, "cache hit", "cache hits"));
   if (timeouts) parts.push(plural(timeouts, "timeout", "timeouts"));
-  const answer = events.find((e) => e.event === "answer_returned");
+  // In a visit, the answer to the question the browser asked first (its
+  // A, not the AAAA beside it).
+  const lookup = events.find((e) => e.event === "browser_query");
+  const first = lookup && (lookup.types || [])[0];
+  const answers = events.filter((e) => e.event === "answer_returned");
+  const answer = answers.find((e) => !first || (e.question && e.question.type === first)) || answers[0];
   if (answer) parts.push(`answer in ${duration(answer.elapsed_us)}`);
   const page = events.find((e) => e.event === "http_response");
   if (page) parts.push(`page (${page.status}) in ${duration(page.elapsed_us)}`);
