@@ -650,6 +650,8 @@ fn same_files(a: &Path, b: &Path) -> bool {
 }
 
 /// A real browser renders the page and its trace, where Chromium is installed.
+/// The live lab below them waits to be on screen before it opens its event
+/// stream, so a browser dumping the page is not held open by it.
 #[tokio::test]
 async fn chromium_renders_the_page_and_the_trace() {
     let Some(chromium) = tool("chromium") else {
@@ -694,6 +696,10 @@ async fn chromium_renders_the_page_and_the_trace() {
         "the trace was not rendered:\n{dom}"
     );
     assert_eq!(dom.matches("<section class=\"visit").count(), 3, "{dom}");
+    assert!(
+        dom.contains("data-state=\"ready\""),
+        "the lab did not find the stack, or went live off screen:\n{dom}"
+    );
     demo.stack.stop().await;
 }
 

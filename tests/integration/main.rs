@@ -12,6 +12,7 @@ mod faults;
 mod forgery;
 mod fuzz_corpus;
 mod hierarchy;
+mod lab;
 mod nameserver;
 mod readme;
 mod resolver;
