@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::task::{JoinHandle, JoinSet};
@@ -24,13 +25,12 @@ use crate::clock::Clock;
 use crate::control::{self, Control, Visitor};
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
-use crate::nameserver::{self, NameServer};
+use crate::nameserver::{self, LiveZone, NameServer, UpdatePolicy};
 use crate::resolver::{self, Resolver};
 use crate::serve::ServeOptions;
 use crate::topology::{Server, Topology};
 use crate::trace::TraceSink;
 use crate::web::{self, Website};
-use crate::zone::Zone;
 
 /// Which roles to start, and how.
 pub struct StackConfig {
@@ -49,6 +49,8 @@ pub struct StackConfig {
     pub name_server_options: ServeOptions,
     /// Answer NSID with each server's name (RFC 5001).
     pub nsid: bool,
+    /// Who may change the zones with dynamic updates.
+    pub updates: UpdatePolicy,
     pub resolver: Option<ResolverSetup>,
     pub web: Option<WebSetup>,
     /// Where the control endpoint listens, if anywhere.
@@ -70,6 +72,7 @@ impl StackConfig {
             faults: HashMap::new(),
             name_server_options: ServeOptions::default(),
             nsid: false,
+            updates: UpdatePolicy::default(),
             resolver: None,
             web: None,
             control: None,
@@ -97,7 +100,7 @@ pub struct WebSetup {
 pub struct RunningServer {
     pub server: Server,
     pub fault: FaultSwitch,
-    zones: Vec<Zone>,
+    zones: Vec<Arc<LiveZone>>,
     stop: Option<CancellationToken>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -122,6 +125,9 @@ pub struct Stack {
     servers: Vec<RunningServer>,
     options: ServeOptions,
     nsid: bool,
+    updates: UpdatePolicy,
+    /// The zones served, each once, as they are changed.
+    live: Vec<Arc<LiveZone>>,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -137,6 +143,7 @@ impl Stack {
             faults,
             name_server_options,
             nsid,
+            updates,
             resolver: resolver_setup,
             web: web_setup,
             control: control_addr,
@@ -163,20 +170,25 @@ impl Stack {
             None => dns_port,
         };
 
+        // One live copy of each zone, shared by every server of it in this
+        // process: an update seen by one is seen by all at once.
+        let live: Vec<Arc<LiveZone>> = topology
+            .zones
+            .iter()
+            .filter(|z| {
+                wanted_zones.as_ref().is_none_or(|w| {
+                    w.iter().any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
+                })
+            })
+            .map(|z| LiveZone::new(z.clone()))
+            .collect();
         let shutdown = CancellationToken::new();
         let mut running = Vec::new();
         for server in chosen {
             let host_sockets: Vec<DnsSockets> = sockets.by_ref().take(server.addrs.len()).collect();
-            let zones: Vec<Zone> = topology
-                .zones
+            let zones: Vec<Arc<LiveZone>> = live
                 .iter()
-                .filter(|z| server.zones.contains(&z.origin().to_string()))
-                .filter(|z| {
-                    wanted_zones.as_ref().is_none_or(|w| {
-                        w.iter()
-                            .any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
-                    })
-                })
+                .filter(|z| server.zones.contains(&z.snapshot().origin().to_string()))
                 .cloned()
                 .collect();
             let fault = FaultSwitch::new(faults.get(&server.name).copied());
@@ -192,6 +204,7 @@ impl Stack {
                 host_sockets,
                 &name_server_options,
                 nsid,
+                &updates,
                 &shutdown,
             );
             running.push(host);
@@ -251,6 +264,8 @@ impl Stack {
             servers: running,
             options: name_server_options,
             nsid,
+            updates,
+            live,
             shutdown,
             tasks,
         };
@@ -308,6 +323,11 @@ impl Stack {
         Some(SocketAddr::new(*host.server.addrs.first()?, self.dns_port))
     }
 
+    /// The zones served, each once, as they are now and as they change.
+    pub fn live_zones(&self) -> &[Arc<LiveZone>] {
+        &self.live
+    }
+
     /// The server that listens at `ip`.
     pub fn server_at(&self, ip: IpAddr) -> Option<&RunningServer> {
         self.servers.iter().find(|h| h.server.addrs.contains(&ip))
@@ -344,6 +364,7 @@ impl Stack {
     pub async fn restart_server(&mut self, ip: IpAddr) -> anyhow::Result<()> {
         let port = self.dns_port;
         let (options, nsid, shutdown) = (self.options.clone(), self.nsid, self.shutdown.clone());
+        let updates = self.updates.clone();
         let host = self
             .servers
             .iter_mut()
@@ -358,7 +379,7 @@ impl Stack {
                     .context("restarting a name server")?,
             );
         }
-        spawn_host(host, sockets, &options, nsid, &shutdown);
+        spawn_host(host, sockets, &options, nsid, &updates, &shutdown);
         Ok(())
     }
 
@@ -403,6 +424,7 @@ fn spawn_host(
     sockets: Vec<DnsSockets>,
     options: &ServeOptions,
     nsid: bool,
+    updates: &UpdatePolicy,
     shutdown: &CancellationToken,
 ) {
     let stop = shutdown.child_token();
@@ -412,7 +434,7 @@ fn spawn_host(
         nsid,
         ..options.clone()
     };
-    let server = NameServer::new(host.zones.clone());
+    let server = NameServer::serving(host.zones.clone()).with_updates(updates.clone());
     host.task = Some(tokio::spawn(nameserver::run(
         server,
         sockets,

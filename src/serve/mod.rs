@@ -141,6 +141,12 @@ pub trait Responder: Send + Sync + 'static {
         false
     }
 
+    /// A number that changes whenever the role's answers may (a zone
+    /// updated): replayed answers from before are thrown away.
+    fn version(&self) -> u64 {
+        0
+    }
+
     /// Opcodes this role handles besides QUERY; the others get NOTIMP.
     fn accepts(&self, op_code: OpCode) -> bool {
         op_code == OpCode::Query
@@ -296,6 +302,11 @@ impl<R: Responder> Pipeline<R> {
 
     pub fn responder(&self) -> &R {
         &self.responder
+    }
+
+    /// The role's version (see [`Responder::version`]).
+    pub fn version(&self) -> u64 {
+        self.responder.version()
     }
 
     /// The fault in force now, if the server is set to misbehave.
@@ -530,6 +541,7 @@ impl<R: Responder> Pipeline<R> {
             bytes,
             log,
             replayable: checked.is_ok()
+                && message.metadata.op_code == OpCode::Query
                 && message.signature.is_none()
                 && cookies == Cookies::None
                 && verdict == Verdict::Send

@@ -92,6 +92,9 @@ async fn serve_task<R: Responder>(
     shutdown: CancellationToken,
 ) {
     let mut remembered: HashMap<Box<[u8]>, Encoded> = HashMap::new();
+    // The role's version the remembered answers were made at: a zone
+    // changed since means they are thrown away.
+    let mut version = pipeline.version();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Vec::with_capacity(512);
     loop {
@@ -141,6 +144,11 @@ async fn serve_task<R: Responder>(
             continue;
         }
 
+        let now = pipeline.version();
+        if now != version {
+            remembered.clear();
+            version = now;
+        }
         if verdict == Verdict::Send
             && let Some(hit) = remembered.get(&packet[2..])
         {
