@@ -16,6 +16,7 @@ mod lab;
 mod nameserver;
 mod readme;
 mod resolver;
+mod shell;
 mod storm;
 mod support;
 mod web;
