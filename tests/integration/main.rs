@@ -13,6 +13,7 @@ mod forgery;
 mod fuzz_corpus;
 mod hierarchy;
 mod lab;
+mod multihost;
 mod nameserver;
 mod readme;
 mod resolver;
