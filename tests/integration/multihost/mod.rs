@@ -3,11 +3,12 @@
 //! Ethernet segment of network namespaces (see [`lab`]), port 53 everywhere:
 //!
 //! ```text
-//!  10.53.0.2  root       dnstrail root --zones Z --server a.root-servers.net --dns-port 53
-//!  10.53.0.3  tld        dnstrail tld  --zones Z --server a.gtld-servers.net --dns-port 53
+//!  10.53.0.2  root       dnstrail root --zones Z --dns-port 53
+//!  10.53.0.3  tld        dnstrail tld --zones Z --dns-port 53
 //!  10.53.0.4  ns-1 … 10.53.0.7 ns-4   dnstrail auth --zones Z --server ns-N --dns-port 53
 //!  10.53.0.44 web        dnstrail web --site URL --listen 10.53.0.44
 //!  10.53.0.8  resolver   dnstrail resolver --root-hints H --listen 10.53.0.8 --dns-port 53 [--allow 10.53.0.0/24]
+//!                        (and --control 127.0.0.1 --json --seed N, to watch it)
 //!  10.53.0.9  unbound    Unbound, the same root hints
 //!  10.53.0.10 client     /etc/resolv.conf names 10.53.0.8: dig +trace, curl, getent, dnstrail browse
 //! ```
@@ -81,15 +82,17 @@ fn write_zones(dir: &Path) -> PathBuf {
 
 /// A name server and the host it gets.
 struct NameServerHost {
+    /// Also what `--server` takes to choose it.
     host: String,
-    /// The server's name, as `--server` takes it.
+    /// The server's name.
     server: String,
     tier: Tier,
     ip: Ipv4Addr,
 }
 
 /// Each name server of the zones on a host named after it: `root`, `tld`,
-/// or the first label of a domain's server (`ns-1`).
+/// or the first label of a domain's server (`ns-1`, which `--server`
+/// takes too, as long as no other server's name starts with it).
 fn name_server_hosts(topology: &Topology) -> Vec<NameServerHost> {
     let mut hosts: Vec<NameServerHost> = Vec::new();
     for server in &topology.servers {
@@ -100,13 +103,11 @@ fn name_server_hosts(topology: &Topology) -> Vec<NameServerHost> {
             Tier::Tld => "tld".to_string(),
             Tier::Domain => server.name.split('.').next().unwrap().to_string(),
         };
-        let mut host = base.clone();
-        for n in 2.. {
-            if !hosts.iter().any(|h| h.host == host) {
-                break;
-            }
-            host = format!("{base}-{n}");
-        }
+        assert!(
+            !hosts.iter().any(|h| h.host == base),
+            "two servers would be host {base}: the lab names hosts by tier or first label"
+        );
+        let host = base;
         let ip = match server.addrs[0] {
             IpAddr::V4(ip) => ip,
             IpAddr::V6(ip) => panic!("{}: the lab is IPv4 only ({ip})", server.name),
@@ -344,18 +345,13 @@ async fn every_role_on_a_host_of_its_own() {
     let zones_arg = zones.display().to_string();
     let mut roles: Vec<Role> = Vec::new();
     for s in &servers {
-        let mut args: Vec<String> = [
-            s.tier.command(),
-            "--zones",
-            &zones_arg,
-            "--server",
-            &s.server,
-            "--dns-port",
-            "53",
-            "--nsid",
-        ]
-        .map(String::from)
-        .to_vec();
+        // The README's lines: `--server` only where a tier has several.
+        let mut args: Vec<String> = [s.tier.command(), "--zones", &zones_arg, "--dns-port", "53"]
+            .map(String::from)
+            .to_vec();
+        if servers.iter().filter(|o| o.tier == s.tier).count() > 1 {
+            args.extend(["--server".into(), s.host.clone()]);
+        }
         if let (Err(_), Some(delay)) = (&netem, delays.get(&s.host)) {
             args.extend(["--fault".into(), format!("delay={}ms", delay.as_millis())]);
         }
