@@ -488,10 +488,15 @@ mod linux {
             rows.push(("web server".into(), w.to_string(), url.clone()));
         }
         if let Some(c) = stack.control_addr {
+            // The site serves the control endpoint under /lab/ too.
+            let lab = match stack.web_addrs.is_empty() {
+                false => format!(", and at {url}lab/"),
+                true => String::new(),
+            };
             rows.push((
                 "control".into(),
                 c.to_string(),
-                format!("curl -s {c}/traces: every lookup, hop by hop"),
+                format!("every lookup made here: /traces, /events (live){lab}"),
             ));
         }
         let who = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);

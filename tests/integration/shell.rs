@@ -229,6 +229,41 @@ async fn chromium_renders_the_page_by_name_with_no_resolver_rules() {
     assert!(dom.contains(&title()), "{dom}\n{}", text(&output.stderr));
 }
 
+/// The lab (the control endpoint under /lab/ on the site) shows the
+/// lookups of programs inside: here, getent's.
+#[tokio::test]
+async fn the_lab_shows_the_lookups_made_inside() {
+    let (Some(_), Some(_)) = (tool("getent"), tool("curl")) else {
+        return;
+    };
+    let (host, _) = site();
+    let domain = host.split_once('.').unwrap().1;
+    let asked = format!("blog.{domain}");
+    let script = format!(
+        "getent hosts {asked} >/dev/null && curl -sS --max-time 10 http://{host}/lab/traces"
+    );
+    let Some(output) = shell(&[], &script).await else {
+        return;
+    };
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    let traces: serde_json::Value = serde_json::from_str(&stdout).expect("the lab's traces");
+    let questions: Vec<&str> = traces
+        .as_array()
+        .expect("a list of resolutions")
+        .iter()
+        .filter_map(|r| r["question"]["name"].as_str())
+        .collect();
+    assert!(
+        questions.contains(&format!("{asked}.").as_str()),
+        "{questions:?}"
+    );
+}
+
 #[tokio::test]
 async fn fail_and_fault_reach_the_name_servers() {
     if tool("dig").is_none() {
@@ -324,31 +359,35 @@ async fn keep_prints_how_to_enter_and_stays_up_until_stopped() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The line to enter by, then the one saying the command has ended and
+    // the stack stays up: only then is this a test of --keep.
     let mut said = Vec::new();
-    let enter = tokio::time::timeout(Duration::from_secs(20), async {
+    let mut enter = None;
+    tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            said.push(line.clone());
             if let Some(at) = line.find("nsenter --target") {
-                return Some(line[at..].to_string());
+                enter = Some(line[at..].to_string());
+            }
+            let kept = line.contains("stays up (--keep)");
+            said.push(line);
+            if kept {
+                break;
             }
         }
-        None
     })
     .await
-    .expect("the shell says how to enter within 20 s");
+    .expect("the shell says how to enter, and that it stays up, within 20 s");
     let Some(enter) = enter else {
         refused(said.join("\n").as_bytes());
         let _ = child.wait().await;
         return;
     };
+    assert!(
+        said.iter().any(|l| l.contains("stays up (--keep)")),
+        "{said:?}"
+    );
     // Keep reading, so the shell never blocks on a full pipe.
-    let rest = tokio::spawn(async move {
-        let mut rest = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push(line);
-        }
-        rest
-    });
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let mut words = enter.split_whitespace();
     let entered = tokio::process::Command::new(words.next().unwrap())
         .args(words)
@@ -369,11 +408,6 @@ async fn keep_prints_how_to_enter_and_stays_up_until_stopped() {
     );
     let inside: u32 = enter.split_whitespace().nth(2).unwrap().parse().unwrap();
     stop_cleanly(&mut child, "dnstrail shell --keep").await;
-    let rest = rest.await.unwrap();
-    assert!(
-        rest.iter().any(|l| l.contains("stays up (--keep)")),
-        "{rest:?}"
-    );
     assert!(
         !std::path::Path::new(&format!("/proc/{inside}")).exists(),
         "the process inside is gone"
