@@ -39,7 +39,7 @@ pub async fn command(args: ShellArgs) -> anyhow::Result<ExitCode> {
     if args.inside {
         linux::inside(args).await
     } else {
-        linux::outside(args).await
+        linux::outside().await
     }
 }
 
@@ -47,7 +47,7 @@ pub async fn command(args: ShellArgs) -> anyhow::Result<ExitCode> {
 #[cfg(not(target_os = "linux"))]
 pub async fn command(_args: ShellArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!(
-        "shell needs Linux network and mount namespaces, which this system does not have; {INSTEAD}"
+        "shell: namespaces are not allowed here (it needs Linux network and mount namespaces); {INSTEAD}"
     )
 }
 
@@ -138,13 +138,13 @@ mod linux {
     }
 
     /// Start `dnstrail shell --inside …` in new namespaces and wait for it.
-    pub async fn outside(args: ShellArgs) -> anyhow::Result<ExitCode> {
+    pub async fn outside() -> anyhow::Result<ExitCode> {
         let exe = std::env::current_exe().context("shell: finding this program to start inside")?;
         // The same arguments again (`dnstrail shell ARGS…`), marked inside.
         let mut argv: Vec<OsString> = vec!["shell".into(), "--inside".into()];
         argv.extend(std::env::args_os().skip(2));
         let user_namespace = !is_root();
-        let enter = Enter::prepare(user_namespace)?;
+        let enter = Enter::prepare(user_namespace);
         let mut child = tokio::process::Command::new(exe);
         child.args(&argv);
         // SAFETY: `Enter::run` makes only async-signal-safe system calls, on
@@ -162,7 +162,6 @@ mod linux {
                 &e,
             )
         })?;
-        drop(args);
         let pid = child.id().context("shell: the process inside")? as libc::pid_t;
 
         // Ctrl-C reaches the command inside too (one process group): it
@@ -191,7 +190,7 @@ mod linux {
     }
 
     impl Enter {
-        fn prepare(user_namespace: bool) -> anyhow::Result<Enter> {
+        fn prepare(user_namespace: bool) -> Enter {
             // SAFETY: these calls have no preconditions.
             let (parent, uid, gid) = unsafe { (libc::getpid(), libc::geteuid(), libc::getegid()) };
             let maps = user_namespace.then(|| {
@@ -200,7 +199,7 @@ mod linux {
                     CString::new(format!("0 {gid} 1")).expect("no NUL"),
                 )
             });
-            Ok(Enter { parent, maps })
+            Enter { parent, maps }
         }
 
         /// Runs in the forked child: system calls only, no allocation.
@@ -292,7 +291,7 @@ mod linux {
 
         // Mounts made here must not spread back to the namespace we came
         // from (with shared propagation, as systemd sets it up, they would).
-        mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE)
+        mount(None, Path::new("/"), libc::MS_REC | libc::MS_PRIVATE)
             .map_err(|e| not_allowed("making the mounts private", &e))?;
         loopback_up().map_err(|e| not_allowed("bringing up lo", &e))?;
 
@@ -573,7 +572,7 @@ mod linux {
             let source: PathBuf = dir.join(target.file_name().unwrap_or_default());
             std::fs::write(&source, contents)
                 .with_context(|| format!("shell: writing {}", source.display()))?;
-            mount(Some(&source), target, None, libc::MS_BIND).map_err(|e| {
+            mount(Some(&source), target, libc::MS_BIND).map_err(|e| {
                 anyhow::anyhow!(
                     "shell: cannot cover {} with the shell's own: {e}",
                     target.display()
@@ -584,27 +583,22 @@ mod linux {
         result
     }
 
-    /// mount(2), with paths.
-    fn mount(
-        source: Option<&Path>,
-        target: &Path,
-        fstype: Option<&str>,
-        flags: libc::c_ulong,
-    ) -> io::Result<()> {
+    /// mount(2) of a path, or of nothing (a change of propagation), with no
+    /// filesystem type or data.
+    fn mount(source: Option<&Path>, target: &Path, flags: libc::c_ulong) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
         let c = |bytes: &[u8]| {
             CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
         };
         let source = source.map(|s| c(s.as_os_str().as_bytes())).transpose()?;
         let target = c(target.as_os_str().as_bytes())?;
-        let fstype = fstype.map(|f| c(f.as_bytes())).transpose()?;
         // SAFETY: NUL-terminated strings (or null, which mount(2) allows for
         // these arguments), no data argument.
         let done = unsafe {
             libc::mount(
                 source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
                 target.as_ptr(),
-                fstype.as_ref().map_or(std::ptr::null(), |f| f.as_ptr()),
+                std::ptr::null(),
                 flags,
                 std::ptr::null(),
             )

@@ -13,6 +13,7 @@ mod forgery;
 mod fuzz_corpus;
 mod hierarchy;
 mod lab;
+#[cfg(target_os = "linux")]
 mod multihost;
 mod nameserver;
 mod readme;

@@ -285,6 +285,7 @@ async fn fail_and_fault_reach_the_name_servers() {
 /// Inside is another network and the same machine: the command's status
 /// comes back, and /etc, the interfaces and the mounts outside are as
 /// they were.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn nothing_outside_changes_and_the_status_comes_back() {
     let etc = |path: &str| std::fs::read(path).ok();
@@ -460,4 +461,20 @@ async fn an_unprivileged_user_gets_a_user_namespace() {
     assert_eq!(map[0], "0");
     assert_eq!(map[2], "1", "one user mapped, not all: {stdout}");
     assert!(stdout.contains(&ip.to_string()), "{stdout}");
+}
+
+/// Where there are no Linux namespaces, one line says so and what to do
+/// instead, and the status says it failed.
+#[cfg(not(target_os = "linux"))]
+#[tokio::test]
+async fn elsewhere_one_line_says_what_to_do_instead() {
+    let output = dnstrail_shell(&["--", "true"]).output().await.unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("namespaces are not allowed here")
+            && stderr.contains("demo --keep-running"),
+        "{stderr}"
+    );
 }
