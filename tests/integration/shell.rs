@@ -57,6 +57,18 @@ async fn shell(args: &[&str], script: &str) -> Option<Output> {
     (!refused(&output.stderr)).then_some(output)
 }
 
+/// `shell`, the command required to succeed: its stdout.
+async fn shell_ok(args: &[&str], script: &str) -> Option<String> {
+    let output = shell(args, script).await?;
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "`{script}` failed:\n{stdout}\n{}",
+        text(&output.stderr)
+    );
+    Some(stdout)
+}
+
 /// Whether the shell said the system allows no namespaces (and if so,
 /// say the test is skipped).
 fn refused(stderr: &[u8]) -> bool {
@@ -93,15 +105,9 @@ async fn curl_gets_the_page_by_name_on_port_80_with_no_flags() {
     let script = format!(
         "curl -sS --max-time 10 -w '\\nstatus=%{{http_code}} from=%{{remote_ip}}:%{{remote_port}}\\n' http://{host}/"
     );
-    let Some(output) = shell(&[], &script).await else {
+    let Some(stdout) = shell_ok(&[], &script).await else {
         return;
     };
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
     assert!(stdout.contains(&title()), "{stdout}");
     assert!(
         stdout.contains(&format!("status=200 from={ip}:80")),
@@ -118,15 +124,9 @@ async fn getent_finds_the_name_through_our_resolver_not_etc_hosts() {
     let script = format!(
         "getent hosts {host}; echo '-- hosts'; cat /etc/hosts; echo '-- resolv.conf'; cat /etc/resolv.conf"
     );
-    let Some(output) = shell(&[], &script).await else {
+    let Some(stdout) = shell_ok(&[], &script).await else {
         return;
     };
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
     let (found, rest) = stdout.split_once("-- hosts\n").unwrap();
     let (hosts, resolv) = rest.split_once("-- resolv.conf\n").unwrap();
     let fields: Vec<&str> = found.split_whitespace().collect();
@@ -158,15 +158,9 @@ async fn dig_trace_starts_at_our_root_found_through_our_resolver() {
         .find(|s| s.zones.iter().any(|z| z == "."))
         .expect("a root server");
     let script = format!("dig +trace +time=2 +tries=1 {host} A");
-    let Some(output) = shell(&[], &script).await else {
+    let Some(stdout) = shell_ok(&[], &script).await else {
         return;
     };
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
     // The root's name servers came from the resolver in resolv.conf…
     assert!(
         stdout.contains("from 127.0.0.1#53(127.0.0.1)"),
@@ -195,15 +189,9 @@ async fn python_urllib_gets_the_page() {
     let script = format!(
         "python3 -c 'import urllib.request; r = urllib.request.urlopen(\"http://{host}/\", timeout=10); print(r.status); print(r.read().decode())'"
     );
-    let Some(output) = shell(&[], &script).await else {
+    let Some(stdout) = shell_ok(&[], &script).await else {
         return;
     };
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
     assert_eq!(stdout.lines().next(), Some("200"), "{stdout}");
     assert!(stdout.contains(&title()), "{stdout}");
 }
@@ -242,15 +230,9 @@ async fn the_lab_shows_the_lookups_made_inside() {
     let script = format!(
         "getent hosts {asked} >/dev/null && curl -sS --max-time 10 http://{host}/lab/traces"
     );
-    let Some(output) = shell(&[], &script).await else {
+    let Some(stdout) = shell_ok(&[], &script).await else {
         return;
     };
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
     let traces: serde_json::Value = serde_json::from_str(&stdout).expect("the lab's traces");
     let questions: Vec<&str> = traces
         .as_array()
@@ -327,11 +309,10 @@ async fn nothing_outside_changes_and_the_status_comes_back() {
 /// shell; otherwise it would hold the output open and this would time out.
 #[tokio::test]
 async fn leaving_stops_what_the_command_left_running() {
-    let Some(output) = shell(&[], "sleep 300 & echo $!").await else {
+    let Some(stdout) = shell_ok(&[], "sleep 300 & echo $!").await else {
         return;
     };
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let pid = text(&output.stdout).trim().to_string();
+    let pid = stdout.trim().to_string();
     let gone = async {
         loop {
             let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -42,6 +42,8 @@ use lab::{Lab, Role};
 /// The lab's network: BIND's system tests number their servers in it too.
 const NETWORK: [u8; 3] = [10, 53, 0];
 const PREFIX_LEN: u8 = 24;
+/// What a dnstrail role prints once its DNS sockets are bound.
+const LISTENING_DNS: &str = "dnstrail: listening dns";
 
 /// One line of the run's report, past the harness's capture.
 pub fn say(line: &str) {
@@ -61,6 +63,23 @@ async fn check<T>(what: &str, bound: Duration, run: impl Future<Output = (T, Str
         started.elapsed().as_millis()
     ));
     value
+}
+
+/// Start a role on its host, ready once it prints `ready` on stderr: a
+/// PASS line with its command line.
+async fn start_role(
+    lab: &mut Lab,
+    (name, host): (&str, &str),
+    program: &Path,
+    args: &[String],
+    ready: &str,
+) -> Role {
+    let program_name = program.file_name().unwrap().to_string_lossy();
+    let shown = format!("{program_name} {} (on {host})", args.join(" "));
+    check(&format!("{name} started"), Duration::from_secs(15), async {
+        (lab.start(name, host, program, args, ready).await, shown)
+    })
+    .await
 }
 
 /// `demo-zones/` with the loopback addresses moved into the lab's network.
@@ -355,41 +374,21 @@ async fn every_role_on_a_host_of_its_own() {
         if let (Err(_), Some(delay)) = (&netem, delays.get(&s.host)) {
             args.extend(["--fault".into(), format!("delay={}ms", delay.as_millis())]);
         }
-        let role = check(
-            &format!("{} started", s.host),
-            Duration::from_secs(15),
-            async {
-                let role = lab
-                    .start(
-                        &s.host,
-                        &s.host,
-                        &dnstrail,
-                        &args,
-                        "dnstrail: listening dns",
-                    )
-                    .await;
-                (role, format!("dnstrail {}", args.join(" ")))
-            },
-        )
-        .await;
-        roles.push(role);
+        let host = (s.host.as_str(), s.host.as_str());
+        roles.push(start_role(&mut lab, host, &dnstrail, &args, LISTENING_DNS).await);
     }
     let web_args: Vec<String> = ["web", "--site", &site_url, "--listen", &web_ip.to_string()]
         .map(String::from)
         .to_vec();
+    let web = ("web", "web");
     roles.push(
-        check("web started", Duration::from_secs(15), async {
-            let role = lab
-                .start(
-                    "web",
-                    "web",
-                    &dnstrail,
-                    &web_args,
-                    "dnstrail: listening http",
-                )
-                .await;
-            (role, format!("dnstrail {}", web_args.join(" ")))
-        })
+        start_role(
+            &mut lab,
+            web,
+            &dnstrail,
+            &web_args,
+            "dnstrail: listening http",
+        )
         .await,
     );
     let resolver_args = |allow: bool| -> Vec<String> {
@@ -419,19 +418,8 @@ async fn every_role_on_a_host_of_its_own() {
     // 1. A resolver answers only its own by default: a client on another
     //    host, a real foreign socket, is REFUSED.
     let args = resolver_args(false);
-    let mut closed = check("resolver started", Duration::from_secs(15), async {
-        let role = lab
-            .start(
-                "resolver-closed",
-                "resolver",
-                &dnstrail,
-                &args,
-                "dnstrail: listening dns",
-            )
-            .await;
-        (role, format!("dnstrail {}", args.join(" ")))
-    })
-    .await;
+    let closed = ("resolver-closed", "resolver");
+    let mut closed = start_role(&mut lab, closed, &dnstrail, &args, LISTENING_DNS).await;
     let _drained = Trace::follow(&mut closed, run.join("resolver-closed.json"));
     check(
         "the resolver refuses a client on another host by default",
@@ -506,23 +494,8 @@ async fn every_role_on_a_host_of_its_own() {
 
     // 3. With --allow, the lab's hosts may use it.
     let args = resolver_args(true);
-    let mut resolver = check(
-        "resolver restarted with --allow",
-        Duration::from_secs(15),
-        async {
-            let role = lab
-                .start(
-                    "resolver",
-                    "resolver",
-                    &dnstrail,
-                    &args,
-                    "dnstrail: listening dns",
-                )
-                .await;
-            (role, format!("dnstrail {}", args.join(" ")))
-        },
-    )
-    .await;
+    let open = ("resolver", "resolver");
+    let mut resolver = start_role(&mut lab, open, &dnstrail, &args, LISTENING_DNS).await;
     let mut trace = Trace::follow(&mut resolver, run.join("resolver.json"));
     check(
         "the resolver answers the client with --allow",
@@ -728,17 +701,8 @@ async fn every_role_on_a_host_of_its_own() {
         )
         .unwrap();
         let args = ["-d", "-c", &config.display().to_string()].map(String::from);
-        let role = check("Unbound started", Duration::from_secs(15), async {
-            let role = lab
-                .start("unbound", "unbound", &program, &args, "start of service")
-                .await;
-            (
-                role,
-                format!("unbound {} on {unbound_addr}", args.join(" ")),
-            )
-        })
-        .await;
-        unbound = Some(role);
+        let host = ("unbound", "unbound");
+        unbound = Some(start_role(&mut lab, host, &program, &args, "start of service").await);
         check(
             "Unbound and our resolver agree, asked from the client",
             Duration::from_secs(30),
