@@ -408,10 +408,20 @@ async fn an_unprivileged_user_gets_a_user_namespace() {
         let Some(setpriv) = tool("setpriv") else {
             return;
         };
+        // A copy nobody can reach, whatever the directories above the
+        // build are closed to.
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("shell-nobody");
+        let bin = dir.join("dnstrail");
+        std::fs::copy(env!("CARGO_BIN_EXE_dnstrail"), &bin).unwrap();
+        for (path, mode) in [(&dir, 0o755), (&bin, 0o755)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
         let output = tokio::process::Command::new(setpriv)
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(env!("CARGO_BIN_EXE_dnstrail"))
+            .arg(&bin)
             .args(["shell", "--", "sh", "-c", &script])
+            .current_dir("/")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -420,6 +430,7 @@ async fn an_unprivileged_user_gets_a_user_namespace() {
             .await
             .expect("the shell ends within its bound")
             .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
         if refused(&output.stderr) {
             return;
         }
