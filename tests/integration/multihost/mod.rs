@@ -160,10 +160,42 @@ async fn ask(
     qname: &str,
     rtype: RecordType,
 ) -> Result<Message, String> {
+    ask_within(lab, host, server, qname, rtype, Duration::from_secs(5)).await
+}
+
+/// Ask as a stub resolver does: a try every 2 s, three at most (Unbound
+/// drops a reply once its client has waited 1.9 s, `discard-timeout`,
+/// counting on the retry). The answer and the tries it took.
+async fn ask_like_a_stub(
+    lab: &Lab,
+    host: &str,
+    server: SocketAddr,
+    qname: &str,
+    rtype: RecordType,
+) -> (Message, u32) {
+    let mut last = String::new();
+    for tries in 1..=3 {
+        match ask_within(lab, host, server, qname, rtype, Duration::from_secs(2)).await {
+            Ok(answer) => return (answer, tries),
+            Err(error) => last = error,
+        }
+    }
+    panic!("{qname}: three tries, no answer from {server}: {last}");
+}
+
+/// [`ask`], waiting up to `timeout`.
+async fn ask_within(
+    lab: &Lab,
+    host: &str,
+    server: SocketAddr,
+    qname: &str,
+    rtype: RecordType,
+    timeout: Duration,
+) -> Result<Message, String> {
     let qname = qname.to_string();
     lab.on(host, move || async move {
         let query = make_query(&Name::from_ascii(&qname).unwrap(), rtype, true, true);
-        exchange(server, &query, Transport::Udp, Duration::from_secs(5))
+        exchange(server, &query, Transport::Udp, timeout)
             .await
             .map(|e| e.response)
             .map_err(|e| e.to_string())
@@ -330,16 +362,18 @@ async fn every_role_on_a_host_of_its_own() {
     })
     .await;
 
-    // Latency per link, the domain's servers slowest first, so the fastest
-    // is the one the resolver learns to prefer: netem where the kernel has
-    // it, or else each server's own `--fault delay`.
+    // Latency per link: the domain's last server fast, the others far
+    // slower (so one slow answer under load, which weighs 30 % in the
+    // smoothed RTT, cannot reorder them): netem where the kernel has it,
+    // else each server's own `--fault delay`.
     let domain_servers: Vec<&NameServerHost> =
         servers.iter().filter(|s| s.tier == Tier::Domain).collect();
     let delays: BTreeMap<String, Duration> = domain_servers
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let ms = 10 * (domain_servers.len() - i) as u64;
+            let slower = (domain_servers.len() - 1 - i) as u64;
+            let ms = if slower == 0 { 10 } else { 100 + 50 * slower };
             (s.host.clone(), Duration::from_millis(ms))
         })
         .collect();
@@ -741,7 +775,7 @@ async fn every_role_on_a_host_of_its_own() {
         .unwrap();
     const QUESTIONS: usize = 32;
     const SETTLED: usize = 12;
-    check(
+    let favourite: String = check(
         "the resolver prefers the fastest server",
         Duration::from_secs(60),
         async {
@@ -783,8 +817,14 @@ async fn every_role_on_a_host_of_its_own() {
                 "the last {SETTLED} choices should be mostly {}: {chosen:?}",
                 fastest.host
             );
+            let favourite = domain_servers
+                .iter()
+                .max_by_key(|s| settled.iter().filter(|h| **h == s.host).count())
+                .unwrap()
+                .host
+                .clone();
             (
-                (),
+                favourite,
                 format!(
                     "latency by {latency_by}; {}; choices in order: {}; {on_fastest} of the last {SETTLED} to {}",
                     per_server.join(", "),
@@ -796,17 +836,25 @@ async fn every_role_on_a_host_of_its_own() {
     )
     .await;
 
-    // 7. The preferred server's link goes down mid-run: the resolver times
-    //    out on it once, moves to another, and no client sees SERVFAIL.
-    lab.set_link(&fastest.host, false).expect("link down");
+    // 7. The favourite's link goes down mid-run: the resolver times out on
+    //    it once (asked until its trace shows that), moves to another, and
+    //    no client sees SERVFAIL.
+    let down_host = *domain_servers.iter().find(|s| s.host == favourite).unwrap();
+    lab.set_link(&down_host.host, false).expect("link down");
     check(
-        &format!("{}'s link down: the resolver moves on, no SERVFAIL", fastest.host),
-        Duration::from_secs(60),
+        &format!("{}'s link down: the resolver moves on, no SERVFAIL", down_host.host),
+        Duration::from_secs(90),
         async {
-            let down = SocketAddr::new(fastest.ip.into(), 53);
-            let mut timed_out = 0;
+            let down = SocketAddr::new(down_host.ip.into(), 53);
+            let mut met = 0;
             let mut answered_by: Vec<String> = Vec::new();
-            for i in 1..=8 {
+            let mut i = 0;
+            // Until the dead server is met (the resolver explores another
+            // now and then), then six more.
+            let mut after = 6;
+            while after > 0 {
+                i += 1;
+                assert!(i <= 24, "the resolver never met the dead server: {answered_by:?}");
                 let name = format!("down-{i}.{domain}");
                 let answer = ask(&lab, "client", resolver_addr, &name, RecordType::A)
                     .await
@@ -821,29 +869,38 @@ async fn every_role_on_a_host_of_its_own() {
                             matches!(response, ResponseKind::Timeout | ResponseKind::Failure { .. }),
                             "{events:?}"
                         );
-                        timed_out += 1;
+                        met += 1;
                     } else if response != ResponseKind::Timeout {
                         answered_by.push(by_addr[&addr].host.clone());
                     }
                 }
+                if met > 0 {
+                    after -= 1;
+                }
             }
-            assert!(timed_out >= 1, "the resolver never met the dead server");
-            assert_eq!(answered_by.len(), 8, "{answered_by:?}");
+            assert_eq!(answered_by.len(), i, "one live answer each: {answered_by:?}");
             let mut unbound_saw = String::new();
             if unbound.is_some() {
+                let mut slowest = Duration::ZERO;
+                let mut retried = 0;
                 for i in 1..=8 {
                     let name = format!("unbound-down-{i}.{domain}");
-                    let answer = ask(&lab, "client", unbound_addr, &name, RecordType::A)
-                        .await
-                        .unwrap();
+                    let asked = Instant::now();
+                    let (answer, tries) =
+                        ask_like_a_stub(&lab, "client", unbound_addr, &name, RecordType::A).await;
+                    slowest = slowest.max(asked.elapsed());
+                    retried += tries - 1;
                     assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
                 }
-                unbound_saw = "; Unbound: 8 of 8 NXDOMAIN too".into();
+                unbound_saw = format!(
+                    "; Unbound: 8 of 8 NXDOMAIN too (asked as a stub does, {retried} retries), the slowest in {} ms",
+                    slowest.as_millis()
+                );
             }
             (
                 (),
                 format!(
-                    "8 new names, 8 NXDOMAIN; {timed_out} timeout(s) at {down}, then answered by {}{unbound_saw}",
+                    "{i} new names, {i} NXDOMAIN; {met} timeout(s) at {down}, answers from {}{unbound_saw}",
                     answered_by.join(" ")
                 ),
             )
