@@ -1,6 +1,6 @@
 //! `make multihost`: every role on a host of its own, as separate
 //! `dnstrail` processes started with the README's flags only, on one
-//! Ethernet segment of network namespaces (see [`lab`]), port 53 everywhere:
+//! Ethernet segment of network namespaces (see [`network`]), port 53 everywhere:
 //!
 //! ```text
 //!  10.53.0.2  root       dnstrail root --zones Z --dns-port 53
@@ -14,13 +14,13 @@
 //! ```
 //!
 //! Z is `demo-zones/` with every 127.0.0.N written as 10.53.0.N, so the
-//! glue says where each server is, as on real hosts; the lab's own hosts
+//! glue says where each server is, as on real hosts; the network's own hosts
 //! (resolver, Unbound, client) take the next free addresses. Each check is
 //! bounded in time and prints one PASS line (or SKIPPED, with why); the
 //! logs of every process are in `target/tmp/multihost/`. Needs root (and
 //! iproute2); ignored by `make test`.
 
-mod lab;
+mod network;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -37,9 +37,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::shell::skip;
 use crate::support::{tool, zones_dir};
-use lab::{Lab, Role};
+use network::{Network, Role};
 
-/// The lab's network: BIND's system tests number their servers in it too.
+/// The network's addresses: BIND's system tests number their servers in it too.
 const NETWORK: [u8; 3] = [10, 53, 0];
 const PREFIX_LEN: u8 = 24;
 /// What a dnstrail role prints once its DNS sockets are bound.
@@ -68,7 +68,7 @@ async fn check<T>(what: &str, bound: Duration, run: impl Future<Output = (T, Str
 /// Start a role on its host, ready once it prints `ready` on stderr: a
 /// PASS line with its command line.
 async fn start_role(
-    lab: &mut Lab,
+    net: &mut Network,
     (name, host): (&str, &str),
     program: &Path,
     args: &[String],
@@ -77,22 +77,22 @@ async fn start_role(
     let program_name = program.file_name().unwrap().to_string_lossy();
     let shown = format!("{program_name} {} (on {host})", args.join(" "));
     check(&format!("{name} started"), Duration::from_secs(15), async {
-        (lab.start(name, host, program, args, ready).await, shown)
+        (net.start(name, host, program, args, ready).await, shown)
     })
     .await
 }
 
-/// `demo-zones/` with the loopback addresses moved into the lab's network.
+/// `demo-zones/` with the loopback addresses moved into the network's network.
 fn write_zones(dir: &Path) -> PathBuf {
     let zones = dir.join("zones");
     std::fs::create_dir_all(&zones).unwrap();
-    let lab = format!("{}.{}.{}.", NETWORK[0], NETWORK[1], NETWORK[2]);
+    let net = format!("{}.{}.{}.", NETWORK[0], NETWORK[1], NETWORK[2]);
     for entry in std::fs::read_dir(zones_dir()).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(
             zones.join(path.file_name().unwrap()),
-            text.replace("127.0.0.", &lab),
+            text.replace("127.0.0.", &net),
         )
         .unwrap();
     }
@@ -124,12 +124,12 @@ fn name_server_hosts(topology: &Topology) -> Vec<NameServerHost> {
         };
         assert!(
             !hosts.iter().any(|h| h.host == base),
-            "two servers would be host {base}: the lab names hosts by tier or first label"
+            "two servers would be host {base}: the net names hosts by tier or first label"
         );
         let host = base;
         let ip = match server.addrs[0] {
             IpAddr::V4(ip) => ip,
-            IpAddr::V6(ip) => panic!("{}: the lab is IPv4 only ({ip})", server.name),
+            IpAddr::V6(ip) => panic!("{}: the network is IPv4 only ({ip})", server.name),
         };
         hosts.push(NameServerHost {
             host,
@@ -141,7 +141,7 @@ fn name_server_hosts(topology: &Topology) -> Vec<NameServerHost> {
     hosts
 }
 
-/// The first `n` addresses of the lab's network from .8 up that the zones
+/// The first `n` addresses of the network's network from .8 up that the zones
 /// do not use.
 fn free_addresses(used: &[Ipv4Addr], n: usize) -> Vec<Ipv4Addr> {
     (8..=254)
@@ -154,20 +154,20 @@ fn free_addresses(used: &[Ipv4Addr], n: usize) -> Vec<Ipv4Addr> {
 /// Ask `server` one question from `host` (a socket of that host), as a
 /// stub (RD=1) or as a resolver would (RD=0).
 async fn ask(
-    lab: &Lab,
+    net: &Network,
     host: &str,
     server: SocketAddr,
     qname: &str,
     rtype: RecordType,
 ) -> Result<Message, String> {
-    ask_within(lab, host, server, qname, rtype, Duration::from_secs(5)).await
+    ask_within(net, host, server, qname, rtype, Duration::from_secs(5)).await
 }
 
 /// Ask as a stub resolver does: a try every 2 s, three at most (Unbound
 /// drops a reply once its client has waited 1.9 s, `discard-timeout`,
 /// counting on the retry). The answer and the tries it took.
 async fn ask_like_a_stub(
-    lab: &Lab,
+    net: &Network,
     host: &str,
     server: SocketAddr,
     qname: &str,
@@ -175,7 +175,7 @@ async fn ask_like_a_stub(
 ) -> (Message, u32) {
     let mut last = String::new();
     for tries in 1..=3 {
-        match ask_within(lab, host, server, qname, rtype, Duration::from_secs(2)).await {
+        match ask_within(net, host, server, qname, rtype, Duration::from_secs(2)).await {
             Ok(answer) => return (answer, tries),
             Err(error) => last = error,
         }
@@ -185,7 +185,7 @@ async fn ask_like_a_stub(
 
 /// [`ask`], waiting up to `timeout`.
 async fn ask_within(
-    lab: &Lab,
+    net: &Network,
     host: &str,
     server: SocketAddr,
     qname: &str,
@@ -193,7 +193,7 @@ async fn ask_within(
     timeout: Duration,
 ) -> Result<Message, String> {
     let qname = qname.to_string();
-    lab.on(host, move || async move {
+    net.on(host, move || async move {
         let query = make_query(&Name::from_ascii(&qname).unwrap(), rtype, true, true);
         exchange(server, &query, Transport::Udp, timeout)
             .await
@@ -308,7 +308,7 @@ async fn every_role_on_a_host_of_its_own() {
     std::fs::create_dir_all(&run).unwrap();
     let zones = write_zones(&run);
     let hints = zones.join("root.hints");
-    let topology = Topology::load(&zones).expect("the lab's zones load");
+    let topology = Topology::load(&zones).expect("the network's zones load");
 
     // Where everything is, from the zones.
     let servers = name_server_hosts(&topology);
@@ -329,15 +329,15 @@ async fn every_role_on_a_host_of_its_own() {
     let mut used: Vec<Ipv4Addr> = servers.iter().map(|s| s.ip).collect();
     used.push(web_ip);
     let [resolver_ip, unbound_ip, client_ip] = free_addresses(&used, 3)[..] else {
-        panic!("no three free addresses in the lab's network");
+        panic!("no three free addresses in the network's network");
     };
-    let lab_net = format!(
+    let subnet = format!(
         "{}.{}.{}.0/{PREFIX_LEN}",
         NETWORK[0], NETWORK[1], NETWORK[2]
     );
 
-    let mut lab = Lab::new(&run).expect("the lab's switch");
-    let prefix = lab.prefix().to_string();
+    let mut net = Network::new(&run).expect("the network's switch");
+    let prefix = net.prefix().to_string();
     let mut hosts: Vec<(String, Ipv4Addr)> =
         servers.iter().map(|s| (s.host.clone(), s.ip)).collect();
     hosts.extend([
@@ -346,9 +346,9 @@ async fn every_role_on_a_host_of_its_own() {
         ("unbound".to_string(), unbound_ip),
         ("client".to_string(), client_ip),
     ]);
-    check("lab", Duration::from_secs(20), async {
+    check("network", Duration::from_secs(20), async {
         for (name, ip) in &hosts {
-            lab.add_host(name, *ip).expect("a host of the lab");
+            net.add_host(name, *ip).expect("a host of the network");
         }
         let list: Vec<String> = hosts.iter().map(|(n, ip)| format!("{n} {ip}")).collect();
         (
@@ -380,7 +380,7 @@ async fn every_role_on_a_host_of_its_own() {
     let netem: Result<(), String> = if tool_quietly("tc") {
         delays
             .iter()
-            .try_for_each(|(host, delay)| lab.add_latency(host, *delay))
+            .try_for_each(|(host, delay)| net.add_latency(host, *delay))
     } else {
         Err("tc is not installed".into())
     };
@@ -409,7 +409,7 @@ async fn every_role_on_a_host_of_its_own() {
             args.extend(["--fault".into(), format!("delay={}ms", delay.as_millis())]);
         }
         let host = (s.host.as_str(), s.host.as_str());
-        roles.push(start_role(&mut lab, host, &dnstrail, &args, LISTENING_DNS).await);
+        roles.push(start_role(&mut net, host, &dnstrail, &args, LISTENING_DNS).await);
     }
     let web_args: Vec<String> = ["web", "--site", &site_url, "--listen", &web_ip.to_string()]
         .map(String::from)
@@ -417,7 +417,7 @@ async fn every_role_on_a_host_of_its_own() {
     let web = ("web", "web");
     roles.push(
         start_role(
-            &mut lab,
+            &mut net,
             web,
             &dnstrail,
             &web_args,
@@ -443,7 +443,7 @@ async fn every_role_on_a_host_of_its_own() {
         .map(String::from)
         .to_vec();
         if allow {
-            args.extend(["--allow".to_string(), lab_net.clone()]);
+            args.extend(["--allow".to_string(), subnet.clone()]);
         }
         args
     };
@@ -453,13 +453,13 @@ async fn every_role_on_a_host_of_its_own() {
     //    host, a real foreign socket, is REFUSED.
     let args = resolver_args(false);
     let closed = ("resolver-closed", "resolver");
-    let mut closed = start_role(&mut lab, closed, &dnstrail, &args, LISTENING_DNS).await;
+    let mut closed = start_role(&mut net, closed, &dnstrail, &args, LISTENING_DNS).await;
     let _drained = Trace::follow(&mut closed, run.join("resolver-closed.json"));
     check(
         "the resolver refuses a client on another host by default",
         Duration::from_secs(10),
         async {
-            let answer = ask(&lab, "client", resolver_addr, &site_host, RecordType::A)
+            let answer = ask(&net, "client", resolver_addr, &site_host, RecordType::A)
                 .await
                 .expect("the resolver answers");
             let rcode = answer.metadata.response_code;
@@ -474,7 +474,7 @@ async fn every_role_on_a_host_of_its_own() {
         "the control endpoint is the resolver host's alone",
         Duration::from_secs(20),
         async {
-            let (status, _) = lab
+            let (status, _) = net
                 .on("resolver", || async {
                     crate::support::http_request(
                         "127.0.0.1:5380".parse().unwrap(),
@@ -486,7 +486,7 @@ async fn every_role_on_a_host_of_its_own() {
                 })
                 .await;
             assert!(status.contains(" 200 "), "on the resolver's host: {status}");
-            let from_client = lab
+            let from_client = net
                 .on("client", move || async move {
                     tokio::time::timeout(
                         Duration::from_secs(3),
@@ -505,7 +505,7 @@ async fn every_role_on_a_host_of_its_own() {
                 "--control",
                 &format!("{resolver_ip}:5380"),
             ];
-            let output = lab
+            let output = net
                 .run("resolver", &dnstrail, &bad, None, Duration::from_secs(10))
                 .await;
             let said = String::from_utf8_lossy(&output.stderr);
@@ -526,16 +526,16 @@ async fn every_role_on_a_host_of_its_own() {
     .await;
     closed.stop().await;
 
-    // 3. With --allow, the lab's hosts may use it.
+    // 3. With --allow, the network's hosts may use it.
     let args = resolver_args(true);
     let open = ("resolver", "resolver");
-    let mut resolver = start_role(&mut lab, open, &dnstrail, &args, LISTENING_DNS).await;
+    let mut resolver = start_role(&mut net, open, &dnstrail, &args, LISTENING_DNS).await;
     let mut trace = Trace::follow(&mut resolver, run.join("resolver.json"));
     check(
         "the resolver answers the client with --allow",
         Duration::from_secs(10),
         async {
-            let answer = ask(&lab, "client", resolver_addr, &site_host, RecordType::A)
+            let answer = ask(&net, "client", resolver_addr, &site_host, RecordType::A)
                 .await
                 .expect("the resolver answers");
             let (rcode, records) = answer_set(&answer);
@@ -556,7 +556,7 @@ async fn every_role_on_a_host_of_its_own() {
             "dig +trace from the client",
             Duration::from_secs(30),
             async {
-                let output = lab
+                let output = net
                     .run(
                         "client",
                         &dig,
@@ -620,7 +620,7 @@ async fn every_role_on_a_host_of_its_own() {
     }
     if let Some(curl) = tool("curl") {
         check("curl from the client", Duration::from_secs(20), async {
-            let output = lab
+            let output = net
                 .run(
                     "client",
                     &curl,
@@ -654,7 +654,7 @@ async fn every_role_on_a_host_of_its_own() {
             "getent hosts from the client",
             Duration::from_secs(20),
             async {
-                let output = lab
+                let output = net
                     .run(
                         "client",
                         &getent,
@@ -678,7 +678,7 @@ async fn every_role_on_a_host_of_its_own() {
         "dnstrail browse from the client",
         Duration::from_secs(20),
         async {
-            let output = lab
+            let output = net
                 .run(
                     "client",
                     &dnstrail,
@@ -726,7 +726,7 @@ async fn every_role_on_a_host_of_its_own() {
             &config,
             format!(
                 "server:\n  verbosity: 1\n  interface: {unbound_ip}\n  port: 53\n  do-ip6: no\n  \
-                 access-control: {lab_net} allow\n  root-hints: \"{}\"\n  module-config: \"iterator\"\n  \
+                 access-control: {subnet} allow\n  root-hints: \"{}\"\n  module-config: \"iterator\"\n  \
                  username: \"\"\n  chroot: \"\"\n  directory: \"{}\"\n  pidfile: \"\"\n  logfile: \"\"\n  \
                  use-syslog: no\n  num-threads: 1\n  so-reuseport: no\nremote-control:\n  control-enable: no\n",
                 hints.display(),
@@ -736,16 +736,16 @@ async fn every_role_on_a_host_of_its_own() {
         .unwrap();
         let args = ["-d", "-c", &config.display().to_string()].map(String::from);
         let host = ("unbound", "unbound");
-        unbound = Some(start_role(&mut lab, host, &program, &args, "start of service").await);
+        unbound = Some(start_role(&mut net, host, &program, &args, "start of service").await);
         check(
             "Unbound and our resolver agree, asked from the client",
             Duration::from_secs(30),
             async {
                 for (name, rtype) in &questions {
-                    let ours = ask(&lab, "client", resolver_addr, name, *rtype)
+                    let ours = ask(&net, "client", resolver_addr, name, *rtype)
                         .await
                         .unwrap();
-                    let theirs = ask(&lab, "client", unbound_addr, name, *rtype)
+                    let theirs = ask(&net, "client", unbound_addr, name, *rtype)
                         .await
                         .unwrap();
                     assert_eq!(
@@ -783,7 +783,7 @@ async fn every_role_on_a_host_of_its_own() {
             let mut rtts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
             for i in 1..=QUESTIONS {
                 let name = format!("rtt-{i}.{domain}");
-                let answer = ask(&lab, "client", resolver_addr, &name, RecordType::A)
+                let answer = ask(&net, "client", resolver_addr, &name, RecordType::A)
                     .await
                     .unwrap();
                 assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
@@ -840,7 +840,7 @@ async fn every_role_on_a_host_of_its_own() {
     //    it once (asked until its trace shows that), moves to another, and
     //    no client sees SERVFAIL.
     let down_host = *domain_servers.iter().find(|s| s.host == favourite).unwrap();
-    lab.set_link(&down_host.host, false).expect("link down");
+    net.set_link(&down_host.host, false).expect("link down");
     check(
         &format!("{}'s link down: the resolver moves on, no SERVFAIL", down_host.host),
         Duration::from_secs(90),
@@ -856,7 +856,7 @@ async fn every_role_on_a_host_of_its_own() {
                 i += 1;
                 assert!(i <= 24, "the resolver never met the dead server: {answered_by:?}");
                 let name = format!("down-{i}.{domain}");
-                let answer = ask(&lab, "client", resolver_addr, &name, RecordType::A)
+                let answer = ask(&net, "client", resolver_addr, &name, RecordType::A)
                     .await
                     .unwrap();
                 let rcode = answer.metadata.response_code;
@@ -887,7 +887,7 @@ async fn every_role_on_a_host_of_its_own() {
                     let name = format!("unbound-down-{i}.{domain}");
                     let asked = Instant::now();
                     let (answer, tries) =
-                        ask_like_a_stub(&lab, "client", unbound_addr, &name, RecordType::A).await;
+                        ask_like_a_stub(&net, "client", unbound_addr, &name, RecordType::A).await;
                     slowest = slowest.max(asked.elapsed());
                     retried += tries - 1;
                     assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
@@ -908,7 +908,7 @@ async fn every_role_on_a_host_of_its_own() {
     )
     .await;
 
-    // Everything stops cleanly; the lab leaves nothing behind.
+    // Everything stops cleanly; the network leaves nothing behind.
     check("every role stops cleanly", Duration::from_secs(30), async {
         let count = roles.len() + 1;
         resolver.stop().await;
@@ -922,8 +922,8 @@ async fn every_role_on_a_host_of_its_own() {
         ((), format!("{count} dnstrail processes, SIGTERM, exit 0"))
     })
     .await;
-    drop(lab);
-    let left = Lab::leftovers(&prefix);
+    drop(net);
+    let left = Network::leftovers(&prefix);
     assert!(left.is_empty(), "namespaces left: {left:?}");
     say(&format!(
         "done in {:.1} s; logs in {}",

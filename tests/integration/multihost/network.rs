@@ -1,4 +1,4 @@
-//! A lab of hosts on one Ethernet segment, made of network namespaces:
+//! A network of hosts on one Ethernet segment, made of network namespaces:
 //!
 //! ```text
 //!   namespace dt53-PID-sw:   br0 ── p-root ── p-tld ── p-ns-1 … p-web ── p-client
@@ -16,7 +16,7 @@
 //! the test runs on a host in a thread that joined its namespace, so its
 //! sockets are the host's (a real foreign source address, not a made-up
 //! one). Every child dies with the test (`PR_SET_PDEATHSIG`), and dropping
-//! the lab, by a normal end, a panic or Ctrl-C, kills them and removes the
+//! the network, by a normal end, a panic or Ctrl-C, kills them and removes the
 //! namespaces.
 
 use std::ffi::CString;
@@ -36,7 +36,7 @@ use tokio::process::{Child, ChildStdout, Command};
 /// Namespace names start with this, then the owning process's id.
 const PREFIX: &str = "dt53-";
 
-/// Labs alive in this process, by namespace prefix: what a Ctrl-C removes.
+/// Networks alive in this process, by namespace prefix: what a Ctrl-C removes.
 static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// One host: a network namespace with one link to the switch.
@@ -47,7 +47,7 @@ pub struct Host {
     handle: File,
 }
 
-pub struct Lab {
+pub struct Network {
     prefix: String,
     switch: String,
     hosts: Vec<Host>,
@@ -83,7 +83,7 @@ pub fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// The lab's namespaces that exist now.
+/// The namespaces of networks like this one that exist now.
 fn namespaces() -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| {
@@ -130,9 +130,9 @@ fn remove_orphans() -> Vec<String> {
     removed
 }
 
-impl Lab {
+impl Network {
     /// A switch of its own, after clearing what killed runs left.
-    pub fn new(logs: &Path) -> Result<Lab, String> {
+    pub fn new(logs: &Path) -> Result<Network, String> {
         let orphans = remove_orphans();
         if !orphans.is_empty() {
             super::say(&format!(
@@ -145,7 +145,7 @@ impl Lab {
         LIVE.lock().unwrap().push(prefix.clone());
         remove_on_signal();
         let switch = format!("{prefix}sw");
-        let lab = Lab {
+        let net = Network {
             prefix,
             switch: switch.clone(),
             hosts: Vec::new(),
@@ -155,7 +155,7 @@ impl Lab {
         ip(&["netns", "add", &switch])?;
         ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &switch, "link", "set", "br0", "up"])?;
-        Ok(lab)
+        Ok(net)
     }
 
     /// A host called `name` at `ip`/24, its link plugged into the switch.
@@ -205,7 +205,7 @@ impl Lab {
         self.hosts
             .iter()
             .find(|h| h.name == name)
-            .unwrap_or_else(|| panic!("no host {name} in the lab"))
+            .unwrap_or_else(|| panic!("no host {name} in the network"))
     }
 
     /// Take a host's link down (or up again), as a cable pulled.
@@ -250,7 +250,7 @@ impl Lab {
         let mut command = Command::new(program);
         command.stdin(Stdio::null()).kill_on_drop(true);
         // SAFETY: between fork and exec only system calls, on strings made
-        // before the fork; the namespace's descriptor stays open in the lab.
+        // before the fork; the namespace's descriptor stays open in the network.
         unsafe {
             command.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
@@ -401,7 +401,7 @@ impl Lab {
         result.await.expect("the code on the host ran to its end")
     }
 
-    /// Whether any of this lab's namespaces are left.
+    /// The namespaces of this network left over.
     pub fn leftovers(prefix: &str) -> Vec<String> {
         namespaces()
             .into_iter()
@@ -421,10 +421,10 @@ impl Role {
     }
 }
 
-impl Drop for Lab {
+impl Drop for Network {
     fn drop(&mut self) {
         for pid in &self.pids {
-            // SAFETY: kill(2) on a child this lab started (already gone is fine).
+            // SAFETY: kill(2) on a child this network started (already gone is fine).
             unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
         }
         remove(&self.prefix);
@@ -434,7 +434,7 @@ impl Drop for Lab {
     }
 }
 
-/// On Ctrl-C or SIGTERM, remove every live lab before dying: the test's
+/// On Ctrl-C or SIGTERM, remove every live network before dying: the test's
 /// own unwinding never runs then.
 fn remove_on_signal() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
@@ -456,7 +456,7 @@ fn remove_on_signal() {
                 for prefix in live {
                     remove(&prefix);
                 }
-                super::say("interrupted: the lab's namespaces and processes are removed");
+                super::say("interrupted: the network's namespaces and processes are removed");
                 std::process::exit(128 + number);
             });
         });
