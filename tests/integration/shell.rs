@@ -210,7 +210,9 @@ async fn chromium_renders_the_page_by_name_with_no_resolver_rules() {
         chromium.display(),
         profile.display()
     );
-    let Some(output) = shell(&[], &script).await else {
+    let output = shell(&[], &script).await;
+    let _ = std::fs::remove_dir_all(&profile);
+    let Some(output) = output else {
         return;
     };
     let dom = text(&output.stdout);
