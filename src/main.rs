@@ -36,8 +36,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    // The demo's output is the story; its servers' logs would bury it.
-    let quiet = matches!(cli.command, Command::Demo(_));
+    // The demo's output is the story, the shell's a user's own session:
+    // their servers' logs would bury it.
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Shell(_));
     init_logging(if quiet { "warn" } else { DEFAULT_LOG });
     let demo_items = matches
         .subcommand_matches("demo")
@@ -121,6 +122,7 @@ async fn run(cli: Cli, demo_items: Vec<Item>) -> anyhow::Result<ExitCode> {
         Command::Browse(args) => browse::command(args).await,
         Command::Demo(args) => demo(args, demo_items).await,
         Command::Init(args) => init(args),
+        Command::Shell(args) => dnstrail::shell::command(args).await,
     }
 }
 
