@@ -340,8 +340,9 @@ async fn spawn_control(
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     anyhow::ensure!(
-        addr.ip().is_loopback(),
-        "--control {addr}: the control endpoint listens on loopback only"
+        addr.ip().is_loopback() || control.token.is_some(),
+        "--control {addr}: beyond loopback the control endpoint needs --control-token \
+         (anyone who reached it could flush the cache and break servers)"
     );
     let listener = bind_tcp(addr)
         .await

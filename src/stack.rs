@@ -177,7 +177,8 @@ impl Stack {
             .iter()
             .filter(|z| {
                 wanted_zones.as_ref().is_none_or(|w| {
-                    w.iter().any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
+                    w.iter()
+                        .any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
                 })
             })
             .map(|z| LiveZone::new(z.clone()))

@@ -62,9 +62,11 @@ impl LiveZone {
             return Ok(None);
         };
         if journal::can_have_journal(&now) {
-            journal::append(&updated.zone, &updated.deleted, &updated.added).map_err(|e| Refused {
-                rcode: ResponseCode::ServFail,
-                why: format!("the change could not be written to the journal: {e}"),
+            journal::append(&updated.zone, &updated.deleted, &updated.added).map_err(|e| {
+                Refused {
+                    rcode: ResponseCode::ServFail,
+                    why: format!("the change could not be written to the journal: {e}"),
+                }
             })?;
         }
         let next = Arc::new(updated.zone);

@@ -118,7 +118,10 @@ impl NameServer {
                 ..Reply::default()
             }
         };
-        if !self.updates.allows(request.src.ip(), request.signed_by.is_some()) {
+        if !self
+            .updates
+            .allows(request.src.ip(), request.signed_by.is_some())
+        {
             return refuse(
                 ResponseCode::Refused,
                 format!("{} may not update zones here", request.src.ip()),
@@ -129,7 +132,10 @@ impl NameServer {
             .iter()
             .find(|z| *z.snapshot().lower_origin() == zone_name)
         else {
-            return refuse(ResponseCode::NotAuth, format!("{zone_name} is not a zone of this server"));
+            return refuse(
+                ResponseCode::NotAuth,
+                format!("{zone_name} is not a zone of this server"),
+            );
         };
         match live.change(|zone| update::apply(zone, request.message)) {
             Ok(changed) => {

@@ -52,7 +52,10 @@ pub fn apply(zone: &Zone, message: &Message) -> Result<Option<Updated>, Refused>
         return Err(refused(ResponseCode::FormErr, "no zone section"));
     };
     if section.query_type() != RecordType::SOA {
-        return Err(refused(ResponseCode::FormErr, "the zone section's type is not SOA"));
+        return Err(refused(
+            ResponseCode::FormErr,
+            "the zone section's type is not SOA",
+        ));
     }
     if LowerName::new(section.name()) != *zone.lower_origin() {
         return Err(refused(
@@ -67,7 +70,11 @@ pub fn apply(zone: &Zone, message: &Message) -> Result<Option<Updated>, Refused>
 
 /// The records deleted and added by a list of changes given as records:
 /// what the page and the control endpoint send, without an UPDATE message.
-pub fn apply_records(zone: &Zone, deleted: Vec<Record>, added: Vec<Record>) -> Result<Option<Updated>, Refused> {
+pub fn apply_records(
+    zone: &Zone,
+    deleted: Vec<Record>,
+    added: Vec<Record>,
+) -> Result<Option<Updated>, Refused> {
     for record in deleted.iter().chain(&added) {
         if !zone.contains(&LowerName::new(&record.name)) {
             return Err(refused(
@@ -80,7 +87,11 @@ pub fn apply_records(zone: &Zone, deleted: Vec<Record>, added: Vec<Record>) -> R
 }
 
 /// Check the zone the change would make, and raise the serial.
-fn commit(zone: &Zone, mut deleted: Vec<Record>, mut added: Vec<Record>) -> Result<Option<Updated>, Refused> {
+fn commit(
+    zone: &Zone,
+    mut deleted: Vec<Record>,
+    mut added: Vec<Record>,
+) -> Result<Option<Updated>, Refused> {
     // Adding what is there, or deleting what is not, changes nothing.
     let present: Vec<&Record> = zone.records().collect();
     deleted.retain(|d| present.contains(&d));
@@ -89,8 +100,11 @@ fn commit(zone: &Zone, mut deleted: Vec<Record>, mut added: Vec<Record>) -> Resu
         return Ok(None);
     }
     let apex = zone.lower_origin().clone();
-    let at_apex = |r: &Record, t: RecordType| r.record_type() == t && LowerName::new(&r.name) == apex;
-    if deleted.iter().any(|r| at_apex(r, RecordType::SOA)) && !added.iter().any(|r| at_apex(r, RecordType::SOA)) {
+    let at_apex =
+        |r: &Record, t: RecordType| r.record_type() == t && LowerName::new(&r.name) == apex;
+    if deleted.iter().any(|r| at_apex(r, RecordType::SOA))
+        && !added.iter().any(|r| at_apex(r, RecordType::SOA))
+    {
         return Err(refused(ResponseCode::Refused, "the SOA cannot be deleted"));
     }
     let ns_left = present
@@ -99,7 +113,10 @@ fn commit(zone: &Zone, mut deleted: Vec<Record>, mut added: Vec<Record>) -> Resu
         .count()
         + added.iter().filter(|r| at_apex(r, RecordType::NS)).count();
     if ns_left == 0 {
-        return Err(refused(ResponseCode::Refused, "the zone's last NS record cannot be deleted"));
+        return Err(refused(
+            ResponseCode::Refused,
+            "the zone's last NS record cannot be deleted",
+        ));
     }
     // §3.6: the serial goes up by one, unless the update set a higher one.
     let old = zone.soa().clone();
@@ -171,30 +188,50 @@ fn check_prerequisites(zone: &Zone, prerequisites: &[Record]) -> Result<(), Refu
         let present = at(&p.name);
         match (p.dns_class, p.record_type()) {
             (DNSClass::ANY, _) | (DNSClass::NONE, _) if !empty => {
-                return Err(refused(ResponseCode::FormErr, "a prerequisite with data where none belongs"));
+                return Err(refused(
+                    ResponseCode::FormErr,
+                    "a prerequisite with data where none belongs",
+                ));
             }
             (DNSClass::ANY, RecordType::ANY) => {
                 if present.is_empty() {
-                    return Err(refused(ResponseCode::NXDomain, format!("{} is not in use", p.name)));
+                    return Err(refused(
+                        ResponseCode::NXDomain,
+                        format!("{} is not in use", p.name),
+                    ));
                 }
             }
             (DNSClass::ANY, rtype) => {
                 if !present.iter().any(|r| r.record_type() == rtype) {
-                    return Err(refused(ResponseCode::NXRRSet, format!("{} has no {rtype}", p.name)));
+                    return Err(refused(
+                        ResponseCode::NXRRSet,
+                        format!("{} has no {rtype}", p.name),
+                    ));
                 }
             }
             (DNSClass::NONE, RecordType::ANY) => {
                 if !present.is_empty() {
-                    return Err(refused(ResponseCode::YXDomain, format!("{} is in use", p.name)));
+                    return Err(refused(
+                        ResponseCode::YXDomain,
+                        format!("{} is in use", p.name),
+                    ));
                 }
             }
             (DNSClass::NONE, rtype) => {
                 if present.iter().any(|r| r.record_type() == rtype) {
-                    return Err(refused(ResponseCode::YXRRSet, format!("{} has {rtype}", p.name)));
+                    return Err(refused(
+                        ResponseCode::YXRRSet,
+                        format!("{} has {rtype}", p.name),
+                    ));
                 }
             }
             (DNSClass::IN, _) => exact.push(p),
-            _ => return Err(refused(ResponseCode::FormErr, "a prerequisite of another class")),
+            _ => {
+                return Err(refused(
+                    ResponseCode::FormErr,
+                    "a prerequisite of another class",
+                ));
+            }
         }
     }
     let mut checked: Vec<(LowerName, RecordType)> = Vec::new();
@@ -243,18 +280,30 @@ fn changes(zone: &Zone, updates: &[Record]) -> Result<(Vec<Record>, Vec<Record>)
         );
         let bad = match u.dns_class {
             DNSClass::IN => meta || u.data.is_update(),
-            DNSClass::ANY => u.ttl != 0 || !u.data.is_update() || matches!(u.record_type(), RecordType::AXFR | RecordType::IXFR),
+            DNSClass::ANY => {
+                u.ttl != 0
+                    || !u.data.is_update()
+                    || matches!(u.record_type(), RecordType::AXFR | RecordType::IXFR)
+            }
             DNSClass::NONE => u.ttl != 0 || meta,
             _ => true,
         };
         if bad {
-            return Err(refused(ResponseCode::FormErr, format!("an update record that makes no sense: {u}")));
+            return Err(refused(
+                ResponseCode::FormErr,
+                format!("an update record that makes no sense: {u}"),
+            ));
         }
     }
     // §3.4.2
     for u in updates {
         let lower = LowerName::new(&u.name);
-        let at_name = || records.iter().copied().filter(|r| LowerName::new(&r.name) == lower);
+        let at_name = || {
+            records
+                .iter()
+                .copied()
+                .filter(|r| LowerName::new(&r.name) == lower)
+        };
         match (u.dns_class, u.record_type()) {
             (DNSClass::IN, _) => added.push(u.clone()),
             (DNSClass::ANY, RecordType::ANY) => {
@@ -307,14 +356,21 @@ mod tests {
 
     fn update(prerequisites: Vec<Record>, updates: Vec<Record>) -> Message {
         let mut m = Message::new(1, MessageType::Query, OpCode::Update);
-        m.add_query(Query::query(Name::from_str("lab.test.").unwrap(), RecordType::SOA));
+        m.add_query(Query::query(
+            Name::from_str("lab.test.").unwrap(),
+            RecordType::SOA,
+        ));
         m.answers = prerequisites;
         m.authorities = updates;
         m
     }
 
     fn a(name: &str, ip: [u8; 4]) -> Record {
-        Record::from_rdata(Name::from_str(name).unwrap(), 60, RData::A(A::from(std::net::Ipv4Addr::from(ip))))
+        Record::from_rdata(
+            Name::from_str(name).unwrap(),
+            60,
+            RData::A(A::from(std::net::Ipv4Addr::from(ip))),
+        )
     }
 
     fn delete_rrset(name: &str, rtype: RecordType) -> Record {
@@ -326,25 +382,47 @@ mod tests {
     #[test]
     fn a_change_replaces_an_address_and_raises_the_serial() {
         let zone = zone();
-        let m = update(vec![], vec![delete_rrset("www.lab.test.", RecordType::A), a("www.lab.test.", [192, 0, 2, 2])]);
+        let m = update(
+            vec![],
+            vec![
+                delete_rrset("www.lab.test.", RecordType::A),
+                a("www.lab.test.", [192, 0, 2, 2]),
+            ],
+        );
         let updated = apply(&zone, &m).unwrap().unwrap();
         assert_eq!(updated.zone.serial(), 8);
         let www = updated
             .zone
-            .rrset(&LowerName::new(&Name::from_str("www.lab.test.").unwrap()), RecordType::A)
+            .rrset(
+                &LowerName::new(&Name::from_str("www.lab.test.").unwrap()),
+                RecordType::A,
+            )
             .unwrap();
-        assert_eq!(crate::dns::addresses(&www.records), [std::net::IpAddr::from([192, 0, 2, 2])]);
+        assert_eq!(
+            crate::dns::addresses(&www.records),
+            [std::net::IpAddr::from([192, 0, 2, 2])]
+        );
     }
 
     #[test]
     fn prerequisites_that_do_not_hold_refuse_with_the_rfcs_rcodes() {
         let zone = zone();
-        let mut nx = Record::update0(Name::from_str("nope.lab.test.").unwrap(), 0, RecordType::ANY);
+        let mut nx = Record::update0(
+            Name::from_str("nope.lab.test.").unwrap(),
+            0,
+            RecordType::ANY,
+        );
         nx.dns_class = DNSClass::ANY;
-        assert_eq!(apply(&zone, &update(vec![nx], vec![])).unwrap_err().rcode, ResponseCode::NXDomain);
+        assert_eq!(
+            apply(&zone, &update(vec![nx], vec![])).unwrap_err().rcode,
+            ResponseCode::NXDomain
+        );
         let mut yx = Record::update0(Name::from_str("www.lab.test.").unwrap(), 0, RecordType::A);
         yx.dns_class = DNSClass::NONE;
-        assert_eq!(apply(&zone, &update(vec![yx], vec![])).unwrap_err().rcode, ResponseCode::YXRRSet);
+        assert_eq!(
+            apply(&zone, &update(vec![yx], vec![])).unwrap_err().rcode,
+            ResponseCode::YXRRSet
+        );
     }
 
     #[test]
@@ -361,11 +439,18 @@ mod tests {
         let last_ns = Record::from_rdata(
             Name::from_str("lab.test.").unwrap(),
             0,
-            RData::NS(hickory_proto::rr::rdata::NS(Name::from_str("ns.lab.test.").unwrap())),
+            RData::NS(hickory_proto::rr::rdata::NS(
+                Name::from_str("ns.lab.test.").unwrap(),
+            )),
         );
         let mut delete = last_ns.clone();
         delete.dns_class = DNSClass::NONE;
-        assert_eq!(apply(&zone, &update(vec![], vec![delete])).unwrap_err().rcode, ResponseCode::Refused);
+        assert_eq!(
+            apply(&zone, &update(vec![], vec![delete]))
+                .unwrap_err()
+                .rcode,
+            ResponseCode::Refused
+        );
         assert_eq!(zone.serial(), 7);
     }
 

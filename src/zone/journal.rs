@@ -41,11 +41,7 @@ pub fn can_have_journal(zone: &Zone) -> bool {
 /// Append one change to the zone's journal and wait until it is on disk.
 pub fn append(zone: &Zone, deleted: &[Record], added: &[Record]) -> std::io::Result<()> {
     let path = path_of(zone.file());
-    let mut text = format!(
-        "; change of {}, serial {}\n",
-        zone.origin(),
-        zone.serial()
-    );
+    let mut text = format!("; change of {}, serial {}\n", zone.origin(), zone.serial());
     for (sign, records) in [('-', deleted), ('+', added)] {
         for record in records {
             let wire = record
