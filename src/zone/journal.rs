@@ -114,7 +114,7 @@ pub fn replay(zone: Zone) -> Result<Zone, ZoneError> {
 }
 
 fn decode(hex: &str) -> Option<Record> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Vec<u8> = (0..hex.len())
