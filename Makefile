@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: demo test lint fmt build release clean interop bench fuzz
+.PHONY: demo test lint fmt build release clean interop multihost bench fuzz
 
 ## Build and run the whole story: every server, three visits, a summary.
 ## The build shows its progress (the first one takes a few minutes).
@@ -25,6 +25,11 @@ lint:
 ## installs what it lacks).
 interop:
 	CARGO=$(CARGO) bash scripts/interop.sh
+
+## Every role on a host of its own: network namespaces on one bridge,
+## port 53 everywhere, Unbound beside our resolver (as root, with iproute2).
+multihost:
+	$(CARGO) test --test integration multihost:: -- --ignored --test-threads=1
 
 ## Side by side with Unbound, NSD, Knot DNS and nginx; writes BENCHMARKS.md.
 bench:

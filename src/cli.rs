@@ -45,6 +45,8 @@ pub enum Command {
     Browse(BrowseArgs),
     /// Write the built-in zones and site to a directory, to edit and use
     Init(InitArgs),
+    /// A shell (or COMMAND) whose whole internet is the chain, on the standard ports (Linux)
+    Shell(ShellArgs),
 }
 
 /// An address to listen on or to ask: `IP` or `IP:PORT`.
@@ -210,6 +212,16 @@ pub struct DnssecArgs {
     pub algorithm: hickory_proto::dnssec::Algorithm,
 }
 
+impl Default for DnssecArgs {
+    fn default() -> DnssecArgs {
+        DnssecArgs {
+            dnssec: false,
+            keys: None,
+            algorithm: hickory_proto::dnssec::Algorithm::ECDSAP256SHA256,
+        }
+    }
+}
+
 impl DnssecArgs {
     /// The key store, when signing; `zones` is the zone directory given.
     pub fn key_store(
@@ -370,6 +382,44 @@ pub struct DemoArgs {
     pub seed: Option<u64>,
     #[command(flatten)]
     pub dnssec: DnssecArgs,
+}
+
+/// `dnstrail shell`: the chain in network and mount namespaces of its own,
+/// where unmodified programs (`curl`, `dig +trace`, a browser) use it with no
+/// flags. The options are `demo`'s, where they apply.
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Directory of zone files: any hierarchy [default: the built-in demo zones]
+    #[arg(long, value_name = "DIR")]
+    pub zones: Option<PathBuf>,
+    /// Directory of the web site [default: the built-in site]
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// The site's URL: its host's addresses in the zones, its port
+    /// [default: the demo's URL on port 80]
+    #[arg(long, value_name = "URL")]
+    pub site: Option<String>,
+    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fail: Vec<String>,
+    /// How they fail: drop, servfail, refused, lame, truncate or delay=DURATION [default: drop]
+    #[arg(long, value_name = "KIND")]
+    pub fault: Option<Fault>,
+    /// Draw the resolver's choices among servers from this seed, to repeat a run
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    // `--dnssec` belongs here once `demo` has it; `shell::demo_args` passes
+    // these options on to the demo's stack.
+    /// Print how to enter from another terminal (nsenter), and keep running
+    /// after COMMAND ends, until Ctrl-C
+    #[arg(long)]
+    pub keep: bool,
+    /// What to run inside, after `--` [default: $SHELL]
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Set by `dnstrail shell` on the process it starts inside the namespaces
+    #[arg(long, hide = true)]
+    pub inside: bool,
 }
 
 #[derive(Debug, Args)]

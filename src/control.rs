@@ -14,7 +14,8 @@
 //! curl -s -X POST 127.0.0.1:5380/servers/ns-2/heal      # and heal it
 //! ```
 //!
-//! It listens on loopback only. A state-changing request must be a POST,
+//! It listens on loopback, or, with a token, on an address given (to watch
+//! a resolver on another host). A state-changing request must be a POST,
 //! and one sent by a web page of another site (an `Origin` or `Referer`
 //! that is not this endpoint, or `Sec-Fetch-Site: cross-site`) is refused,
 //! so a page elsewhere cannot flush the cache or break servers through the
@@ -83,8 +84,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     anyhow::ensure!(
-        local.ip().is_loopback(),
-        "the control endpoint may only listen on loopback, not {local}"
+        local.ip().is_loopback() || control.token.is_some(),
+        "the control endpoint listens beyond loopback ({local}) only with a token"
     );
     loop {
         let (stream, _) = tokio::select! {

@@ -33,6 +33,8 @@
 //! - [`web`]: the web server (steps 8–9).
 //! - [`demo`]: all of them started together, the browser's visits, and the
 //!   story told as it happens; [`visit`]: one visit, from start to verdict.
+//! - [`shell`]: the same stack as the whole internet of private namespaces,
+//!   for unmodified programs, on the standard ports (Linux).
 //!
 //! What they share:
 //!
@@ -77,6 +79,7 @@ pub mod listen;
 pub mod nameserver;
 pub mod resolver;
 pub mod serve;
+pub mod shell;
 pub mod stack;
 pub mod story;
 pub mod style;

@@ -36,8 +36,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    // The demo's output is the story; its servers' logs would bury it.
-    let quiet = matches!(cli.command, Command::Demo(_));
+    // The demo's output is the story, the shell's a user's own session:
+    // their servers' logs would bury it.
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Shell(_));
     init_logging(if quiet { "warn" } else { DEFAULT_LOG });
     let demo_items = matches
         .subcommand_matches("demo")
@@ -121,6 +122,7 @@ async fn run(cli: Cli, demo_items: Vec<Item>) -> anyhow::Result<ExitCode> {
         Command::Browse(args) => browse::command(args).await,
         Command::Demo(args) => demo(args, demo_items).await,
         Command::Init(args) => init(args),
+        Command::Shell(args) => dnstrail::shell::command(args).await,
     }
 }
 
@@ -386,8 +388,9 @@ async fn spawn_control(
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     anyhow::ensure!(
-        addr.ip().is_loopback(),
-        "--control {addr}: the control endpoint listens on loopback only"
+        addr.ip().is_loopback() || control.token.is_some(),
+        "--control {addr}: beyond loopback the control endpoint needs --control-token \
+         (anyone who reached it could flush the cache and break servers)"
     );
     let listener = bind_tcp(addr)
         .await

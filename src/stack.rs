@@ -26,13 +26,12 @@ use crate::control::{self, Control, Visitor};
 use crate::dnssec::{KeyStore, Signing};
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
-use crate::nameserver::{self, NameServer};
+use crate::nameserver::{self, LiveZone, NameServer, UpdatePolicy};
 use crate::resolver::{self, Resolver};
 use crate::serve::ServeOptions;
 use crate::topology::{Server, Topology};
 use crate::trace::TraceSink;
 use crate::web::{self, Website};
-use crate::zone::Zone;
 
 /// Which roles to start, and how.
 pub struct StackConfig {
@@ -51,6 +50,8 @@ pub struct StackConfig {
     pub name_server_options: ServeOptions,
     /// Answer NSID with each server's name (RFC 5001).
     pub nsid: bool,
+    /// Who may change the zones with dynamic updates.
+    pub updates: UpdatePolicy,
     pub resolver: Option<ResolverSetup>,
     pub web: Option<WebSetup>,
     /// Where the control endpoint listens, if anywhere.
@@ -74,6 +75,7 @@ impl StackConfig {
             faults: HashMap::new(),
             name_server_options: ServeOptions::default(),
             nsid: false,
+            updates: UpdatePolicy::default(),
             resolver: None,
             web: None,
             control: None,
@@ -102,7 +104,7 @@ pub struct WebSetup {
 pub struct RunningServer {
     pub server: Server,
     pub fault: FaultSwitch,
-    zones: Vec<Zone>,
+    zones: Vec<Arc<LiveZone>>,
     stop: Option<CancellationToken>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -131,6 +133,9 @@ pub struct Stack {
     signing: Option<Arc<Signing>>,
     /// Where the trust anchor was written, when the root is signed here.
     pub trust_anchor: Option<std::path::PathBuf>,
+    updates: UpdatePolicy,
+    /// The zones served, each once, as they are changed.
+    live: Vec<Arc<LiveZone>>,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -146,6 +151,7 @@ impl Stack {
             faults,
             name_server_options,
             nsid,
+            updates,
             resolver: resolver_setup,
             web: web_setup,
             control: control_addr,
@@ -192,20 +198,26 @@ impl Stack {
             None => dns_port,
         };
 
+        // One live copy of each zone, shared by every server of it in this
+        // process: an update seen by one is seen by all at once.
+        let live: Vec<Arc<LiveZone>> = topology
+            .zones
+            .iter()
+            .filter(|z| {
+                wanted_zones.as_ref().is_none_or(|w| {
+                    w.iter()
+                        .any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
+                })
+            })
+            .map(|z| LiveZone::new(z.clone()))
+            .collect();
         let shutdown = CancellationToken::new();
         let mut running = Vec::new();
         for server in chosen {
             let host_sockets: Vec<DnsSockets> = sockets.by_ref().take(server.addrs.len()).collect();
-            let zones: Vec<Zone> = topology
-                .zones
+            let zones: Vec<Arc<LiveZone>> = live
                 .iter()
-                .filter(|z| server.zones.contains(&z.origin().to_string()))
-                .filter(|z| {
-                    wanted_zones.as_ref().is_none_or(|w| {
-                        w.iter()
-                            .any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
-                    })
-                })
+                .filter(|z| server.zones.contains(&z.snapshot().origin().to_string()))
                 .cloned()
                 .collect();
             let fault = FaultSwitch::new(faults.get(&server.name).copied());
@@ -222,6 +234,7 @@ impl Stack {
                 &name_server_options,
                 nsid,
                 signing.as_ref(),
+                &updates,
                 &shutdown,
             );
             running.push(host);
@@ -293,6 +306,8 @@ impl Stack {
             nsid,
             signing,
             trust_anchor,
+            updates,
+            live,
             shutdown,
             tasks,
         };
@@ -350,6 +365,11 @@ impl Stack {
         Some(SocketAddr::new(*host.server.addrs.first()?, self.dns_port))
     }
 
+    /// The zones served, each once, as they are now and as they change.
+    pub fn live_zones(&self) -> &[Arc<LiveZone>] {
+        &self.live
+    }
+
     /// The server that listens at `ip`.
     pub fn server_at(&self, ip: IpAddr) -> Option<&RunningServer> {
         self.servers.iter().find(|h| h.server.addrs.contains(&ip))
@@ -387,6 +407,7 @@ impl Stack {
         let port = self.dns_port;
         let (options, nsid, shutdown) = (self.options.clone(), self.nsid, self.shutdown.clone());
         let signing = self.signing.clone();
+        let updates = self.updates.clone();
         let host = self
             .servers
             .iter_mut()
@@ -401,7 +422,15 @@ impl Stack {
                     .context("restarting a name server")?,
             );
         }
-        spawn_host(host, sockets, &options, nsid, signing.as_ref(), &shutdown);
+        spawn_host(
+            host,
+            sockets,
+            &options,
+            nsid,
+            signing.as_ref(),
+            &updates,
+            &shutdown,
+        );
         Ok(())
     }
 
@@ -447,6 +476,7 @@ fn spawn_host(
     options: &ServeOptions,
     nsid: bool,
     signing: Option<&Arc<Signing>>,
+    updates: &UpdatePolicy,
     shutdown: &CancellationToken,
 ) {
     let stop = shutdown.child_token();
@@ -456,7 +486,9 @@ fn spawn_host(
         nsid,
         ..options.clone()
     };
-    let mut server = NameServer::new(host.zones.clone()).with_fault(host.fault.clone());
+    let mut server = NameServer::serving(host.zones.clone())
+        .with_updates(updates.clone())
+        .with_fault(host.fault.clone());
     if let Some(signing) = signing {
         server = server.with_dnssec(signing.clone());
     }

@@ -280,7 +280,7 @@ pub fn judge(
     let how = match (queries.len(), skipped) {
         (0, _) => "answered from the resolver's cache: no name server was asked".to_string(),
         (n, Some((zone, k))) => format!(
-            "the answer had expired but the delegation of {zone} had not: {} asked ({}), {k} zone{} above skipped",
+            "the name servers of {zone} were in the cache: {} asked ({}), {k} zone{} above skipped",
             asked(n),
             queries.join(", "),
             if k == 1 { "" } else { "s" }

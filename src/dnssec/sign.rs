@@ -158,7 +158,7 @@ impl Signing {
     /// Make again every cached signature with less than [`RENEW_BEFORE`]
     /// left; returns how many. A name server's own task calls this, so
     /// that answering never has to.
-    pub fn renew(&self, zones: &[Zone]) -> usize {
+    pub fn renew(&self, zones: &[Arc<Zone>]) -> usize {
         let now = unix_now();
         let mut renewed = 0;
         for zone in zones {
@@ -756,7 +756,7 @@ fn wildcard_of(zone: &Zone, name: &LowerName) -> Option<LowerName> {
 /// those with less than a week left are made again.
 pub async fn keep_fresh(
     signing: Arc<Signing>,
-    zones: Arc<[Zone]>,
+    zones: Arc<[Arc<crate::nameserver::LiveZone>]>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -764,7 +764,8 @@ pub async fn keep_fresh(
     loop {
         tokio::select! {
             _ = every.tick() => {
-                let renewed = signing.renew(&zones);
+                let snapshots: Vec<Arc<Zone>> = zones.iter().map(|z| z.snapshot()).collect();
+                let renewed = signing.renew(&snapshots);
                 if renewed > 0 {
                     tracing::info!("renewed {renewed} RRSIGs before they expire");
                 }

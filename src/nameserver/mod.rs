@@ -22,10 +22,13 @@
 
 pub mod answer;
 pub mod dname;
+pub mod live;
+pub mod update;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::{LowerName, RecordType};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
@@ -34,17 +37,36 @@ use crate::dns::Transport;
 use crate::dnssec::Signing;
 use crate::fault::FaultSwitch;
 use crate::listen::DnsSockets;
-use crate::serve::{Reply, Request, Responder, ServeOptions};
+use crate::serve::{ExtendedError, Reply, Request, Responder, ServeOptions};
 use crate::zone::Zone;
 
 pub use answer::{Outcome, lookup};
+pub use live::LiveZone;
+
+/// Who may change the zones with dynamic updates (RFC 2136).
+#[derive(Debug, Clone, Default)]
+pub struct UpdatePolicy {
+    /// Networks allowed besides loopback.
+    pub networks: Vec<IpNet>,
+    /// Whether an update must be signed with a TSIG key we know (when keys
+    /// were given).
+    pub require_key: bool,
+}
+
+impl UpdatePolicy {
+    fn allows(&self, client: IpAddr, signed: bool) -> bool {
+        let near = client.is_loopback() || self.networks.iter().any(|n| n.contains(&client));
+        near && (signed || !self.require_key)
+    }
+}
 
 /// An authoritative server for one or more zones.
 #[derive(Clone)]
 pub struct NameServer {
-    zones: Arc<[Zone]>,
+    zones: Arc<[Arc<LiveZone>]>,
     /// Networks whose clients may transfer a whole zone (AXFR over TCP).
     transfers_to: Arc<[IpNet]>,
+    updates: Arc<UpdatePolicy>,
     /// The signed zones among ours; `None`: DNSSEC is off the path.
     dnssec: Option<Arc<Signing>>,
     /// The server's fault switch, for the faults its signing bends.
@@ -52,14 +74,21 @@ pub struct NameServer {
 }
 
 impl NameServer {
-    /// A server for `zones`; those that came signed from their files are
-    /// served with their signatures.
+    /// A server of zones of its own; those that came signed from their
+    /// files are served with their signatures.
     pub fn new(zones: Vec<Zone>) -> NameServer {
-        let dnssec = Signing::presigned(&zones).map(Arc::new);
+        NameServer::serving(zones.into_iter().map(LiveZone::new).collect())
+    }
+
+    /// A server of zones it may share with others in the process: a change
+    /// to one is seen by every server of it at once.
+    pub fn serving(zones: Vec<Arc<LiveZone>>) -> NameServer {
+        let snapshots: Vec<Zone> = zones.iter().map(|z| (*z.snapshot()).clone()).collect();
         NameServer {
             zones: zones.into(),
             transfers_to: Arc::new([]),
-            dnssec,
+            updates: Arc::default(),
+            dnssec: Signing::presigned(&snapshots).map(Arc::new),
             fault: FaultSwitch::default(),
         }
     }
@@ -87,24 +116,89 @@ impl NameServer {
         self
     }
 
-    /// The zones this server holds.
-    pub fn zones(&self) -> &[Zone] {
-        &self.zones
+    /// Who may send dynamic updates.
+    pub fn with_updates(mut self, policy: UpdatePolicy) -> NameServer {
+        self.updates = Arc::new(policy);
+        self
+    }
+
+    /// The zones this server holds, as they are now.
+    pub fn zones(&self) -> Vec<Arc<Zone>> {
+        self.zones.iter().map(|z| z.snapshot()).collect()
     }
 
     /// The deepest zone containing `name`: a server holding both `com.` and
     /// `example.com.` answers `www.example.com` from the latter.
-    pub fn zone_for(&self, name: &LowerName) -> Option<&Zone> {
+    pub fn zone_for(&self, name: &LowerName) -> Option<&Arc<LiveZone>> {
         self.zones
             .iter()
-            .filter(|z| z.contains(name))
-            .max_by_key(|z| z.origin().num_labels())
+            .filter(|z| z.snapshot().contains(name))
+            .max_by_key(|z| z.snapshot().origin().num_labels())
+    }
+
+    /// RFC 2136: change a zone, if the client may.
+    fn update(&self, request: &Request<'_>) -> Reply {
+        let zone_name = LowerName::new(request.query().name());
+        let refuse = |rcode: ResponseCode, text: String| {
+            tracing::info!(target: "dnstrail::update", "{} update of {zone_name}: {} ({text})", request.src, crate::trace::rcode_name(rcode));
+            Reply {
+                rcode,
+                extended_error: Some(ExtendedError { code: 0, text }),
+                ..Reply::default()
+            }
+        };
+        if !self
+            .updates
+            .allows(request.src.ip(), request.signed_by.is_some())
+        {
+            return refuse(
+                ResponseCode::Refused,
+                format!("{} may not update zones here", request.src.ip()),
+            );
+        }
+        let Some(live) = self
+            .zones
+            .iter()
+            .find(|z| *z.snapshot().lower_origin() == zone_name)
+        else {
+            return refuse(
+                ResponseCode::NotAuth,
+                format!("{zone_name} is not a zone of this server"),
+            );
+        };
+        // Its NSEC chain and signatures are made as it loads: a change would
+        // leave them wrong.
+        if self
+            .dnssec
+            .as_ref()
+            .is_some_and(|s| s.zone(&zone_name).is_some())
+        {
+            return refuse(
+                ResponseCode::Refused,
+                format!(
+                    "{zone_name} is signed (DNSSEC), and updates to a signed zone are not supported"
+                ),
+            );
+        }
+        match live.change(|zone| update::apply(zone, request.message)) {
+            Ok(changed) => {
+                if let Some(zone) = changed {
+                    tracing::info!(target: "dnstrail::update", "{} updated {zone_name}: serial {}", request.src, zone.serial());
+                }
+                Reply {
+                    authoritative: true,
+                    ..Reply::default()
+                }
+            }
+            Err(refused) => refuse(refused.rcode, refused.why),
+        }
     }
 }
 
 /// Serve `server` on already-bound sockets until `shutdown` is cancelled.
-/// Its answers depend only on the question, so each distinct one is
-/// encoded once and replayed (see [`crate::serve::udp`]).
+/// Its answers depend only on the question (and the zones' version), so
+/// each distinct one is encoded once and replayed (see
+/// [`crate::serve::udp`]).
 pub async fn run(
     server: NameServer,
     sockets: Vec<DnsSockets>,
@@ -123,10 +217,13 @@ pub async fn run(
 
 impl Responder for NameServer {
     async fn respond(&self, request: &Request<'_>) -> Reply {
+        if request.message.metadata.op_code == OpCode::Update {
+            return self.update(request);
+        }
         let query = request.query();
         let name = LowerName::new(query.name());
         // Not one of our zones: a name server is not a resolver.
-        let Some(zone) = self.zone_for(&name) else {
+        let Some(zone) = self.zone_for(&name).map(|z| z.snapshot()) else {
             return Reply::rcode(ResponseCode::Refused);
         };
         // A transfer: over TCP, of a whole zone, to a client in an allowed
@@ -148,13 +245,13 @@ impl Responder for NameServer {
             return Reply {
                 authoritative: true,
                 answers: match signed {
-                    Some(signed) => signed.transfer(zone),
-                    None => answer::transfer(zone),
+                    Some(signed) => signed.transfer(&zone),
+                    None => answer::transfer(&zone),
                 },
                 ..Reply::default()
             };
         }
-        let mut answer = lookup(zone, &name, query.query_type());
+        let mut answer = lookup(&zone, &name, query.query_type());
         if request.dnssec_ok()
             && let Some(signed) = self
                 .dnssec
@@ -162,7 +259,7 @@ impl Responder for NameServer {
                 .and_then(|s| s.zone(zone.lower_origin()))
         {
             let fault = self.fault.get().filter(|f| f.is_dnssec());
-            signed.complete(zone, &name, query.query_type(), &mut answer, fault);
+            signed.complete(&zone, &name, query.query_type(), &mut answer, fault);
         }
         Reply {
             rcode: answer.rcode,
@@ -178,7 +275,14 @@ impl Responder for NameServer {
         true
     }
 
-    fn generation(&self) -> u64 {
-        self.dnssec.as_ref().map_or(0, |s| s.generation())
+    /// The zones' versions, and the signatures' generation: either moving
+    /// on means replayed answers are stale.
+    fn version(&self) -> u64 {
+        let zones: u64 = self.zones.iter().map(|z| z.version()).sum();
+        zones + self.dnssec.as_ref().map_or(0, |s| s.generation())
+    }
+
+    fn accepts(&self, op_code: OpCode) -> bool {
+        matches!(op_code, OpCode::Query | OpCode::Update)
     }
 }

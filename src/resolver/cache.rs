@@ -151,6 +151,9 @@ pub struct EntryView {
 
 pub struct Cache {
     inner: Mutex<Inner>,
+    /// Bumped by every flush, so what was built from the cache before (the
+    /// message cache's replies) knows it is gone.
+    generation: std::sync::atomic::AtomicU64,
     capacity: usize,
     clock: Clock,
     /// The shortest and longest an answer or a denial is kept
@@ -175,6 +178,7 @@ impl Cache {
     pub fn new(capacity: usize, clock: Clock) -> Cache {
         Cache {
             inner: Mutex::new(Inner::default()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             capacity: capacity.max(1),
             clock,
             min_ttl: 0,
@@ -474,6 +478,13 @@ impl Cache {
         let mut inner = self.inner.lock().expect("cache lock");
         inner.entries.clear();
         inner.by_expiry.clear();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many times the cache has been flushed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every live entry, sorted by name and type.

@@ -28,6 +28,7 @@ pub struct Metrics {
     hits_delegation: AtomicU64,
     hits_failure: AtomicU64,
     misses: AtomicU64,
+    replayed: AtomicU64,
     upstream_queries: AtomicU64,
     upstream_timeouts: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -66,6 +67,15 @@ impl Metrics {
         .fetch_add(1, Relaxed);
     }
 
+    /// A reply came whole from the message cache.
+    pub fn replayed(&self) {
+        self.replayed.fetch_add(1, Relaxed);
+    }
+
+    pub fn replayed_total(&self) -> u64 {
+        self.replayed.load(Relaxed)
+    }
+
     pub fn cache_miss(&self) {
         self.misses.fetch_add(1, Relaxed);
     }
@@ -76,6 +86,10 @@ impl Metrics {
 
     pub fn upstream_timeout(&self) {
         self.upstream_timeouts.fetch_add(1, Relaxed);
+    }
+
+    pub fn upstream_timeouts(&self) -> u64 {
+        self.upstream_timeouts.load(Relaxed)
     }
 
     pub fn upstream_queries(&self) -> u64 {
@@ -121,6 +135,11 @@ impl Metrics {
             "dnstrail_cache_misses_total",
             "Lookups the cache could not answer.",
             &[("", self.misses.load(Relaxed))],
+        );
+        counter(
+            "dnstrail_replayed_total",
+            "Replies sent whole from the message cache, TTLs counted down.",
+            &[("", self.replayed.load(Relaxed))],
         );
         counter(
             "dnstrail_upstream_queries_total",

@@ -23,6 +23,7 @@ pub mod cache;
 pub mod classify;
 pub mod failure;
 pub mod metrics;
+pub mod msgcache;
 pub mod servers;
 pub mod validation;
 pub mod walk;
@@ -44,13 +45,14 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::dns::Transport;
 use crate::listen::DnsSockets;
-use crate::serve::{ExtendedError, Reply, Request, Responder, ServeOptions};
+use crate::serve::{ExtendedError, Quick, Reply, Request, Responder, ServeOptions};
 use crate::topology::DEFAULT_DNS_PORT;
-use crate::trace::{Question, RecordView, TraceEvent, TraceSink, Traced};
+use crate::trace::{CacheKind, Question, RecordView, TraceEvent, TraceSink, Traced};
 use crate::zone::{Zone, ZoneError};
 use cache::{Cache, DEFAULT_MAX_ANSWER_TTL, Delegation};
 use failure::{Failure, FailureKind};
 use metrics::Metrics;
+use msgcache::MessageCache;
 use servers::ServerStats;
 use walk::{Resolved, Trail, Walk};
 
@@ -121,6 +123,114 @@ pub struct Resolution {
     pub events: Arc<Vec<Arc<Traced>>>,
 }
 
+/// A resolution as it is kept among the recent ones: whole, or, for a
+/// reply replayed from the message cache, a compact note from which its
+/// events are told only when someone asks for them (`/traces`).
+#[derive(Debug, Clone)]
+enum Recent {
+    Whole(Resolution),
+    Replayed {
+        id: u64,
+        client: SocketAddr,
+        transport: Transport,
+        at_us: u64,
+        elapsed_us: u64,
+        aged: u32,
+        remembered: Arc<msgcache::Remembered>,
+    },
+}
+
+impl Recent {
+    /// The resolution, its events told if they were not yet.
+    fn told(&self) -> Resolution {
+        match self {
+            Recent::Whole(resolution) => resolution.clone(),
+            Recent::Replayed {
+                id,
+                client,
+                transport,
+                at_us,
+                elapsed_us,
+                aged,
+                remembered,
+            } => Resolution {
+                id: *id,
+                client: *client,
+                question: remembered.question.clone(),
+                rcode: remembered.rcode,
+                events: Arc::new(
+                    replayed_events(*client, *transport, *elapsed_us, *aged, remembered)
+                        .into_iter()
+                        .map(|event| {
+                            Arc::new(Traced {
+                                seq: 0,
+                                resolution: *id,
+                                at_us: *at_us,
+                                event,
+                            })
+                        })
+                        .collect(),
+                ),
+            },
+        }
+    }
+}
+
+/// The events of a reply replayed from the message cache: the question,
+/// the cache's answer, the reply.
+fn replayed_events(
+    client: SocketAddr,
+    transport: Transport,
+    elapsed_us: u64,
+    aged: u32,
+    remembered: &msgcache::Remembered,
+) -> Vec<TraceEvent> {
+    let records: Vec<RecordView> = remembered
+        .records
+        .iter()
+        .map(|r| RecordView {
+            ttl: r.ttl.saturating_sub(aged),
+            ..r.clone()
+        })
+        .collect();
+    let ttl = records.iter().map(|r| r.ttl).min().unwrap_or(0);
+    let question = remembered.question.clone();
+    let hit = if remembered.negative {
+        TraceEvent::CacheNegativeHit {
+            question: question.clone(),
+            rcode: remembered.rcode,
+            ttl,
+        }
+    } else {
+        TraceEvent::CacheAnswerHit {
+            question: question.clone(),
+            records: records.clone(),
+        }
+    };
+    vec![
+        TraceEvent::QuestionReceived {
+            client,
+            question: question.clone(),
+            transport,
+        },
+        hit,
+        TraceEvent::AnswerReturned {
+            question,
+            rcode: remembered.rcode,
+            records: if remembered.negative {
+                Vec::new()
+            } else {
+                records
+            },
+            upstream_queries: 0,
+            failure: None,
+            elapsed_us,
+            authentic: remembered.authentic,
+            ede: None,
+        },
+    ]
+}
+
 /// The resolver's answer to one client question, with its trace.
 #[derive(Debug, Clone)]
 pub struct Answered {
@@ -144,7 +254,9 @@ struct Shared {
     hints: Delegation,
     sink: TraceSink,
     metrics: Metrics,
-    recent: Mutex<VecDeque<Resolution>>,
+    /// Whole replies, encoded once: the hot path.
+    messages: MessageCache,
+    recent: Mutex<VecDeque<Recent>>,
     next_id: AtomicU64,
     /// Questions being resolved now, so that the same question from another
     /// client waits for that resolution instead of starting its own.
@@ -238,6 +350,7 @@ impl Resolver {
                 hints,
                 sink,
                 metrics: Metrics::default(),
+                messages: MessageCache::default(),
                 recent: Mutex::new(VecDeque::with_capacity(RECENT_TRACES)),
                 next_id: AtomicU64::new(1),
                 in_flight: Mutex::new(HashMap::new()),
@@ -272,13 +385,23 @@ impl Resolver {
 
     /// The most recent resolutions, oldest first.
     pub fn recent(&self) -> Vec<Resolution> {
-        self.shared
+        let kept: Vec<Recent> = self
+            .shared
             .recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .cloned()
-            .collect()
+            .collect();
+        kept.iter().map(Recent::told).collect()
+    }
+
+    fn keep_recent(&self, recent: Recent) {
+        let mut kept = self.shared.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() == RECENT_TRACES {
+            kept.pop_front();
+        }
+        kept.push_back(recent);
     }
 
     /// Whether a client at `ip` may use this resolver.
@@ -395,19 +518,13 @@ impl Resolver {
         });
         shared.metrics.response(resolved.rcode, started.elapsed());
         let events = Arc::new(trail.events);
-        {
-            let mut recent = shared.recent.lock().unwrap_or_else(|e| e.into_inner());
-            if recent.len() == RECENT_TRACES {
-                recent.pop_front();
-            }
-            recent.push_back(Resolution {
-                id,
-                client,
-                question,
-                rcode: resolved.rcode,
-                events: events.clone(),
-            });
-        }
+        self.keep_recent(Recent::Whole(Resolution {
+            id,
+            client,
+            question,
+            rcode: resolved.rcode,
+            events: events.clone(),
+        }));
         Answered {
             rcode: resolved.rcode,
             extended_error,
@@ -556,6 +673,105 @@ pub fn run(
 }
 
 impl Responder for Resolver {
+    /// A reply from the message cache, TTLs counted down, told in the trace
+    /// (at once if anyone watches, else when someone asks).
+    fn answer_now(
+        &self,
+        query: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Option<Quick> {
+        let shared = &*self.shared;
+        if !self.is_allowed(src.ip()) {
+            return None;
+        }
+        let started = Instant::now();
+        let now = shared.cache.clock().now();
+        let replayed =
+            shared
+                .messages
+                .replay(transport, query, now, shared.cache.generation(), out)?;
+        let elapsed = started.elapsed();
+        let remembered = &replayed.remembered;
+        shared.metrics.query();
+        shared.metrics.cache_hit(if remembered.negative {
+            CacheKind::Negative
+        } else {
+            CacheKind::Answer
+        });
+        shared.metrics.response(remembered.rcode, elapsed);
+        shared.metrics.replayed();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let elapsed_us = elapsed.as_micros() as u64;
+        if shared.sink.has_subscribers() {
+            // Someone watches: tell it now, as any resolution is told.
+            let mut trail = Trail::new(id, shared.sink.clone());
+            for event in replayed_events(src, transport, elapsed_us, replayed.aged, remembered) {
+                trail.emit(event);
+            }
+            self.keep_recent(Recent::Whole(Resolution {
+                id,
+                client: src,
+                question: remembered.question.clone(),
+                rcode: remembered.rcode,
+                events: Arc::new(trail.events),
+            }));
+        } else {
+            self.keep_recent(Recent::Replayed {
+                id,
+                client: src,
+                transport,
+                at_us: shared.sink.now_us(),
+                elapsed_us,
+                aged: replayed.aged,
+                remembered: replayed.remembered.clone(),
+            });
+        }
+        Some(replayed.quick)
+    }
+
+    /// Keep a plain answer to a recursive question for the hot path.
+    fn answered(
+        &self,
+        query: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        reply: &Reply,
+        encoded: &[u8],
+    ) {
+        let recursive = query.get(2).is_some_and(|flags| flags & 0x01 != 0);
+        let plain = recursive
+            && self.is_allowed(src.ip())
+            && matches!(reply.rcode, ResponseCode::NoError | ResponseCode::NXDomain)
+            && reply.extended_error.is_none()
+            && !reply.truncated;
+        let Some(question) = plain
+            .then(|| hickory_proto::op::Message::from_vec(query).ok())
+            .flatten()
+            .and_then(|m| m.queries.into_iter().next())
+        else {
+            return;
+        };
+        let negative = reply.answers.is_empty() || reply.rcode == ResponseCode::NXDomain;
+        let remembered = msgcache::Remembered {
+            question: Question::new(question.name(), question.query_type()),
+            rcode: reply.rcode,
+            records: reply.answers.iter().map(RecordView::from).collect(),
+            negative,
+            authentic: reply.authentic_data,
+        };
+        let shared = &*self.shared;
+        shared.messages.keep(
+            transport,
+            query,
+            encoded,
+            shared.cache.clock().now(),
+            shared.cache.generation(),
+            remembered,
+        );
+    }
+
     async fn respond(&self, request: &Request<'_>) -> Reply {
         let query = request.query();
         let answered = self

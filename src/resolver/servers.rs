@@ -35,6 +35,9 @@ use rand::{Rng, SeedableRng};
 
 /// Weight of a new sample in the smoothed RTT (BIND uses 0.3).
 const ALPHA: f64 = 0.3;
+/// What a passed-over server's SRTT is multiplied by (BIND decays the
+/// servers it did not choose in the same way).
+const DECAY: f64 = 0.98;
 /// Share of choices made at random, to keep measuring every server.
 const EXPLORE: f64 = 0.05;
 /// How long a server is held down after its first failure in a row.
@@ -47,6 +50,9 @@ pub const LAME_HOLD: Duration = Duration::from_secs(900);
 #[derive(Debug, Clone, Copy)]
 struct Stats {
     srtt_us: f64,
+    /// Whether a real round trip has been measured yet (until then the
+    /// SRTT is the small random start).
+    measured: bool,
     /// Failures since the last good answer.
     failures: u32,
     held_until: Option<Instant>,
@@ -104,6 +110,7 @@ impl ServerStats {
             } else {
                 rng.random_range(1.0..50.0)
             },
+            measured: false,
             failures: 0,
             held_until: None,
         })
@@ -145,6 +152,15 @@ impl ServerStats {
             let explored = usable.remove(pick);
             usable.insert(0, explored);
         }
+        // The servers passed over look a little faster each time, as BIND
+        // decays them: one slow answer must not shun a server for good.
+        for passed in usable.iter().skip(1) {
+            if let Some(s) = state.servers.get_mut(&ip_of(passed))
+                && s.measured
+            {
+                s.srtt_us *= DECAY;
+            }
+        }
         Ordered { usable, held, lame }
     }
 
@@ -161,7 +177,14 @@ impl ServerStats {
         let mut state = self.lock();
         let s = Self::stats(&mut state, &self.first_choice, ip);
         let sample = rtt.as_micros() as f64;
-        s.srtt_us = (1.0 - ALPHA) * s.srtt_us + ALPHA * sample;
+        // The first measurement is taken as it is: blended with the random
+        // start, a new server would look three times faster than it is.
+        s.srtt_us = if s.measured {
+            (1.0 - ALPHA) * s.srtt_us + ALPHA * sample
+        } else {
+            sample
+        };
+        s.measured = true;
         s.failures = 0;
         s.held_until = None;
     }

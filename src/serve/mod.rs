@@ -141,9 +141,9 @@ pub trait Responder: Send + Sync + 'static {
         false
     }
 
-    /// Moves on when answers replayed so far are stale (a name server's
-    /// signatures made again): the UDP transport then forgets them.
-    fn generation(&self) -> u64 {
+    /// A number that changes whenever the role's answers may (a zone
+    /// updated): replayed answers from before are thrown away.
+    fn version(&self) -> u64 {
         0
     }
 
@@ -151,6 +151,42 @@ pub trait Responder: Send + Sync + 'static {
     fn accepts(&self, op_code: OpCode) -> bool {
         op_code == OpCode::Query
     }
+
+    /// The hot path: a reply the role already holds for exactly these query
+    /// bytes (ID aside), written into `out` with the query's ID, without
+    /// parsing or waiting. Called on the receive path, before anything else
+    /// is done for the query; `None` sends it down the full pipeline.
+    fn answer_now(
+        &self,
+        _query: &[u8],
+        _src: SocketAddr,
+        _transport: Transport,
+        _out: &mut Vec<u8>,
+    ) -> Option<Quick> {
+        None
+    }
+
+    /// The full pipeline answered `query` with `encoded` (plain: no
+    /// cookies, signatures, faults or limits in play), built from `reply`:
+    /// the role may keep it for [`Responder::answer_now`].
+    fn answered(
+        &self,
+        _query: &[u8],
+        _src: SocketAddr,
+        _transport: Transport,
+        _reply: &Reply,
+        _encoded: &[u8],
+    ) {
+    }
+}
+
+/// What the query log says of a reply from [`Responder::answer_now`].
+#[derive(Debug, Clone)]
+pub struct Quick {
+    pub question: Option<querylog::LoggedQuestion>,
+    pub rcode: ResponseCode,
+    pub flags: querylog::Flags,
+    pub answers: usize,
 }
 
 /// What the pipeline does besides asking the role; every field has a
@@ -268,6 +304,11 @@ impl<R: Responder> Pipeline<R> {
         &self.responder
     }
 
+    /// The role's version (see [`Responder::version`]).
+    pub fn version(&self) -> u64 {
+        self.responder.version()
+    }
+
     /// The fault in force now, if the server is set to misbehave.
     pub fn fault(&self) -> Option<Fault> {
         self.fault.get()
@@ -277,6 +318,33 @@ impl<R: Responder> Pipeline<R> {
     /// fault is bending them.
     pub fn replays(&self) -> bool {
         self.responder.replayable() && self.fault.get().is_none()
+    }
+
+    /// The hot path: the role's reply for exactly these bytes, if it holds
+    /// one and nothing stands in the way (a limit over, a fault set), into
+    /// `out`. Returns what the query log says of it.
+    pub fn answer_now(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Option<Option<LogEntry>> {
+        if self.limiter.is_some() && self.admit(src, transport) != Verdict::Send {
+            return None;
+        }
+        if self.fault.get().is_some() {
+            return None;
+        }
+        let quick = self.responder.answer_now(packet, src, transport, out)?;
+        Some(querylog::enabled().then_some(LogEntry {
+            client: src,
+            transport,
+            question: quick.question,
+            rcode: quick.rcode,
+            flags: quick.flags,
+            answers: quick.answers,
+        }))
     }
 
     /// The rate limiter's verdict on a message from `src`, before any work
@@ -445,13 +513,22 @@ impl<R: Responder> Pipeline<R> {
                 Some(signature),
             );
         }
+        let plain = checked.is_ok()
+            && message.signature.is_none()
+            && cookies == Cookies::None
+            && verdict == Verdict::Send
+            && fault.is_none();
+        if plain {
+            self.responder
+                .answered(packet, src, transport, &reply, &bytes);
+        }
         let log = querylog::enabled().then(|| LogEntry {
             client: src,
             transport,
             question: message
                 .queries
                 .first()
-                .map(|q| (q.name().clone(), q.query_type())),
+                .map(|q| std::sync::Arc::new((q.name().clone(), q.query_type()))),
             rcode: metadata.response_code,
             flags: querylog::Flags::of(&metadata),
             answers: if metadata.truncation {
@@ -464,6 +541,7 @@ impl<R: Responder> Pipeline<R> {
             bytes,
             log,
             replayable: checked.is_ok()
+                && message.metadata.op_code == OpCode::Query
                 && message.signature.is_none()
                 && cookies == Cookies::None
                 && verdict == Verdict::Send

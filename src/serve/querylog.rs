@@ -30,13 +30,17 @@ const QUEUE: usize = 64 * 1024;
 /// Entries formatted into one write.
 const BATCH: usize = 512;
 
+/// A question as the log keeps it: shared, so an answer replayed logs it
+/// without copying the name.
+pub type LoggedQuestion = std::sync::Arc<(Name, RecordType)>;
+
 /// One logged query, as the serving task knows it; formatted later.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub client: SocketAddr,
     pub transport: Transport,
     /// None when the message had no question (or did not parse).
-    pub question: Option<(Name, RecordType)>,
+    pub question: Option<LoggedQuestion>,
     pub rcode: ResponseCode,
     pub flags: Flags,
     pub answers: usize,
@@ -48,6 +52,17 @@ pub struct Flags(u8);
 
 impl Flags {
     const NAMES: [&'static str; 7] = ["qr", "aa", "tc", "rd", "ra", "ad", "cd"];
+
+    /// From the flags of a message header as it is on the wire (RFC 1035
+    /// §4.1.1, RFC 4035 §3.2 for AD and CD).
+    pub fn from_bits(wire: u16) -> Flags {
+        let bits = [0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010];
+        Flags(
+            bits.iter()
+                .enumerate()
+                .fold(0, |acc, (i, bit)| acc | (u8::from(wire & bit != 0) << i)),
+        )
+    }
 
     pub fn of(metadata: &Metadata) -> Flags {
         let bits = [
@@ -168,7 +183,7 @@ fn format_entry(out: &mut Vec<u8>, entry: &LogEntry, colour: bool) {
         entry.client,
         entry.transport
     );
-    let _ = match &entry.question {
+    let _ = match entry.question.as_deref() {
         Some((name, rtype)) => write!(out, "{name} {rtype}"),
         None => write!(out, "(no question)"),
     };

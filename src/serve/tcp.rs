@@ -199,6 +199,8 @@ async fn connection<R: Responder>(
     client: SocketAddr,
 ) {
     let _ = stream.set_nodelay(true);
+    let mut out = Vec::with_capacity(512);
+    let mut full;
     for _ in 0..registry.limits.max_messages.max(1) {
         let idle = registry.idle_allowed();
         let Ok(Ok(length)) = timeout(idle, stream.read_u16()).await else {
@@ -212,17 +214,25 @@ async fn connection<R: Responder>(
             return;
         }
         registry.touch(id);
-        let Some(answer) = pipeline.handle(&message, client, Transport::Tcp).await else {
-            continue;
+        out.clear();
+        let (bytes, log) = match pipeline.answer_now(&message, client, Transport::Tcp, &mut out) {
+            Some(log) => (&out[..], log),
+            None => match pipeline.handle(&message, client, Transport::Tcp).await {
+                Some(answer) => {
+                    full = answer.bytes;
+                    (&full[..], answer.log)
+                }
+                None => continue,
+            },
         };
-        let framed = tcp_frame(&answer.bytes);
+        let framed = tcp_frame(bytes);
         if !matches!(
             timeout(registry.limits.idle, stream.write_all(&framed)).await,
             Ok(Ok(()))
         ) {
             return;
         }
-        if let Some(log) = answer.log {
+        if let Some(log) = log {
             querylog::record(log);
         }
     }

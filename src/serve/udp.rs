@@ -17,8 +17,10 @@
 //! (see [`crate::fault`]) takes the full path, so its faults show.
 //!
 //! A resolver's answers change by the second (TTLs count down) and may take
-//! a while (a cold walk), so for it nothing is remembered and each question
-//! is answered in a task of its own, leaving the readers free.
+//! a while (a cold walk). What it holds already it answers at once, on the
+//! receive path ([`super::Responder::answer_now`]: the resolver's message
+//! cache patches the TTLs); everything else is answered in a task of its
+//! own, leaving the readers free.
 //!
 //! Datagrams from port 0 or an unspecified or broadcast address get
 //! nothing (a forged source would make us a reflector); so does a message
@@ -90,7 +92,9 @@ async fn serve_task<R: Responder>(
     shutdown: CancellationToken,
 ) {
     let mut remembered: HashMap<Box<[u8]>, Encoded> = HashMap::new();
-    let mut generation = pipeline.responder().generation();
+    // The role's version the remembered answers were made at: a zone
+    // changed since means they are thrown away.
+    let mut version = pipeline.version();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Vec::with_capacity(512);
     loop {
@@ -113,7 +117,17 @@ async fn serve_task<R: Responder>(
         let verdict = pipeline.admit(src, Transport::Udp);
 
         if !pipeline.replays() {
-            // Answered in a task of its own: a cold resolution (or a
+            // What the role holds already is answered here, on the receive
+            // path: a cached answer never waits behind a cold resolution.
+            out.clear();
+            if let Some(log) = pipeline.answer_now(packet, src, Transport::Udp, &mut out) {
+                send(&socket, &out, src).await;
+                if let Some(log) = log {
+                    querylog::record(log);
+                }
+                continue;
+            }
+            // The rest in a task of its own: a cold resolution (or a
             // delaying fault) must not hold up the questions behind it.
             let (pipeline, socket, packet) = (pipeline.clone(), socket.clone(), packet.to_vec());
             tokio::spawn(async move {
@@ -130,11 +144,10 @@ async fn serve_task<R: Responder>(
             continue;
         }
 
-        let now = pipeline.responder().generation();
-        if now != generation {
-            // Signatures were made again: what was encoded carries old ones.
+        let now = pipeline.version();
+        if now != version {
             remembered.clear();
-            generation = now;
+            version = now;
         }
         if verdict == Verdict::Send
             && let Some(hit) = remembered.get(&packet[2..])

@@ -134,7 +134,11 @@ impl Website {
             return refusal;
         }
         if let Some(lab) = self.lab.get()
-            && let Some(rest) = request.uri().path().strip_prefix(LAB_PREFIX)
+            && let Some(rest) = request
+                .uri()
+                .path()
+                .strip_prefix(LAB_PREFIX)
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
         {
             return lab_response(lab, request, rest);
         }

@@ -13,9 +13,13 @@ mod faults;
 mod forgery;
 mod fuzz_corpus;
 mod hierarchy;
+mod lab;
+#[cfg(target_os = "linux")]
+mod multihost;
 mod nameserver;
 mod readme;
 mod resolver;
+mod shell;
 mod storm;
 mod support;
 mod web;

@@ -464,3 +464,60 @@ async fn a_large_answer_to_a_client_without_edns_is_truncated_whole() {
     assert_eq!(reply.queries.len(), 1);
     chain.stop().await;
 }
+
+/// The hot path: a repeated question gets the reply kept whole, with the
+/// new ID and the TTLs counted down by the resolver's clock; a flush or an
+/// expired TTL sends it back down the full path; the trace still tells it.
+#[tokio::test]
+async fn repeated_questions_are_replayed_with_their_ttls_counted_down() {
+    let chain = start_chain().await;
+    let (first, _) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(chain.resolver.metrics().replayed_total(), 0);
+    chain.resolver.clock().advance(Duration::from_secs(100));
+    let (again, events) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(chain.resolver.metrics().replayed_total(), 1);
+    assert_ne!(first.metadata.id, again.metadata.id);
+    assert_eq!(again.answers, {
+        let mut records = first.answers.clone();
+        records[0].ttl -= 100;
+        records
+    });
+    assert!(matches!(
+        events[..],
+        [
+            TraceEvent::QuestionReceived { .. },
+            TraceEvent::CacheAnswerHit { .. },
+            TraceEvent::AnswerReturned { .. }
+        ]
+    ));
+    // Negative answers too, over TCP as over UDP, each kept apart.
+    chain.ask("nope.example.com.", RecordType::A).await;
+    let (nope, _) = chain.ask("nope.example.com.", RecordType::A).await;
+    assert_eq!(nope.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(chain.resolver.metrics().replayed_total(), 2);
+    chain
+        .ask_over("www.example.com.", RecordType::A, Transport::Tcp)
+        .await;
+    assert_eq!(
+        chain.resolver.metrics().replayed_total(),
+        2,
+        "TCP kept apart"
+    );
+
+    // A flush empties it; past the TTL it is not replayed.
+    chain.resolver.cache().clear();
+    let (_, events) = chain.ask("www.example.com.", RecordType::A).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TraceEvent::UpstreamQuery { .. }))
+    );
+    chain.resolver.clock().advance(Duration::from_secs(301));
+    let (_, events) = chain.ask("www.example.com.", RecordType::A).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TraceEvent::UpstreamQuery { .. }))
+    );
+    chain.stop().await;
+}

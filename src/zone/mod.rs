@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
+
+pub mod journal;
 use hickory_proto::serialize::txt::Parser;
 
 use crate::nameserver::dname;
@@ -91,11 +93,47 @@ pub struct Zone {
 }
 
 impl Zone {
-    /// Read and check a zone file.
+    /// Read and check a zone file, and replay the changes its journal
+    /// (`FILE.jnl`, written by dynamic updates) holds since.
     pub fn load(path: impl AsRef<Path>) -> Result<Zone, ZoneError> {
         let path = path.as_ref();
         let text = read_file(path)?;
-        Zone::parse(&text, path)
+        let zone = Zone::parse(&text, path)?;
+        journal::replay(zone)
+    }
+
+    /// This zone with `deleted` taken out and `added` put in, checked as a
+    /// loaded zone is: what a dynamic update makes of it. Records are the
+    /// same when their name, class, type and data are (RFC 2136 §1.1.1);
+    /// a record added to an RRset gives the whole RRset its TTL, as BIND
+    /// does (one TTL per RRset, RFC 2181 §5.2).
+    pub fn with_changes(&self, deleted: &[Record], added: &[Record]) -> Result<Zone, String> {
+        let mut records: Vec<(Record, usize)> = self
+            .nodes
+            .values()
+            .flat_map(|n| n.rrsets.iter())
+            .flat_map(|rrset| rrset.records.iter().map(move |r| (r.clone(), rrset.line)))
+            .filter(|(r, _)| !deleted.contains(r))
+            .collect();
+        for add in added {
+            for (record, _) in records.iter_mut() {
+                if record.record_type() == add.record_type()
+                    && LowerName::new(&record.name) == LowerName::new(&add.name)
+                {
+                    record.ttl = add.ttl;
+                }
+            }
+            records.push((add.clone(), 0));
+        }
+        build(records, &self.file).map_err(|e| e.reason)
+    }
+
+    /// The SOA's serial.
+    pub fn serial(&self) -> u32 {
+        match &self.soa.data {
+            RData::SOA(soa) => soa.serial,
+            _ => 0,
+        }
     }
 
     /// Read the records of a master file without the checks that make it a
