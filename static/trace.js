@@ -502,7 +502,8 @@ export function tell(events, { visit = false, doing } = {}) {
         row({
           from: "resolver", to: asker, reply: true, step: 7, failed: e.rcode === "SERVFAIL",
           what: e.records && e.records.length ? records(e.records) : [`${answer}${why}`],
-          meta: `${e.rcode}, ${source} · ${duration(e.elapsed_us)}`,
+          meta: `${e.rcode}${e.authentic ? " · secure (AD)" : ""}${
+            e.ede !== undefined && e.ede !== null ? ` · EDE ${e.ede}` : ""}, ${source} · ${duration(e.elapsed_us)}`,
         });
         break;
       }
