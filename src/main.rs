@@ -18,7 +18,7 @@ use dnstrail::control::{self, Control};
 use dnstrail::demo::{self, Item};
 use dnstrail::fault::FaultSwitch;
 use dnstrail::listen::{bind_dns, bind_tcp, shutdown_on_signal};
-use dnstrail::nameserver::{self, NameServer};
+use dnstrail::nameserver::{self, NameServer, UpdatePolicy};
 use dnstrail::resolver::{self, Resolver};
 use dnstrail::serve::ratelimit::RateLimit;
 use dnstrail::serve::{ServeOptions, TsigKeys};
@@ -131,6 +131,15 @@ async fn demo(args: DemoArgs, items: Vec<Item>) -> anyhow::Result<ExitCode> {
 }
 
 /// The name servers' serving options from their flags.
+/// Who may send dynamic updates: loopback and `--allow-update`; signed,
+/// when keys were given.
+fn update_policy(args: &NameServerArgs) -> UpdatePolicy {
+    UpdatePolicy {
+        networks: args.allow_update.clone(),
+        require_key: !args.tsig.is_empty(),
+    }
+}
+
 fn name_server_options(args: &NameServerArgs) -> ServeOptions {
     ServeOptions {
         rate_limit: args.rrl.map(RateLimit::responses),
@@ -248,7 +257,9 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             )
             .await?;
         }
-        let server = NameServer::new(chosen).with_transfers_to(args.allow_axfr.clone());
+        let server = NameServer::new(chosen)
+            .with_transfers_to(args.allow_axfr.clone())
+            .with_updates(update_policy(&args));
         nameserver::run(server, sockets, options, stop).await?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -284,6 +295,8 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
         ..options
     };
     config.nsid = args.nsid;
+    config.updates = update_policy(&args);
+    config.transfers_to = args.allow_axfr.clone();
     config.control = args.control.map(|c| c.with_port(DEFAULT_CONTROL_PORT));
     config.control_token = args.control_auth.token().map_err(anyhow::Error::msg)?;
     let stack = Stack::start(config)

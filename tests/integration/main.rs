@@ -21,5 +21,6 @@ mod resolver;
 mod shell;
 mod storm;
 mod support;
+mod updates;
 mod web;
 mod zones;
