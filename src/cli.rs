@@ -168,6 +168,10 @@ pub struct NameServerArgs {
     /// Let clients in this network transfer whole zones, AXFR over TCP (repeatable)
     #[arg(long = "allow-axfr", value_name = "CIDR", value_parser = parse_network)]
     pub allow_axfr: Vec<IpNet>,
+    /// Also accept dynamic updates (nsupdate, RFC 2136) from this network
+    /// (repeatable); loopback always may. With --tsig, updates must be signed
+    #[arg(long = "allow-update", value_name = "CIDR", value_parser = parse_network)]
+    pub allow_update: Vec<IpNet>,
     /// Misbehave on purpose: drop, servfail, refused, lame, truncate, delay=DURATION,
     /// and with --dnssec bad-signature, expired-signature, missing-ds or wrong-ds
     #[arg(long, value_name = "KIND")]

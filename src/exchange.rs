@@ -11,13 +11,13 @@
 //! - a datagram whose ID or question differs is ignored (and counted), and
 //!   the real answer is still awaited until the deadline.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 pub use crate::dns::Transport;
 use crate::dns::{read_tcp_message, tcp_frame};
@@ -70,6 +70,19 @@ pub async fn exchange(
     transport: Transport,
     timeout: Duration,
 ) -> Result<Exchange, ExchangeError> {
+    exchange_from(None, server, query, transport, timeout).await
+}
+
+/// [`exchange`], sent from the address `source` (any port) when given: how
+/// one name server speaks to another as itself, so the other can tell its
+/// primary or secondary by address (BIND's `notify-source`).
+pub async fn exchange_from(
+    source: Option<IpAddr>,
+    server: SocketAddr,
+    query: &Message,
+    transport: Transport,
+    timeout: Duration,
+) -> Result<Exchange, ExchangeError> {
     let io = |source| ExchangeError::Io { server, source };
     let bytes = query.to_vec().map_err(|e| ExchangeError::Malformed {
         server,
@@ -78,8 +91,8 @@ pub async fn exchange(
     let started = Instant::now();
     let attempt = async {
         match transport {
-            Transport::Udp => udp(server, query, &bytes).await.map_err(io),
-            Transport::Tcp => tcp(server, query, &bytes).await.map_err(io),
+            Transport::Udp => udp(source, server, query, &bytes).await.map_err(io),
+            Transport::Tcp => tcp(source, server, query, &bytes).await.map_err(io),
         }
     };
     let (raw, ignored) = tokio::time::timeout(timeout, attempt)
@@ -120,17 +133,23 @@ fn same_question(a: &[Query], b: &[Query]) -> bool {
         })
 }
 
+/// The local address to send from: `source` or any, port chosen by the kernel.
+fn local_for(source: Option<IpAddr>, server: SocketAddr) -> SocketAddr {
+    let any: IpAddr = if server.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    SocketAddr::new(source.unwrap_or(any), 0)
+}
+
 async fn udp(
+    source: Option<IpAddr>,
     server: SocketAddr,
     query: &Message,
     bytes: &[u8],
 ) -> std::io::Result<(Vec<u8>, usize)> {
-    let local: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let socket = UdpSocket::bind(local).await?;
+    let socket = UdpSocket::bind(local_for(source, server)).await?;
     socket.connect(server).await?;
     socket.send(bytes).await?;
     let mut buf = vec![0u8; 65535];
@@ -145,11 +164,23 @@ async fn udp(
 }
 
 async fn tcp(
+    source: Option<IpAddr>,
     server: SocketAddr,
     query: &Message,
     bytes: &[u8],
 ) -> std::io::Result<(Vec<u8>, usize)> {
-    let mut stream = TcpStream::connect(server).await?;
+    let mut stream: TcpStream = match source {
+        None => TcpStream::connect(server).await?,
+        Some(ip) => {
+            let socket = if ip.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.bind(local_for(Some(ip), server))?;
+            socket.connect(server).await?
+        }
+    };
     stream.set_nodelay(true)?;
     stream.write_all(&tcp_frame(bytes)).await?;
     let mut ignored = 0;

@@ -18,7 +18,7 @@ use dnstrail::control::{self, Control};
 use dnstrail::demo::{self, Item};
 use dnstrail::fault::FaultSwitch;
 use dnstrail::listen::{bind_dns, bind_tcp, shutdown_on_signal};
-use dnstrail::nameserver::{self, NameServer};
+use dnstrail::nameserver::{self, NameServer, UpdatePolicy};
 use dnstrail::resolver::{self, Resolver};
 use dnstrail::serve::ratelimit::RateLimit;
 use dnstrail::serve::{ServeOptions, TsigKeys};
@@ -131,6 +131,15 @@ async fn demo(args: DemoArgs, items: Vec<Item>) -> anyhow::Result<ExitCode> {
 }
 
 /// The name servers' serving options from their flags.
+/// Who may send dynamic updates: loopback and `--allow-update`; signed,
+/// when keys were given.
+fn update_policy(args: &NameServerArgs) -> UpdatePolicy {
+    UpdatePolicy {
+        networks: args.allow_update.clone(),
+        require_key: !args.tsig.is_empty(),
+    }
+}
+
 fn name_server_options(args: &NameServerArgs) -> ServeOptions {
     ServeOptions {
         rate_limit: args.rrl.map(RateLimit::responses),
@@ -260,6 +269,7 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
         }
         let mut server = NameServer::new(chosen.clone())
             .with_transfers_to(args.allow_axfr.clone())
+            .with_updates(update_policy(&args))
             .with_fault(options.fault.clone());
         if let Some(store) = &keys {
             let (zones, signing) = dnstrail::dnssec::Signing::prepare(chosen, store)
@@ -268,6 +278,7 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             announce_anchor(&signing, store)?;
             server = NameServer::new(zones)
                 .with_transfers_to(args.allow_axfr.clone())
+                .with_updates(update_policy(&args))
                 .with_fault(options.fault.clone())
                 .with_dnssec(std::sync::Arc::new(signing));
         }
@@ -306,6 +317,8 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
         ..options
     };
     config.nsid = args.nsid;
+    config.updates = update_policy(&args);
+    config.transfers_to = args.allow_axfr.clone();
     config.control = args.control.map(|c| c.with_port(DEFAULT_CONTROL_PORT));
     config.control_token = args.control_auth.token().map_err(anyhow::Error::msg)?;
     config.dnssec = keys.clone();

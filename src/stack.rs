@@ -18,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
+use ipnet::IpNet;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -26,12 +27,14 @@ use crate::control::{self, Control, Visitor};
 use crate::dnssec::{KeyStore, Signing};
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
-use crate::nameserver::{self, LiveZone, NameServer, UpdatePolicy};
+use crate::nameserver::{self, LiveZone, NameServer, Replication, UpdatePolicy, replication};
 use crate::resolver::{self, Resolver};
 use crate::serve::ServeOptions;
 use crate::topology::{Server, Topology};
 use crate::trace::TraceSink;
 use crate::web::{self, Website};
+use crate::zone::Zone;
+use hickory_proto::rr::RData;
 
 /// Which roles to start, and how.
 pub struct StackConfig {
@@ -52,6 +55,9 @@ pub struct StackConfig {
     pub nsid: bool,
     /// Who may change the zones with dynamic updates.
     pub updates: UpdatePolicy,
+    /// Networks whose clients may transfer whole zones (AXFR over TCP),
+    /// besides the zones' own secondaries.
+    pub transfers_to: Vec<IpNet>,
     pub resolver: Option<ResolverSetup>,
     pub web: Option<WebSetup>,
     /// Where the control endpoint listens, if anywhere.
@@ -76,6 +82,7 @@ impl StackConfig {
             name_server_options: ServeOptions::default(),
             nsid: false,
             updates: UpdatePolicy::default(),
+            transfers_to: Vec::new(),
             resolver: None,
             web: None,
             control: None,
@@ -127,13 +134,9 @@ pub struct Stack {
     /// What the web server shows at `/trace.json`, when someone publishes.
     pub trace_document: Option<crate::web::TraceDocument>,
     servers: Vec<RunningServer>,
-    options: ServeOptions,
-    nsid: bool,
-    /// The signed zones, shared by every server that serves one.
-    signing: Option<Arc<Signing>>,
+    hosts: HostSetup,
     /// Where the trust anchor was written, when the root is signed here.
     pub trust_anchor: Option<std::path::PathBuf>,
-    updates: UpdatePolicy,
     /// The zones served, each once, as they are changed.
     live: Vec<Arc<LiveZone>>,
     shutdown: CancellationToken,
@@ -152,6 +155,7 @@ impl Stack {
             name_server_options,
             nsid,
             updates,
+            transfers_to,
             resolver: resolver_setup,
             web: web_setup,
             control: control_addr,
@@ -211,7 +215,28 @@ impl Stack {
             })
             .map(|z| LiveZone::new(z.clone()))
             .collect();
+        let hosts = HostSetup {
+            options: name_server_options,
+            nsid,
+            updates,
+            transfers_to,
+            signing,
+        };
         let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let names: Vec<&str> = chosen.iter().map(|s| s.name.as_str()).collect();
+        for zone in &live {
+            let replication = replication_of(&topology, &zone.snapshot(), &names, dns_port);
+            if let Replication::Secondary { me, primaries } = &replication {
+                let follow =
+                    replication::follow(zone.clone(), *me, primaries.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    follow.await;
+                    Ok(())
+                });
+            }
+            zone.set_replication(replication);
+        }
         let mut running = Vec::new();
         for server in chosen {
             let host_sockets: Vec<DnsSockets> = sockets.by_ref().take(server.addrs.len()).collect();
@@ -228,19 +253,10 @@ impl Stack {
                 stop: None,
                 task: None,
             };
-            spawn_host(
-                &mut host,
-                host_sockets,
-                &name_server_options,
-                nsid,
-                signing.as_ref(),
-                &updates,
-                &shutdown,
-            );
+            spawn_host(&mut host, host_sockets, &hosts, &shutdown);
             running.push(host);
         }
 
-        let mut tasks = JoinSet::new();
         let mut resolver = None;
         let mut resolver_addr = None;
         if let Some(setup) = resolver_setup {
@@ -302,11 +318,8 @@ impl Stack {
             visits: Default::default(),
             trace_document: None,
             servers: running,
-            options: name_server_options,
-            nsid,
-            signing,
+            hosts,
             trust_anchor,
-            updates,
             live,
             shutdown,
             tasks,
@@ -405,9 +418,7 @@ impl Stack {
     /// Start the server at `ip` again, after [`Stack::stop_server`].
     pub async fn restart_server(&mut self, ip: IpAddr) -> anyhow::Result<()> {
         let port = self.dns_port;
-        let (options, nsid, shutdown) = (self.options.clone(), self.nsid, self.shutdown.clone());
-        let signing = self.signing.clone();
-        let updates = self.updates.clone();
+        let shutdown = self.shutdown.clone();
         let host = self
             .servers
             .iter_mut()
@@ -422,15 +433,7 @@ impl Stack {
                     .context("restarting a name server")?,
             );
         }
-        spawn_host(
-            host,
-            sockets,
-            &options,
-            nsid,
-            signing.as_ref(),
-            &updates,
-            &shutdown,
-        );
+        spawn_host(host, sockets, &self.hosts, &shutdown);
         Ok(())
     }
 
@@ -469,27 +472,101 @@ async fn bind_resolver(addr: SocketAddr, dns_port: u16) -> anyhow::Result<DnsSoc
     bind_dns(addr).await.context("starting the resolver")
 }
 
+/// A zone's place among its servers when only `here` run in this process:
+/// alone if all do; the primary (the server its SOA names, else its first
+/// NS) tells the others of changes; the others follow the primary.
+fn replication_of(topology: &Topology, zone: &Zone, here: &[&str], port: u16) -> Replication {
+    let apex = zone.origin().to_string();
+    let servers: Vec<&Server> = topology
+        .servers
+        .iter()
+        .filter(|s| s.zones.contains(&apex))
+        .collect();
+    let is_here = |s: &Server| here.contains(&s.name.as_str());
+    let Some(me) = servers
+        .iter()
+        .find(|s| is_here(s))
+        .and_then(|s| s.addrs.first().copied())
+    else {
+        return Replication::Alone;
+    };
+    if servers.iter().all(|s| is_here(s)) {
+        return Replication::Alone;
+    }
+    let mname = match &zone.soa().data {
+        RData::SOA(soa) => Some(soa.mname.to_string()),
+        _ => None,
+    };
+    let first = zone.first_name_server().map(|n| n.to_string());
+    let Some(primary) = servers
+        .iter()
+        .find(|s| {
+            mname
+                .as_ref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(&s.name))
+        })
+        .or_else(|| {
+            servers.iter().find(|s| {
+                first
+                    .as_ref()
+                    .is_some_and(|f| f.eq_ignore_ascii_case(&s.name))
+            })
+        })
+    else {
+        return Replication::Alone;
+    };
+    let at = |s: &&&Server| {
+        s.addrs
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect::<Vec<_>>()
+    };
+    if is_here(primary) {
+        Replication::Primary {
+            me,
+            secondaries: servers
+                .iter()
+                .filter(|s| !is_here(s))
+                .flat_map(|s| at(&s))
+                .collect(),
+        }
+    } else {
+        Replication::Secondary {
+            me,
+            primaries: at(&primary),
+        }
+    }
+}
+
+/// What every name server host of a stack is started with.
+struct HostSetup {
+    options: ServeOptions,
+    nsid: bool,
+    updates: UpdatePolicy,
+    transfers_to: Vec<IpNet>,
+    /// The signed zones, shared by every server that serves one.
+    signing: Option<Arc<Signing>>,
+}
+
 /// Start serving one host's zones on its sockets.
 fn spawn_host(
     host: &mut RunningServer,
     sockets: Vec<DnsSockets>,
-    options: &ServeOptions,
-    nsid: bool,
-    signing: Option<&Arc<Signing>>,
-    updates: &UpdatePolicy,
+    setup: &HostSetup,
     shutdown: &CancellationToken,
 ) {
     let stop = shutdown.child_token();
     let options = ServeOptions {
         fault: host.fault.clone(),
         identity: Some(host.server.name.trim_end_matches('.').into()),
-        nsid,
-        ..options.clone()
+        nsid: setup.nsid,
+        ..setup.options.clone()
     };
     let mut server = NameServer::serving(host.zones.clone())
-        .with_updates(updates.clone())
+        .with_updates(setup.updates.clone())
+        .with_transfers_to(setup.transfers_to.clone())
         .with_fault(host.fault.clone());
-    if let Some(signing) = signing {
+    if let Some(signing) = &setup.signing {
         server = server.with_dnssec(signing.clone());
     }
     host.task = Some(tokio::spawn(nameserver::run(

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use hickory_proto::op::ResponseCode;
 
+use super::replication::Replication;
 use super::update::{Refused, Updated};
 use crate::zone::{Zone, journal};
 
@@ -25,6 +26,8 @@ pub struct LiveZone {
     /// Held while a change is worked out and written, so two updates at
     /// once apply one after the other.
     changing: Mutex<()>,
+    /// Its place among its servers in other processes.
+    replication: RwLock<Replication>,
 }
 
 impl LiveZone {
@@ -33,7 +36,20 @@ impl LiveZone {
             current: RwLock::new(Arc::new(zone)),
             version: AtomicU64::new(0),
             changing: Mutex::new(()),
+            replication: RwLock::new(Replication::Alone),
         })
+    }
+
+    /// Its place among its servers in other processes.
+    pub fn replication(&self) -> Replication {
+        self.replication
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_replication(&self, replication: Replication) {
+        *self.replication.write().unwrap_or_else(|e| e.into_inner()) = replication;
     }
 
     /// The zone as it is now.
@@ -80,7 +96,8 @@ impl LiveZone {
     pub fn replace(&self, zone: Zone) -> bool {
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.snapshot();
-        if zone.serial() == now.serial() {
+        // Two fetches may finish out of order: only ever move forward.
+        if !super::update::serial_newer(zone.serial(), now.serial()) {
             return false;
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(zone);

@@ -23,6 +23,7 @@
 pub mod answer;
 pub mod dname;
 pub mod live;
+pub mod replication;
 pub mod update;
 
 use std::net::IpAddr;
@@ -42,6 +43,7 @@ use crate::zone::Zone;
 
 pub use answer::{Outcome, lookup};
 pub use live::LiveZone;
+pub use replication::Replication;
 
 /// Who may change the zones with dynamic updates (RFC 2136).
 #[derive(Debug, Clone, Default)]
@@ -54,9 +56,13 @@ pub struct UpdatePolicy {
 }
 
 impl UpdatePolicy {
+    /// A client signed with a key we know may, from anywhere (the key is
+    /// the permission, as BIND's `allow-update { key ...; }`); an unsigned
+    /// one only from loopback or an allowed network, and only when no key
+    /// is required.
     fn allows(&self, client: IpAddr, signed: bool) -> bool {
         let near = client.is_loopback() || self.networks.iter().any(|n| n.contains(&client));
-        near && (signed || !self.require_key)
+        signed || (near && !self.require_key)
     }
 }
 
@@ -180,10 +186,22 @@ impl NameServer {
                 ),
             );
         }
+        if let Replication::Secondary { primaries, .. } = live.replication() {
+            // RFC 2136 §6: a secondary may forward; we say where to go.
+            let primaries: Vec<String> = primaries.iter().map(|p| p.to_string()).collect();
+            return refuse(
+                ResponseCode::Refused,
+                format!(
+                    "this server is a secondary of {zone_name}; send updates to its primary, {}",
+                    primaries.join(" or ")
+                ),
+            );
+        }
         match live.change(|zone| update::apply(zone, request.message)) {
             Ok(changed) => {
                 if let Some(zone) = changed {
                     tracing::info!(target: "dnstrail::update", "{} updated {zone_name}: serial {}", request.src, zone.serial());
+                    replication::changed(live, &zone);
                 }
                 Reply {
                     authoritative: true,
@@ -191,6 +209,35 @@ impl NameServer {
                 }
             }
             Err(refused) => refuse(refused.rcode, refused.why),
+        }
+    }
+}
+
+impl NameServer {
+    /// RFC 1996: a primary says a zone changed; a secondary of it fetches
+    /// the zone (in the background) and says it heard.
+    fn notified(&self, request: &Request<'_>) -> Reply {
+        let zone_name = LowerName::new(request.query().name());
+        let live = self
+            .zones
+            .iter()
+            .find(|z| *z.snapshot().lower_origin() == zone_name);
+        match live.map(|l| (l.clone(), l.replication())) {
+            Some((live, Replication::Secondary { me, primaries }))
+                if primaries.iter().any(|p| p.ip() == request.src.ip()) =>
+            {
+                tokio::spawn(async move {
+                    if let Err(why) = replication::refresh(&live, me, &primaries).await {
+                        tracing::warn!(target: "dnstrail::update", "{why}");
+                    }
+                });
+                Reply {
+                    authoritative: true,
+                    ..Reply::default()
+                }
+            }
+            Some(_) => Reply::rcode(ResponseCode::Refused),
+            None => Reply::rcode(ResponseCode::NotAuth),
         }
     }
 }
@@ -217,22 +264,28 @@ pub async fn run(
 
 impl Responder for NameServer {
     async fn respond(&self, request: &Request<'_>) -> Reply {
-        if request.message.metadata.op_code == OpCode::Update {
-            return self.update(request);
+        match request.message.metadata.op_code {
+            OpCode::Update => return self.update(request),
+            OpCode::Notify => return self.notified(request),
+            _ => {}
         }
         let query = request.query();
         let name = LowerName::new(query.name());
         // Not one of our zones: a name server is not a resolver.
-        let Some(zone) = self.zone_for(&name).map(|z| z.snapshot()) else {
+        let Some(live) = self.zone_for(&name) else {
             return Reply::rcode(ResponseCode::Refused);
         };
+        let zone = live.snapshot();
         // A transfer: over TCP, of a whole zone, to a client in an allowed
-        // network or one that signed the question with a key we know.
+        // network, one that signed the question with a key we know, or one
+        // of the zone's secondaries.
         let allowed = self
             .transfers_to
             .iter()
             .any(|n| n.contains(&request.src.ip()))
-            || request.signed_by.is_some();
+            || request.signed_by.is_some()
+            || matches!(live.replication(), Replication::Primary { secondaries, .. }
+                if secondaries.iter().any(|s| s.ip() == request.src.ip()));
         if query.query_type() == RecordType::AXFR
             && name == *zone.lower_origin()
             && request.transport == Transport::Tcp
@@ -283,6 +336,6 @@ impl Responder for NameServer {
     }
 
     fn accepts(&self, op_code: OpCode) -> bool {
-        matches!(op_code, OpCode::Query | OpCode::Update)
+        matches!(op_code, OpCode::Query | OpCode::Update | OpCode::Notify)
     }
 }

@@ -156,7 +156,7 @@ fn commit(
 }
 
 /// RFC 1982: whether serial `a` comes after `b`.
-fn serial_newer(a: u32, b: u32) -> bool {
+pub(crate) fn serial_newer(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000_0000
 }
 

@@ -154,6 +154,24 @@ impl Zone {
         build(records, file)
     }
 
+    /// A zone from records that came some other way than a file (a zone
+    /// transfer), checked as a loaded zone is; `file` names where it
+    /// belongs.
+    pub fn from_records(records: Vec<Record>, file: impl AsRef<Path>) -> Result<Zone, ZoneError> {
+        build(records.into_iter().map(|r| (r, 0)).collect(), file.as_ref())
+    }
+
+    /// One record written as in a zone file (`www 300 IN A 192.0.2.1`),
+    /// relative names taken below this zone's apex.
+    pub fn parse_record(&self, text: &str) -> Result<Record, String> {
+        let entry = format!("$ORIGIN {}\n{text}\n", self.origin);
+        let mut records = read_records(&entry, &self.file).map_err(|e| e.reason)?;
+        match records.len() {
+            1 => Ok(records.remove(0).0),
+            _ => Err(format!("`{text}` is not one record")),
+        }
+    }
+
     /// The apex: the owner of the SOA.
     pub fn origin(&self) -> &Name {
         &self.origin

@@ -8,54 +8,8 @@ use dnstrail::dns::addresses;
 use dnstrail::exchange::{Transport, exchange, make_query};
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use crate::support::*;
-
-fn dnstrail() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dnstrail"));
-    command
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
-
-/// Read stderr lines until one contains `needle`; return that line.
-async fn wait_for_line(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-    needle: &str,
-) -> String {
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains(needle) {
-                return line;
-            }
-        }
-        panic!("stderr ended before `{needle}`");
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .expect("the role reports where it listens")
-}
-
-/// The addresses a role says it listens on, from its machine-readable
-/// line (`dnstrail: listening dns 127.0.0.4:5300 …`), not from log wording.
-async fn listening(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-    what: &str,
-) -> Vec<std::net::SocketAddr> {
-    let prefix = format!("dnstrail: listening {what} ");
-    let line = wait_for_line(lines, &prefix).await;
-    line[line.find(&prefix).unwrap() + prefix.len()..]
-        .split_whitespace()
-        .map(|a| {
-            a.parse()
-                .unwrap_or_else(|_| panic!("not an address in `{line}`"))
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn a_bad_zone_file_stops_start_up_with_file_and_line() {

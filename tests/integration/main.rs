@@ -22,5 +22,6 @@ mod resolver;
 mod shell;
 mod storm;
 mod support;
+mod updates;
 mod web;
 mod zones;

@@ -529,3 +529,49 @@ pub mod scripted {
             .collect()
     }
 }
+
+/// The `dnstrail` binary, as a user runs it: plain output, info logs.
+pub fn dnstrail() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnstrail"));
+    command
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Read stderr lines until one contains `needle`; return that line.
+pub async fn wait_for_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    needle: &str,
+) -> String {
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("stderr ended before `{needle}`");
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the role reports where it listens")
+}
+
+/// The addresses a role says it listens on, from its machine-readable
+/// line (`dnstrail: listening dns 127.0.0.4:5300 …`), not from log wording.
+pub async fn listening(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    what: &str,
+) -> Vec<std::net::SocketAddr> {
+    let prefix = format!("dnstrail: listening {what} ");
+    let line = wait_for_line(lines, &prefix).await;
+    line[line.find(&prefix).unwrap() + prefix.len()..]
+        .split_whitespace()
+        .map(|a| {
+            a.parse()
+                .unwrap_or_else(|_| panic!("not an address in `{line}`"))
+        })
+        .collect()
+}
