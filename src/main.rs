@@ -18,7 +18,7 @@ use dnstrail::control::{self, Control};
 use dnstrail::demo::{self, Item};
 use dnstrail::fault::FaultSwitch;
 use dnstrail::listen::{bind_dns, bind_tcp, shutdown_on_signal};
-use dnstrail::nameserver::{self, NameServer, UpdatePolicy};
+use dnstrail::nameserver::{self, LiveZone, NameServer, UpdatePolicy};
 use dnstrail::resolver::{self, Resolver};
 use dnstrail::serve::ratelimit::RateLimit;
 use dnstrail::serve::{ServeOptions, TsigKeys};
@@ -238,6 +238,7 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             listening.join(" ")
         );
         announce_bound("dns", sockets.iter().map(|s| s.local_addr()));
+        let live: Vec<std::sync::Arc<LiveZone>> = chosen.into_iter().map(LiveZone::new).collect();
         if let Some(control) = args.control {
             let server = dnstrail::topology::Server {
                 name: origins.join(" "),
@@ -247,17 +248,27 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             spawn_control(
                 Control {
                     resolver: None,
-                    servers: vec![(server, options.fault.clone())],
+                    servers: vec![(server.clone(), options.fault.clone())],
                     trace: TraceSink::new(),
                     token: args.control_auth.token().map_err(anyhow::Error::msg)?,
                     visitor: None,
+                    zones: live
+                        .iter()
+                        .map(|live| dnstrail::control::HostedZone {
+                            live: live.clone(),
+                            servers: sockets
+                                .iter()
+                                .map(|s| (server.name.clone(), s.local_addr()))
+                                .collect(),
+                        })
+                        .collect(),
                 },
                 control.with_port(DEFAULT_CONTROL_PORT),
                 stop.clone(),
             )
             .await?;
         }
-        let server = NameServer::new(chosen)
+        let server = NameServer::serving(live)
             .with_transfers_to(args.allow_axfr.clone())
             .with_updates(update_policy(&args));
         nameserver::run(server, sockets, options, stop).await?;
@@ -423,6 +434,7 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
                     resolver: s.local_addr(),
                     visits: Default::default(),
                 }),
+                zones: Vec::new(),
             },
             control.with_port(DEFAULT_CONTROL_PORT),
             stop.clone(),
