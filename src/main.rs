@@ -18,7 +18,7 @@ use dnstrail::control::{self, Control};
 use dnstrail::demo::{self, Item};
 use dnstrail::fault::FaultSwitch;
 use dnstrail::listen::{bind_dns, bind_tcp, shutdown_on_signal};
-use dnstrail::nameserver::{self, NameServer, UpdatePolicy};
+use dnstrail::nameserver::{self, LiveZone, NameServer, UpdatePolicy};
 use dnstrail::resolver::{self, Resolver};
 use dnstrail::serve::ratelimit::RateLimit;
 use dnstrail::serve::{ServeOptions, TsigKeys};
@@ -248,6 +248,17 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             listening.join(" ")
         );
         announce_bound("dns", sockets.iter().map(|s| s.local_addr()));
+        let (chosen, signing) = match &keys {
+            Some(store) => {
+                let (zones, signing) = dnstrail::dnssec::Signing::prepare(chosen, store)
+                    .map_err(anyhow::Error::msg)
+                    .context("signing the zones")?;
+                announce_anchor(&signing, store)?;
+                (zones, Some(std::sync::Arc::new(signing)))
+            }
+            None => (chosen, None),
+        };
+        let live: Vec<std::sync::Arc<LiveZone>> = chosen.into_iter().map(LiveZone::new).collect();
         if let Some(control) = args.control {
             let server = dnstrail::topology::Server {
                 name: origins.join(" "),
@@ -257,30 +268,32 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             spawn_control(
                 Control {
                     resolver: None,
-                    servers: vec![(server, options.fault.clone())],
+                    servers: vec![(server.clone(), options.fault.clone())],
                     trace: TraceSink::new(),
                     token: args.control_auth.token().map_err(anyhow::Error::msg)?,
                     visitor: None,
+                    zones: live
+                        .iter()
+                        .map(|live| dnstrail::control::HostedZone {
+                            live: live.clone(),
+                            servers: sockets
+                                .iter()
+                                .map(|s| (server.name.clone(), s.local_addr()))
+                                .collect(),
+                        })
+                        .collect(),
                 },
                 control.with_port(DEFAULT_CONTROL_PORT),
                 stop.clone(),
             )
             .await?;
         }
-        let mut server = NameServer::new(chosen.clone())
+        let mut server = NameServer::serving(live)
             .with_transfers_to(args.allow_axfr.clone())
             .with_updates(update_policy(&args))
             .with_fault(options.fault.clone());
-        if let Some(store) = &keys {
-            let (zones, signing) = dnstrail::dnssec::Signing::prepare(chosen, store)
-                .map_err(anyhow::Error::msg)
-                .context("signing the zones")?;
-            announce_anchor(&signing, store)?;
-            server = NameServer::new(zones)
-                .with_transfers_to(args.allow_axfr.clone())
-                .with_updates(update_policy(&args))
-                .with_fault(options.fault.clone())
-                .with_dnssec(std::sync::Arc::new(signing));
+        if let Some(signing) = signing {
+            server = server.with_dnssec(signing);
         }
         nameserver::run(server, sockets, options, stop).await?;
         return Ok(ExitCode::SUCCESS);
@@ -484,6 +497,7 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
                     resolver: s.local_addr(),
                     visits: Default::default(),
                 }),
+                zones: Vec::new(),
             },
             control.with_port(DEFAULT_CONTROL_PORT),
             stop.clone(),

@@ -23,7 +23,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::control::{self, Control, Visitor};
+use crate::control::{self, Control, HostedZone, Visitor};
 use crate::dnssec::{KeyStore, Signing};
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
@@ -213,7 +213,11 @@ impl Stack {
                         .any(|apex| apex.eq_ignore_ascii_case(&z.origin().to_ascii()))
                 })
             })
-            .map(|z| LiveZone::new(z.clone()))
+            .map(|z| {
+                let live = LiveZone::new(z.clone());
+                live.tell_changes_to(trace.clone());
+                live
+            })
             .collect();
         let hosts = HostSetup {
             options: name_server_options,
@@ -352,6 +356,27 @@ impl Stack {
                 resolver,
                 visits: self.visits.clone(),
             }),
+            zones: self
+                .live
+                .iter()
+                .map(|live| {
+                    let apex = live.snapshot().origin().to_string();
+                    HostedZone {
+                        live: live.clone(),
+                        // Every server of it, here or in another process.
+                        servers: self
+                            .topology
+                            .servers
+                            .iter()
+                            .filter(|s| s.zones.contains(&apex))
+                            .filter_map(|s| {
+                                let ip = s.addrs.first()?;
+                                Some((s.name.clone(), SocketAddr::new(*ip, self.dns_port)))
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
         }
     }
 

@@ -412,6 +412,33 @@ impl Storyteller {
                 format!("{} is healed: it answers again", server.trim_end_matches('.')),
                 at,
             )),
+            TraceEvent::ZoneChanged {
+                zone,
+                serial,
+                by,
+                deleted,
+                added,
+            } => {
+                let mut what: Vec<String> = deleted.iter().map(|r| format!("-{r}")).collect();
+                what.extend(added.iter().map(|r| format!("+{r}")));
+                let how = match by.as_str() {
+                    "transfer" => "transferred from its primary",
+                    "update" => "changed by a dynamic update",
+                    _ => "changed",
+                };
+                out.push(Line::note(
+                    format!(
+                        "zone {zone} {how}, serial {serial}: its name servers answer the new data; \
+                         resolvers keep what they cached until its TTL runs out{}",
+                        if what.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", what.join(", "))
+                        }
+                    ),
+                    at,
+                ));
+            }
             // The demo tells visits' beginnings and ends itself.
             TraceEvent::VisitStarted { .. } | TraceEvent::VisitEnded { .. } => {}
             _ => self.tell_resolution(traced, &mut out),

@@ -353,6 +353,19 @@ pub enum TraceEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fault: Option<String>,
     },
+    /// A zone changed where it is served: through a dynamic update, the
+    /// control endpoint, or a transfer from its primary. Its name servers
+    /// answer the new data from now on; resolvers keep what they cached.
+    ZoneChanged {
+        zone: String,
+        serial: u32,
+        /// How it came: `update` (RFC 2136), `lab` or `transfer`.
+        by: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deleted: Vec<RecordView>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        added: Vec<RecordView>,
+    },
     /// The browser's stub resolver sends its questions (A and AAAA, as
     /// browsers ask, RFC 8305) to the resolver.
     BrowserQuery {

@@ -10,12 +10,13 @@
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use hickory_proto::op::ResponseCode;
 
 use super::replication::Replication;
 use super::update::{Refused, Updated};
+use crate::trace::{RecordView, TraceEvent, TraceSink};
 use crate::zone::{Zone, journal};
 
 /// One zone, changeable while served.
@@ -28,6 +29,8 @@ pub struct LiveZone {
     changing: Mutex<()>,
     /// Its place among its servers in other processes.
     replication: RwLock<Replication>,
+    /// Where each change is told, so the story and the page show it.
+    trace: OnceLock<TraceSink>,
 }
 
 impl LiveZone {
@@ -37,7 +40,34 @@ impl LiveZone {
             version: AtomicU64::new(0),
             changing: Mutex::new(()),
             replication: RwLock::new(Replication::Alone),
+            trace: OnceLock::new(),
         })
+    }
+
+    /// Tell every change from now on in `trace` (as [`TraceEvent::ZoneChanged`]).
+    pub fn tell_changes_to(&self, trace: TraceSink) {
+        let _ = self.trace.set(trace);
+    }
+
+    fn told(
+        &self,
+        zone: &Zone,
+        by: &str,
+        deleted: &[hickory_proto::rr::Record],
+        added: &[hickory_proto::rr::Record],
+    ) {
+        if let Some(trace) = self.trace.get() {
+            trace.emit(
+                0,
+                TraceEvent::ZoneChanged {
+                    zone: zone.origin().to_string(),
+                    serial: zone.serial(),
+                    by: by.to_string(),
+                    deleted: deleted.iter().map(RecordView::from).collect(),
+                    added: added.iter().map(RecordView::from).collect(),
+                },
+            );
+        }
     }
 
     /// Its place among its servers in other processes.
@@ -68,8 +98,10 @@ impl LiveZone {
     /// Work out a change from the zone as it is, write it to the journal
     /// (when the zone has a file), and put it in place: in that order, so a
     /// change acknowledged is a change kept. `Ok(None)` if nothing changed.
+    /// `by` says how it came (`update`, `lab`), for the trace.
     pub fn change(
         &self,
+        by: &str,
         work_out: impl FnOnce(&Zone) -> Result<Option<Updated>, Refused>,
     ) -> Result<Option<Arc<Zone>>, Refused> {
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,6 +120,7 @@ impl LiveZone {
         let next = Arc::new(updated.zone);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
         self.version.fetch_add(1, Ordering::AcqRel);
+        self.told(&next, by, &updated.deleted, &updated.added);
         Ok(Some(next))
     }
 
@@ -100,8 +133,10 @@ impl LiveZone {
         if !super::update::serial_newer(zone.serial(), now.serial()) {
             return false;
         }
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(zone);
+        let zone = Arc::new(zone);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = zone.clone();
         self.version.fetch_add(1, Ordering::AcqRel);
+        self.told(&zone, "transfer", &[], &[]);
         true
     }
 }

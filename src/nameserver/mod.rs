@@ -197,7 +197,7 @@ impl NameServer {
                 ),
             );
         }
-        match live.change(|zone| update::apply(zone, request.message)) {
+        match live.change("update", |zone| update::apply(zone, request.message)) {
             Ok(changed) => {
                 if let Some(zone) = changed {
                     tracing::info!(target: "dnstrail::update", "{} updated {zone_name}: serial {}", request.src, zone.serial());

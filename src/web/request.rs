@@ -45,7 +45,7 @@ const LAB_PREFIX: &str = "/lab";
 /// A request under `/lab/` answered by the control endpoint, as if sent to
 /// it directly: the path without the prefix, the same headers (so its
 /// cross-site check sees the page's `Origin`).
-fn lab_response<B>(
+async fn lab_response<B>(
     lab: &crate::control::Control,
     request: &Request<B>,
     rest: &str,
@@ -73,6 +73,7 @@ fn lab_response<B>(
     // Origin is checked against the Host it used.
     let local = SocketAddr::from(([127, 0, 0, 1], 0));
     lab.route(&forwarded, local)
+        .await
         .map(|body| Either::Right(body.map_err(|never| match never {}).boxed_unsync()))
 }
 
@@ -140,7 +141,7 @@ impl Website {
                 .strip_prefix(LAB_PREFIX)
                 .filter(|rest| rest.is_empty() || rest.starts_with('/'))
         {
-            return lab_response(lab, request, rest);
+            return lab_response(lab, request, rest).await;
         }
         let head = match *request.method() {
             Method::GET => false,

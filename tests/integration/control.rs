@@ -228,3 +228,213 @@ async fn the_event_stream_resumes_where_it_left_off() {
     assert!(resumed.windows(2).all(|w| w[1] == w[0] + 1));
     chain.stop().await;
 }
+
+/// A chain serving a copy of the demo zones (changes write a journal
+/// beside them), with its control endpoint.
+async fn changeable_chain_with_control() -> (Chain, SocketAddr) {
+    let dir = copy_of_demo_zones("control-zones");
+    let topology = dnstrail::topology::Topology::load(&dir).unwrap();
+    let chain = start_chain_on(topology, dnstrail::resolver::Config::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = listener.local_addr().unwrap();
+    tokio::spawn(dnstrail::control::run(
+        chain.stack.control(),
+        listener,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    (chain, control)
+}
+
+async fn get_json(control: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = http_request(control, "GET", path, &[]).await;
+    assert!(status.contains("200"), "{path}: {status} {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn first_address(reply: &hickory_proto::op::Message) -> String {
+    dnstrail::dns::addresses(&reply.answers)
+        .first()
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_changed_record_is_answered_at_once_while_the_resolver_keeps_the_old_one_for_its_ttl() {
+    let (chain, control) = changeable_chain_with_control().await;
+    let mut watch = chain.stack.trace.subscribe();
+    let (reply, _) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(first_address(&reply), "127.0.0.44");
+
+    let zones = get_json(control, "/zones").await;
+    let example = zones
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|z| z["apex"] == "example.com.")
+        .unwrap();
+    assert_eq!(example["status"], "INSYNC", "{example}");
+    assert_eq!(example["servers"].as_array().unwrap().len(), 4);
+    assert!(
+        example["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["serial"] == 1)
+    );
+
+    // Change www's address and TTL from the lab.
+    let (status, body) = http_request(
+        control,
+        "POST",
+        "/zones/example.com/records?op=set&name=www&type=A&ttl=60&data=192.0.2.9",
+        &[],
+    )
+    .await;
+    assert!(status.contains("200"), "{status} {body}");
+    let applied: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(applied["serial"], 2);
+    assert_eq!(applied["added"][0]["data"], "192.0.2.9");
+    assert_eq!(applied["added"][0]["ttl"], 60);
+
+    // Every name server answers the new data, authoritatively, at once...
+    for ns in ["ns-1", "ns-2", "ns-3", "ns-4"] {
+        let reply = ask(
+            chain.stack.server_addr(ns).unwrap(),
+            "www.example.com.",
+            RecordType::A,
+        )
+        .await;
+        assert!(reply.metadata.authoritative);
+        assert_eq!(first_address(&reply), "192.0.2.9", "{ns}");
+    }
+    let zone = get_json(control, "/zones/example.com").await;
+    assert_eq!(zone["status"], "INSYNC");
+    assert!(
+        zone["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["serial"] == 2),
+        "{zone}"
+    );
+    assert!(
+        zone["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["data"] == "192.0.2.9")
+    );
+
+    // ...while the resolver keeps its cached answer until the TTL runs out.
+    let (reply, _) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(first_address(&reply), "127.0.0.44");
+    let compared = get_json(control, "/zones/example.com/compare?name=www&type=A").await;
+    assert_eq!(compared["same"], false, "{compared}");
+    assert_eq!(compared["name_servers"]["records"][0]["data"], "192.0.2.9");
+    assert_eq!(compared["resolver"]["records"][0]["data"], "127.0.0.44");
+    let remaining = compared["resolver"]["remaining"].as_u64().unwrap();
+    assert!((1..=300).contains(&remaining), "{compared}");
+
+    let (status, _) = http_request(
+        control,
+        "POST",
+        &format!("/advance?seconds={}", remaining + 1),
+        &[],
+    )
+    .await;
+    assert!(status.contains("200"));
+    let (reply, _) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(first_address(&reply), "192.0.2.9");
+    let compared = get_json(control, "/zones/example.com/compare?name=www&type=A").await;
+    assert_eq!(compared["same"], true, "{compared}");
+
+    // The change is told in the trace, with what it deleted and added.
+    let told = watch
+        .wait_for(|e| matches!(e.event, TraceEvent::ZoneChanged { .. }))
+        .await
+        .expect("the change is told");
+    match &told.event {
+        TraceEvent::ZoneChanged {
+            zone,
+            serial,
+            by,
+            deleted,
+            added,
+        } => {
+            assert_eq!(
+                (zone.as_str(), *serial, by.as_str()),
+                ("example.com.", 2, "lab")
+            );
+            assert_eq!(deleted[0].data, "127.0.0.44");
+            assert_eq!(added[0].data, "192.0.2.9");
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_change_the_zone_would_break_on_is_refused_and_a_silent_server_is_pending() {
+    let (chain, control) = changeable_chain_with_control().await;
+    // A CNAME beside www's address: 409, with the reason, and no change.
+    let (status, body) = http_request(
+        control,
+        "POST",
+        "/zones/example.com/records?op=add&name=www&type=CNAME&data=example.net.",
+        &[],
+    )
+    .await;
+    assert!(status.contains("409"), "{status} {body}");
+    let refused: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(refused["refused"], "REFUSED");
+    assert!(
+        refused["why"].as_str().unwrap().contains("CNAME"),
+        "{refused}"
+    );
+    // Nonsense is a 400, a zone not served a 404, a GET a 405.
+    for (method, path, want) in [
+        (
+            "POST",
+            "/zones/example.com/records?op=set&name=www&type=A&data=not-an-address",
+            "400",
+        ),
+        (
+            "POST",
+            "/zones/example.com/records?op=swap&name=www&type=A&data=192.0.2.1",
+            "400",
+        ),
+        (
+            "POST",
+            "/zones/example.org/records?op=set&name=www&type=A&data=192.0.2.1",
+            "404",
+        ),
+        ("GET", "/zones/example.com/records", "405"),
+    ] {
+        let (status, body) = http_request(control, method, path, &[]).await;
+        assert!(status.contains(want), "{method} {path}: {status} {body}");
+    }
+    let zone = get_json(control, "/zones/example.com").await;
+    assert_eq!(zone["serial"], 1);
+
+    // A server that does not answer cannot be in sync.
+    chain
+        .stack
+        .set_fault("ns-3", Some(dnstrail::fault::Fault::Drop))
+        .unwrap();
+    let (status, _) = http_request(
+        control,
+        "POST",
+        "/zones/example.com/records?op=add&name=lab&type=TXT&data=%22hello%22",
+        &[],
+    )
+    .await;
+    assert!(status.contains("200"));
+    let zone = get_json(control, "/zones/example.com").await;
+    assert_eq!(zone["status"], "PENDING", "{zone}");
+    let ns3 = zone["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "ns-3.awsdns-03.com.")
+        .unwrap();
+    assert!(ns3["serial"].is_null() && ns3["error"].is_string(), "{ns3}");
+}

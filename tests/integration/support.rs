@@ -174,6 +174,16 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// A copy of the demo zones, so journals are written beside copies.
+pub fn copy_of_demo_zones(tag: &str) -> PathBuf {
+    let dir = temp_dir(tag);
+    for entry in std::fs::read_dir(zones_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
 /// Ask a child process to stop, as `kill` or a service manager would.
 pub fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().expect("running") as libc::pid_t;

@@ -6,7 +6,7 @@
 //! RFC 1996), which transfers the zone and answers the change.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,16 +20,6 @@ use hickory_proto::rr::{RData, Record, RecordSet, RecordType};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::support::*;
-
-/// A copy of the demo zones, so journals are written beside copies.
-fn copy_of_demo_zones(tag: &str) -> PathBuf {
-    let dir = temp_dir(tag);
-    for entry in std::fs::read_dir(zones_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-    dir
-}
 
 async fn serial(server: SocketAddr, apex: &str) -> u32 {
     let reply = ask(server, apex, RecordType::SOA).await;

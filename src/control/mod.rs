@@ -48,6 +48,9 @@ use crate::topology::Server;
 use crate::trace::{CacheKind, TraceEvent, TraceSink};
 use crate::visit::{Item, VISIT_TIMEOUT};
 
+mod zones;
+pub use zones::HostedZone;
+
 /// The longest a single `/advance` may move the clock: ten years, far past
 /// any TTL (RFC 2181 caps them at 68 years, resolvers at days).
 pub const MAX_ADVANCE_SECS: u64 = 10 * 365 * 86_400;
@@ -66,6 +69,8 @@ pub struct Control {
     pub token: Option<std::sync::Arc<str>>,
     /// The built-in browser, for visits asked for through the endpoint.
     pub visitor: Option<Visitor>,
+    /// The zones served here, to show and change.
+    pub zones: Vec<HostedZone>,
 }
 
 /// What a visit from the control endpoint needs: the resolver to ask, and
@@ -99,7 +104,7 @@ pub async fn run(
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
                 let control = control.clone();
-                async move { Ok::<_, Infallible>(control.route(&req, local)) }
+                async move { Ok::<_, Infallible>(control.route(&req, local).await) }
             });
             let _ = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -160,6 +165,25 @@ fn param<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// Every query parameter, decoded as a form encodes it (`+` a space,
+/// `%xx` a byte).
+fn decoded_params(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(&text.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 /// Whether a request comes from a page of another site: its `Origin` or
 /// `Referer` names another host than this endpoint, or the browser says so.
 fn cross_site<B>(req: &Request<B>, local: SocketAddr) -> bool {
@@ -187,7 +211,7 @@ fn cross_site<B>(req: &Request<B>, local: SocketAddr) -> bool {
 impl Control {
     /// Answer one request; `local` is the endpoint's own address, for the
     /// cross-site check.
-    pub fn route<B>(&self, req: &Request<B>, local: SocketAddr) -> Response<ControlBody> {
+    pub async fn route<B>(&self, req: &Request<B>, local: SocketAddr) -> Response<ControlBody> {
         let path = req.uri().path();
         let query = req.uri().query();
         if req.method() == Method::POST && cross_site(req, local) {
@@ -216,6 +240,10 @@ impl Control {
                     "POST /visit?url=URL | ?ask=NAME/TYPE": "send the built-in browser; the visit is told in the events",
                     "POST /servers/NAME/fault?kind=KIND": format!("make a name server fail: {FAULT_KINDS}"),
                     "POST /servers/NAME/heal": "make it work again",
+                    "GET /zones": "the zones served here, each server's serial: INSYNC or PENDING",
+                    "GET /zones/APEX": "one zone, with its records",
+                    "GET /zones/APEX/compare?name=&type=": "what the name servers say beside what the resolver has cached, and for how long",
+                    "POST /zones/APEX/records?op=set|add|delete&name=&type=&ttl=&data=": "change a record, as nsupdate would",
                 }
             })),
             (&Method::GET, ["cache"]) => self.with_resolver(|r| cache_page(r, query)),
@@ -252,12 +280,29 @@ impl Control {
             (&Method::POST, ["servers", name, action @ ("fault" | "heal")]) => {
                 self.set_fault(name, action, query)
             }
+            (&Method::GET, ["zones"]) => {
+                let asked = self.zones.iter().map(|z| zones::status(z, false));
+                json(&futures_util::future::join_all(asked).await)
+            }
+            (&Method::GET, ["zones", apex]) => match self.zone(apex) {
+                Ok(zone) => json(&zones::status(zone, true).await),
+                Err(response) => response,
+            },
+            (&Method::GET, ["zones", apex, "compare"]) => match self.zone(apex) {
+                Ok(zone) => self.compare(zone, query),
+                Err(response) => response,
+            },
+            (&Method::POST, ["zones", apex, "records"]) => match self.zone(apex) {
+                Ok(zone) => change_records(zone, query),
+                Err(response) => response,
+            },
             (
                 _,
                 [""]
                 | ["cache" | "traces" | "events" | "metrics" | "servers" | "flush" | "advance"],
             )
-            | (_, ["servers", _, "fault" | "heal"]) => text(
+            | (_, ["servers", _, "fault" | "heal"])
+            | (_, ["zones"] | ["zones", _] | ["zones", _, "compare" | "records"]) => text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed (state changes are POST, views are GET)",
             ),
@@ -386,6 +431,51 @@ impl Control {
         response
     }
 
+    /// The zone `apex`, or the answer saying there is none.
+    #[allow(clippy::result_large_err)]
+    fn zone(&self, apex: &str) -> Result<&HostedZone, Response<ControlBody>> {
+        self.zones.iter().find(|z| z.is(apex)).ok_or_else(|| {
+            let known: Vec<String> = self
+                .zones
+                .iter()
+                .map(|z| z.live.snapshot().origin().to_string())
+                .collect();
+            text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no zone {apex} is served here; there are: {}",
+                    known.join(" ")
+                ),
+            )
+        })
+    }
+
+    fn compare(&self, zone: &HostedZone, query: Option<&str>) -> Response<ControlBody> {
+        let params = decoded_params(query);
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let (Some(name), Some(rtype)) = (get("name"), get("type")) else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "usage: GET /zones/APEX/compare?name=NAME&type=TYPE",
+            );
+        };
+        let Ok(rtype) = rtype.to_ascii_uppercase().parse() else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("`{rtype}` is not a record type"),
+            );
+        };
+        match zones::compare(zone, self.resolver.as_ref(), name, rtype) {
+            Ok(comparison) => json(&comparison),
+            Err(why) => text(StatusCode::BAD_REQUEST, why),
+        }
+    }
+
     fn with_resolver(
         &self,
         f: impl FnOnce(&Resolver) -> Response<ControlBody>,
@@ -427,6 +517,37 @@ impl Control {
             "server": server.name,
             "fault": fault.map(|f| f.to_string()),
         }))
+    }
+}
+
+/// Change a record of `zone`: 200 with what changed, 400 for a request
+/// that makes no sense, 409 for a change the zone refuses (a CNAME beside
+/// other data, the last NS deleted), with the reason.
+fn change_records(zone: &HostedZone, query: Option<&str>) -> Response<ControlBody> {
+    let change = match zones::Change::from_query(query) {
+        Ok(change) => change,
+        Err(why) => return text(StatusCode::BAD_REQUEST, why),
+    };
+    match zones::apply(zone, &change) {
+        Ok(Some(applied)) => json(&applied),
+        Ok(None) => json(&serde_json::json!({
+            "apex": zone.live.snapshot().origin().to_string(),
+            "serial": zone.live.snapshot().serial(),
+            "unchanged": true,
+        })),
+        Err(refused) => {
+            let status = match refused.rcode {
+                hickory_proto::op::ResponseCode::FormErr
+                | hickory_proto::op::ResponseCode::NotZone => StatusCode::BAD_REQUEST,
+                _ => StatusCode::CONFLICT,
+            };
+            let mut response = json(&serde_json::json!({
+                "refused": crate::trace::rcode_name(refused.rcode),
+                "why": refused.why,
+            }));
+            *response.status_mut() = status;
+            response
+        }
     }
 }
 
