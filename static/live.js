@@ -6,8 +6,11 @@
 //   GET  /lab/servers                 the name servers (also: is there a lab?)
 //   GET  /lab/events?since=SEQ        every trace event as it happens (SSE)
 //   GET  /lab/cache?limit=N           the resolver's cache, TTLs left
+//   GET  /lab/zones                   each hosted zone's serial on each server
+//   GET  /lab/zones/APEX/compare?name=&type=   name servers vs the resolver's cache
 //   POST /lab/visit?url=URL | ?ask=NAME/TYPE, /lab/advance?seconds=N,
-//        /lab/flush, /lab/servers/NAME/fault?kind=KIND, /lab/servers/NAME/heal
+//        /lab/flush, /lab/servers/NAME/fault?kind=KIND, /lab/servers/NAME/heal,
+//        /lab/zones/APEX/records?op=&name=&type=&ttl=&data=
 //
 //  events ──► trails (one per visit, per resolution, per action) ──► diagrams,
 //             newest first, drawn by trace.js as the story tells them
@@ -137,6 +140,7 @@ function route(e) {
     case "clock_advanced":
     case "cache_flushed":
     case "fault_set":
+    case "zone_changed":
       return newTrail({ kind: "action", events: [e] });
     default:
   }
@@ -303,10 +307,16 @@ function affects(e) {
     case "cached":
     case "cache_flushed":
       refreshCacheSoon();
+      compareSoon();
       break;
     case "clock_advanced":
       cache.skew = e.skew_secs;
       refreshCacheSoon();
+      compareSoon();
+      break;
+    case "zone_changed":
+      refreshZones();
+      compareSoon();
       break;
     case "fault_set":
       refreshServers();
@@ -462,6 +472,106 @@ function drawServers(servers) {
   }));
 }
 
+// ---- the zones and their records ----
+
+const zones = { list: [], compareTimer: null, compared: null };
+
+async function refreshZones() {
+  try {
+    zones.list = await getJson("/lab/zones");
+  } catch (error) {
+    $("zones").replaceChildren(el("li", "", `The zones could not be listed (${error.message}).`));
+    return;
+  }
+  const select = $("record-zone");
+  const chosen = select.value;
+  if (select.options.length !== zones.list.length) {
+    select.replaceChildren(...zones.list.map((z) => {
+      const option = el("option", "", bare(z.apex));
+      option.value = bare(z.apex);
+      return option;
+    }));
+    // The hosted zone (the deepest) first: the one a reader changes.
+    const deepest = [...zones.list].sort((a, b) => b.apex.split(".").length - a.apex.split(".").length)[0];
+    select.value = chosen || (deepest ? bare(deepest.apex) : "");
+  }
+  $("zones").replaceChildren(...zones.list.map((z) => {
+    const item = el("li");
+    item.dataset.apex = z.apex;
+    item.dataset.serial = String(z.serial);
+    item.dataset.status = z.status;
+    item.append(el("strong", "", bare(z.apex) || "."), ` serial ${z.serial}`,
+      el("span", `status ${z.status === "INSYNC" ? "insync" : "pending"}`, z.status));
+    item.append(el("span", "serials", z.servers.map((s) =>
+      `${bare(s.name)} ${s.serial ?? `silent (${s.error || "no answer"})`}`).join(" · ")));
+    return item;
+  }));
+}
+
+// Compare again in a moment: once for a burst of events.
+function compareSoon() {
+  if (!zones.compared) return;
+  clearTimeout(zones.compareTimer);
+  zones.compareTimer = setTimeout(compare, 300);
+}
+
+// What the name servers say for the record being changed, beside what the
+// resolver has cached for it, and for how much longer.
+async function compare() {
+  const question = zones.compared;
+  if (!question) return;
+  const out = $("record-compare");
+  let c;
+  try {
+    c = await getJson(`/lab/zones/${encodeURIComponent(question.zone)}/compare?name=${
+      encodeURIComponent(question.name)}&type=${encodeURIComponent(question.type)}`);
+  } catch (error) {
+    out.textContent = `Could not compare (${error.message}).`;
+    return;
+  }
+  const told = (s) => (s.records.length ? s.records.map((r) => r.data).join(", ") : s.rcode);
+  const name = `${bare(c.name)} ${c.type}`;
+  out.dataset.same = String(c.same);
+  out.dataset.nameServers = told(c.name_servers);
+  out.dataset.resolver = c.resolver ? told(c.resolver) : "";
+  out.classList.toggle("differs", !c.same);
+  out.classList.toggle("same", c.same);
+  if (!c.resolver) {
+    out.replaceChildren("For ", code(name), " the name servers say ", code(told(c.name_servers)),
+      "; the resolver has nothing cached, so its next answer is theirs.");
+  } else if (c.same) {
+    out.replaceChildren("For ", code(name), " the name servers and your resolver agree: ",
+      code(told(c.name_servers)), ` (cached ${c.resolver.remaining} s more).`);
+  } else {
+    out.replaceChildren("For ", code(name), " the name servers say ", code(told(c.name_servers)),
+      "; your resolver says ", code(told(c.resolver)), ` for ${c.resolver.remaining} more seconds`
+        + " (its cached answer's TTL). Move the clock forward, or flush, to see the new one.");
+  }
+}
+
+function wireRecords() {
+  $("record-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const zone = $("record-zone").value;
+    const name = $("record-name").value.trim() || "@";
+    const type = $("record-type").value.trim().toUpperCase() || "A";
+    const op = $("record-op").value;
+    const ttl = $("record-ttl").value.trim();
+    const data = $("record-data").value.trim();
+    const query = new URLSearchParams({ op, name, type });
+    if (ttl) query.set("ttl", ttl);
+    if (data) query.set("data", data);
+    act(() => post(`/lab/zones/${encodeURIComponent(zone)}/records?${query}`), (r) => {
+      zones.compared = { zone, name, type };
+      compare();
+      refreshZones();
+      return r.unchanged
+        ? `Nothing to change: ${zone} already says that (serial ${r.serial}).`
+        : `${bare(r.apex)} is at serial ${r.serial}: its name servers answer the new data now.`;
+    });
+  });
+}
+
 // ---- the controls ----
 
 function wireControls() {
@@ -491,6 +601,7 @@ function wireControls() {
   $("flush").addEventListener("click", () => act(() => post("/lab/flush"),
     () => "The cache is empty: the next question starts from the root."));
   $("live-pause").addEventListener("click", pause);
+  wireRecords();
 }
 
 // ---- start ----
@@ -499,6 +610,7 @@ function goLive() {
   $("live-status").after(legend());
   connect();
   refreshCache();
+  refreshZones();
   setInterval(tick, 1000);
   // The resolver's clock may move without an event this page saw (an
   // event dropped, another tab): read the cache again now and then.

@@ -180,6 +180,13 @@ export function actionText(e) {
       return e.fault
         ? `${bare(e.server)} is set to fail: ${e.fault}`
         : `${bare(e.server)} is healed: it answers again`;
+    case "zone_changed": {
+      const change = [...(e.deleted || []).map((r) => `−${r.name} ${r.type} ${r.data}`),
+        ...(e.added || []).map((r) => `+${r.name} ${r.ttl} ${r.type} ${r.data}`)];
+      const how = e.by === "transfer" ? "transferred from its primary" : e.by === "update" ? "changed by a dynamic update" : "changed";
+      return `zone ${bare(e.zone)} ${how}, serial ${e.serial}${change.length ? `: ${change.join(", ")}` : ""}`
+        + ": its name servers answer the new data; resolvers keep what they cached until its TTL runs out";
+    }
     default:
       return String(e.event);
   }
@@ -524,6 +531,9 @@ export function tell(events, { visit = false, doing } = {}) {
       case "cache_flushed":
       case "fault_set":
         row({ at: "resolver", what: [actionText(e)], meta: "from the lab" });
+        break;
+      case "zone_changed":
+        row({ at: zoneParty(e.zone), what: [actionText(e)], meta: e.by === "lab" ? "from the lab" : `by ${e.by}` });
         break;
       case "visit_started":
       case "visit_ended":

@@ -57,14 +57,22 @@ impl LiveZone {
         added: &[hickory_proto::rr::Record],
     ) {
         if let Some(trace) = self.trace.get() {
+            // The SOA changes with every change; its serial is told apart.
+            let told = |records: &[hickory_proto::rr::Record]| -> Vec<RecordView> {
+                records
+                    .iter()
+                    .filter(|r| r.record_type() != hickory_proto::rr::RecordType::SOA)
+                    .map(RecordView::from)
+                    .collect()
+            };
             trace.emit(
                 0,
                 TraceEvent::ZoneChanged {
                     zone: zone.origin().to_string(),
                     serial: zone.serial(),
                     by: by.to_string(),
-                    deleted: deleted.iter().map(RecordView::from).collect(),
-                    added: added.iter().map(RecordView::from).collect(),
+                    deleted: told(deleted),
+                    added: told(added),
                 },
             );
         }

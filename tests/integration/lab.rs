@@ -29,9 +29,10 @@ use crate::support::*;
 /// The longest anything may take to show on the page.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// The demo of `demo-zones/`, every port the kernel's.
+/// The demo of a copy of `demo-zones/` (the page changes records, which
+/// writes a journal beside them), every port the kernel's.
 async fn start_demo() -> Demo {
-    let zones = zones_dir();
+    let zones = copy_of_demo_zones("lab");
     let argv = [
         "dnstrail",
         "demo",
@@ -291,11 +292,33 @@ async fn send(http: &reqwest::Client, method: Method, url: &str, body: Option<Va
 
 /// Ask the resolver as `dig` does (RD=1, UDP, EDNS); its rcode.
 async fn dig(resolver: std::net::SocketAddr, qname: &str, rtype: RecordType) -> String {
+    dnstrail::trace::rcode_name(
+        dig_answer(resolver, qname, rtype)
+            .await
+            .metadata
+            .response_code,
+    )
+}
+
+async fn dig_answer(
+    resolver: std::net::SocketAddr,
+    qname: &str,
+    rtype: RecordType,
+) -> hickory_proto::op::Message {
     let query = make_query(&name(qname), rtype, true, true);
-    let answer = exchange(resolver, &query, Transport::Udp, Duration::from_secs(5))
+    exchange(resolver, &query, Transport::Udp, Duration::from_secs(5))
         .await
-        .expect("the resolver answers");
-    dnstrail::trace::rcode_name(answer.response.metadata.response_code)
+        .expect("the resolver answers")
+        .response
+}
+
+/// The first address in the resolver's answer, as `dig +short` prints it.
+async fn dig_short(resolver: std::net::SocketAddr, qname: &str) -> String {
+    let reply = dig_answer(resolver, qname, RecordType::A).await;
+    dnstrail::dns::addresses(&reply.answers)
+        .first()
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
 }
 
 /// `trail(kind, text)`: the newest live diagram of `kind` whose heading
@@ -605,6 +628,83 @@ async fn the_page_is_the_lab() {
         )
         .await;
     assert_eq!(status["duplicates"], "0", "{status}");
+
+    // Change www's address and TTL from the page: the name servers answer
+    // the new address at once (serial 2, every server in sync), while the
+    // resolver keeps the cached one until its TTL runs out; the page shows
+    // both side by side, and the change in the live trace.
+    page.wait_for(
+        "the zones listed",
+        "return document.querySelector('#zones li[data-apex=\"example.com.\"]');",
+        json!([]),
+    )
+    .await;
+    page.run(
+        "document.getElementById('record-zone').value = 'example.com';
+         document.getElementById('record-op').value = 'set';",
+        json!([]),
+    )
+    .await;
+    page.type_into("#record-name", "www").await;
+    page.type_into("#record-type", "A").await;
+    page.type_into("#record-ttl", "60").await;
+    page.type_into("#record-data", "127.0.0.46").await;
+    page.click("#record-go").await;
+    let compared = page
+        .wait_for(
+            "the name servers' new answer beside the resolver's old one",
+            "const c = document.getElementById('record-compare').dataset;
+             return c.same === 'false' ? {...c, text: document.getElementById('record-compare').textContent} : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(compared["nameServers"], "127.0.0.46", "{compared}");
+    assert_eq!(compared["resolver"], "127.0.0.44", "{compared}");
+    assert!(
+        compared["text"].as_str().unwrap().contains("more seconds"),
+        "{compared}"
+    );
+    page.wait_for(
+        "serial 2 on every server",
+        "const z = document.querySelector('#zones li[data-apex=\"example.com.\"]');
+         return z && z.dataset.serial === '2' && z.dataset.status === 'INSYNC';",
+        json!([]),
+    )
+    .await;
+    page.wait_for(
+        "the change in the live trace",
+        "return document.querySelector('#live .trail[data-kind=action][data-event=zone_changed]');",
+        json!([]),
+    )
+    .await;
+    assert_eq!(dig_short(resolver, "www.example.com.").await, "127.0.0.44");
+    page.type_into("#advance-seconds", &(ttl + 1).to_string())
+        .await;
+    page.click("#advance-go").await;
+    page.wait_for(
+        "the old answer to leave the cache",
+        &format!("{CACHE_ENTRY} return entry(...arguments) === null;"),
+        json!(["www.example.com.", "A"]),
+    )
+    .await;
+    assert_eq!(dig_short(resolver, "www.example.com.").await, "127.0.0.46");
+    let agreed = page
+        .wait_for(
+            "the resolver to say the new address",
+            "const c = document.getElementById('record-compare').dataset;
+             return c.resolver === '127.0.0.46' ? {...c} : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(agreed["same"], "true", "{agreed}");
+    let fresh = page
+        .wait_for(
+            "the new address in the cache, with its new TTL",
+            &format!("{CACHE_ENTRY} return entry(...arguments);"),
+            json!(["www.example.com.", "A"]),
+        )
+        .await;
+    assert_eq!(fresh[1], 60, "{fresh}");
 
     // The lab on screen, as a reader sees it (its panels, and the newest
     // diagrams below them), then at a phone's width: nothing wider than
