@@ -12,7 +12,18 @@ use crate::support::*;
 
 /// A chain with its control endpoint on a port of its own.
 async fn chain_with_control() -> (Chain, SocketAddr) {
-    let chain = start_chain().await;
+    with_control(start_chain().await).await
+}
+
+/// A chain serving a copy of the demo zones (changes write a journal
+/// beside them), with its control endpoint.
+async fn changeable_chain_with_control() -> (Chain, SocketAddr) {
+    let dir = copy_of_demo_zones("control-zones");
+    let topology = dnstrail::topology::Topology::load(&dir).unwrap();
+    with_control(start_chain_on(topology, dnstrail::resolver::Config::default()).await).await
+}
+
+async fn with_control(chain: Chain) -> (Chain, SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let control = listener.local_addr().unwrap();
     tokio::spawn(dnstrail::control::run(
@@ -227,22 +238,6 @@ async fn the_event_stream_resumes_where_it_left_off() {
     assert_eq!(resumed[0], last + 1, "no gap, no duplicate");
     assert!(resumed.windows(2).all(|w| w[1] == w[0] + 1));
     chain.stop().await;
-}
-
-/// A chain serving a copy of the demo zones (changes write a journal
-/// beside them), with its control endpoint.
-async fn changeable_chain_with_control() -> (Chain, SocketAddr) {
-    let dir = copy_of_demo_zones("control-zones");
-    let topology = dnstrail::topology::Topology::load(&dir).unwrap();
-    let chain = start_chain_on(topology, dnstrail::resolver::Config::default()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let control = listener.local_addr().unwrap();
-    tokio::spawn(dnstrail::control::run(
-        chain.stack.control(),
-        listener,
-        tokio_util::sync::CancellationToken::new(),
-    ));
-    (chain, control)
 }
 
 async fn get_json(control: SocketAddr, path: &str) -> serde_json::Value {

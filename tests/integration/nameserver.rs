@@ -399,27 +399,36 @@ async fn zone_transfers_are_refused() {
     stack.stop().await;
 }
 
-#[tokio::test]
-async fn tcp_connections_are_bounded_and_the_longest_idle_makes_room() {
+/// example.com served over TCP alone on 127.0.0.4, with these limits.
+async fn serve_tcp_alone(
+    limits: dnstrail::serve::TcpLimits,
+) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
     use dnstrail::nameserver::NameServer;
-    use dnstrail::serve::{Pipeline, ServeOptions, TcpLimits, tcp};
+    use dnstrail::serve::{Pipeline, ServeOptions, tcp};
     use dnstrail::zone::Zone;
-    use tokio::io::AsyncReadExt;
 
     let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let limits = TcpLimits {
-        max_connections: 2,
-        idle: Duration::from_secs(30),
-        ..TcpLimits::default()
-    };
     let pipeline = std::sync::Arc::new(Pipeline::new(
         NameServer::new(vec![zone]),
         ServeOptions::default(),
     ));
     tokio::spawn(tcp::serve(pipeline, listener, limits, stop.clone()));
+    (addr, stop)
+}
+
+#[tokio::test]
+async fn tcp_connections_are_bounded_and_the_longest_idle_makes_room() {
+    use tokio::io::AsyncReadExt;
+
+    let (addr, stop) = serve_tcp_alone(dnstrail::serve::TcpLimits {
+        max_connections: 2,
+        idle: Duration::from_secs(30),
+        ..Default::default()
+    })
+    .await;
 
     // Two clients that connect and say nothing take both places.
     let mut quiet = Vec::new();
@@ -452,25 +461,13 @@ async fn tcp_connections_are_bounded_and_the_longest_idle_makes_room() {
 
 #[tokio::test]
 async fn one_client_cannot_hold_every_tcp_connection() {
-    use dnstrail::nameserver::NameServer;
-    use dnstrail::serve::{Pipeline, ServeOptions, TcpLimits, tcp};
-    use dnstrail::zone::Zone;
-
-    let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let limits = TcpLimits {
+    let (addr, stop) = serve_tcp_alone(dnstrail::serve::TcpLimits {
         max_connections: 64,
         max_per_client: 4,
         idle: Duration::from_secs(30),
-        ..TcpLimits::default()
-    };
-    let pipeline = std::sync::Arc::new(Pipeline::new(
-        NameServer::new(vec![zone]),
-        ServeOptions::default(),
-    ));
-    tokio::spawn(tcp::serve(pipeline, listener, limits, stop.clone()));
+        ..Default::default()
+    })
+    .await;
 
     // A hostile client opens 200 connections from 127.0.0.77, some idle,
     // some stuck halfway through a message.
@@ -672,26 +669,10 @@ fn allow_open_files(needed: u64) {
 /// answered over TCP, every time.
 #[tokio::test]
 async fn two_thousand_hostile_connections_do_not_keep_a_normal_client_out() {
-    use dnstrail::nameserver::NameServer;
-    use dnstrail::serve::{Pipeline, ServeOptions, TcpLimits, tcp};
-    use dnstrail::zone::Zone;
     use tokio::io::AsyncWriteExt;
 
     allow_open_files(6000);
-    let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let pipeline = std::sync::Arc::new(Pipeline::new(
-        NameServer::new(vec![zone]),
-        ServeOptions::default(),
-    ));
-    tokio::spawn(tcp::serve(
-        pipeline,
-        listener,
-        TcpLimits::default(),
-        stop.clone(),
-    ));
+    let (addr, stop) = serve_tcp_alone(dnstrail::serve::TcpLimits::default()).await;
 
     let mut hostile = Vec::new();
     for i in 0..2000u32 {
