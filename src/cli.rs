@@ -172,7 +172,8 @@ pub struct NameServerArgs {
     /// (repeatable); loopback always may. With --tsig, updates must be signed
     #[arg(long = "allow-update", value_name = "CIDR", value_parser = parse_network)]
     pub allow_update: Vec<IpNet>,
-    /// Misbehave on purpose: drop, servfail, refused, lame, truncate or delay=DURATION
+    /// Misbehave on purpose: drop, servfail, refused, lame, truncate, delay=DURATION,
+    /// and with --dnssec bad-signature, expired-signature, missing-ds or wrong-ds
     #[arg(long, value_name = "KIND")]
     pub fault: Option<Fault>,
     /// Answer NSID (dig +nsid) with each server's name (RFC 5001)
@@ -194,6 +195,52 @@ pub struct NameServerArgs {
     pub control: Option<Endpoint>,
     #[command(flatten)]
     pub control_auth: ControlAuth,
+    #[command(flatten)]
+    pub dnssec: DnssecArgs,
+}
+
+/// Signing the zones (`--dnssec`), for the name servers and the demo.
+#[derive(Debug, Clone, Args)]
+pub struct DnssecArgs {
+    /// Sign every zone (a KSK and a ZSK each, NSEC), publish each child's DS
+    /// in its parent, and write the root's trust anchor
+    #[arg(long)]
+    pub dnssec: bool,
+    /// Where the zones' keys are kept, made on first use (mode 0600) [default:
+    /// keys/ in the zone directory, or ~/.local/state/dnstrail/keys]
+    #[arg(long, value_name = "DIR", requires = "dnssec")]
+    pub keys: Option<PathBuf>,
+    /// The algorithm of new keys: 13 (ECDSAP256SHA256), 14 or 15 (ED25519)
+    #[arg(long, value_name = "ALG", default_value = "13", requires = "dnssec",
+          value_parser = crate::dnssec::keys::parse_algorithm)]
+    pub algorithm: hickory_proto::dnssec::Algorithm,
+}
+
+impl Default for DnssecArgs {
+    fn default() -> DnssecArgs {
+        DnssecArgs {
+            dnssec: false,
+            keys: None,
+            algorithm: hickory_proto::dnssec::Algorithm::ECDSAP256SHA256,
+        }
+    }
+}
+
+impl DnssecArgs {
+    /// The key store, when signing; `zones` is the zone directory given.
+    pub fn key_store(
+        &self,
+        zones: Option<&std::path::Path>,
+    ) -> Result<Option<crate::dnssec::KeyStore>, String> {
+        if !self.dnssec {
+            return Ok(None);
+        }
+        let dir = match &self.keys {
+            Some(dir) => dir.clone(),
+            None => crate::dnssec::keys::default_dir(zones),
+        };
+        crate::dnssec::KeyStore::open(&dir, self.algorithm).map(Some)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +299,10 @@ pub struct ResolverArgs {
     /// Draw the choices among a zone's servers from this seed, to repeat a run
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Validate DNSSEC from this trust anchor (a file of DS or DNSKEY lines, or
+    /// named.conf's trust-anchors { }), as written by `--dnssec` name servers
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -326,12 +377,15 @@ pub struct DemoArgs {
     /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub fail: Vec<String>,
-    /// How they fail: drop, servfail, refused, lame, truncate or delay=DURATION [default: drop]
+    /// How they fail: drop, servfail, refused, lame, truncate, delay=DURATION, and with
+    /// --dnssec bad-signature, expired-signature, missing-ds, wrong-ds [default: drop]
     #[arg(long, value_name = "KIND")]
     pub fault: Option<Fault>,
     /// Draw the resolver's choices among servers from this seed, to repeat a run
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub dnssec: DnssecArgs,
 }
 
 /// `dnstrail shell`: the chain in network and mount namespaces of its own,

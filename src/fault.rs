@@ -10,7 +10,18 @@
 //!  lame          NOERROR, not authoritative, nothing in it (lame, too)
 //!  truncate      over UDP every answer is empty with TC=1; TCP works
 //!  delay=200ms   every answer comes, late (a slow or distant server)
+//!
+//!  with --dnssec, faults of the chain of trust (answers to DO=1 only):
+//!  bad-signature       every RRSIG it sends has a byte flipped
+//!  expired-signature   every RRSIG it sends expired a week ago
+//!  missing-ds          the DS of its children is left out (its NSEC
+//!                      still says there is one)
+//!  wrong-ds            the DS of its children names no key of theirs
 //! ```
+//!
+//! A DS lives in the parent, so `--fail example.com. --fault wrong-ds`
+//! breaks the servers of `com.` (see [`Fault::in_parent`]); the other
+//! faults break the servers named.
 //!
 //! A fault is a layer of the serving pipeline ([`crate::serve`]), held in
 //! a [`FaultSwitch`] that can be flipped while the server runs.
@@ -33,10 +44,14 @@ pub enum Fault {
     Lame,
     Truncate,
     Delay(Duration),
+    BadSignature,
+    ExpiredSignature,
+    MissingDs,
+    WrongDs,
 }
 
 /// Every fault's name, for help texts and errors.
-pub const FAULT_KINDS: &str = "drop, servfail, refused, lame, truncate or delay=DURATION";
+pub const FAULT_KINDS: &str = "drop, servfail, refused, lame, truncate, delay=DURATION, bad-signature, expired-signature, missing-ds or wrong-ds";
 
 impl Fault {
     /// The reply a faulty server gives instead of its real one, if it gives
@@ -54,7 +69,25 @@ impl Fault {
                 ..Reply::default()
             }),
             Fault::Truncate => None,
+            // Bent by the name server's signing, not here.
+            Fault::BadSignature | Fault::ExpiredSignature | Fault::MissingDs | Fault::WrongDs => {
+                None
+            }
         }
+    }
+
+    /// A fault of the chain of trust: only a signing name server has it.
+    pub fn is_dnssec(self) -> bool {
+        matches!(
+            self,
+            Fault::BadSignature | Fault::ExpiredSignature | Fault::MissingDs | Fault::WrongDs
+        )
+    }
+
+    /// Whether `--fail ZONE` with this fault means the zone's parent: a
+    /// zone's DS is served by the servers of the zone above it.
+    pub fn in_parent(self) -> bool {
+        matches!(self, Fault::MissingDs | Fault::WrongDs)
     }
 }
 
@@ -67,6 +100,10 @@ impl std::fmt::Display for Fault {
             Fault::Lame => f.write_str("lame"),
             Fault::Truncate => f.write_str("truncate"),
             Fault::Delay(d) => write!(f, "delay={}ms", d.as_millis()),
+            Fault::BadSignature => f.write_str("bad-signature"),
+            Fault::ExpiredSignature => f.write_str("expired-signature"),
+            Fault::MissingDs => f.write_str("missing-ds"),
+            Fault::WrongDs => f.write_str("wrong-ds"),
         }
     }
 }
@@ -81,6 +118,10 @@ impl FromStr for Fault {
             "refused" => Ok(Fault::Refused),
             "lame" => Ok(Fault::Lame),
             "truncate" => Ok(Fault::Truncate),
+            "bad-signature" => Ok(Fault::BadSignature),
+            "expired-signature" => Ok(Fault::ExpiredSignature),
+            "missing-ds" => Ok(Fault::MissingDs),
+            "wrong-ds" => Ok(Fault::WrongDs),
             _ => {
                 let delay = text
                     .strip_prefix("delay=")
@@ -127,7 +168,17 @@ mod tests {
 
     #[test]
     fn faults_parse_as_written_on_the_command_line() {
-        for kind in ["drop", "servfail", "refused", "lame", "truncate"] {
+        for kind in [
+            "drop",
+            "servfail",
+            "refused",
+            "lame",
+            "truncate",
+            "bad-signature",
+            "expired-signature",
+            "missing-ds",
+            "wrong-ds",
+        ] {
             assert_eq!(kind.parse::<Fault>().unwrap().to_string(), kind);
         }
         assert_eq!(

@@ -55,6 +55,9 @@
 //! - [`listen`]: binding sockets first, with errors that say what to do,
 //!   and the signals that stop a role.
 //! - [`fault`]: name servers that fail on purpose (`--fail`, `--fault`).
+//! - [`dnssec`]: keys, signed zones and the trust anchor for the name
+//!   servers (`--dnssec`), and the chain-of-trust checks for the resolver
+//!   (`--trust-anchor`).
 //! - [`style`]: terminal colour, decided once.
 //! - [`cli`]: the command line's types and value parsers.
 //! - `fuzzing`: entry points for `make fuzz` (the `fuzzing` feature only).
@@ -66,6 +69,7 @@ pub mod clock;
 pub mod control;
 pub mod demo;
 pub mod dns;
+pub mod dnssec;
 pub mod exchange;
 pub mod fault;
 #[cfg(feature = "fuzzing")]

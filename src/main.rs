@@ -208,6 +208,16 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
     anyhow::ensure!(!wanted.is_empty(), "no zone of this kind to serve here");
     let role = tier.map_or("nameservers", Tier::command);
     let mut options = name_server_options(&args);
+    if let Some(fault) = args.fault
+        && fault.is_dnssec()
+        && !args.dnssec.dnssec
+    {
+        anyhow::bail!("--fault {fault} breaks signatures: give --dnssec too");
+    }
+    let keys = args
+        .dnssec
+        .key_store(args.zones.as_deref())
+        .map_err(anyhow::Error::msg)?;
 
     if !args.listen.is_empty() {
         // The zones chosen, on the addresses given: no hierarchy needed.
@@ -238,6 +248,16 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             listening.join(" ")
         );
         announce_bound("dns", sockets.iter().map(|s| s.local_addr()));
+        let (chosen, signing) = match &keys {
+            Some(store) => {
+                let (zones, signing) = dnstrail::dnssec::Signing::prepare(chosen, store)
+                    .map_err(anyhow::Error::msg)
+                    .context("signing the zones")?;
+                announce_anchor(&signing, store)?;
+                (zones, Some(std::sync::Arc::new(signing)))
+            }
+            None => (chosen, None),
+        };
         let live: Vec<std::sync::Arc<LiveZone>> = chosen.into_iter().map(LiveZone::new).collect();
         if let Some(control) = args.control {
             let server = dnstrail::topology::Server {
@@ -268,9 +288,13 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
             )
             .await?;
         }
-        let server = NameServer::serving(live)
+        let mut server = NameServer::serving(live)
             .with_transfers_to(args.allow_axfr.clone())
-            .with_updates(update_policy(&args));
+            .with_updates(update_policy(&args))
+            .with_fault(options.fault.clone());
+        if let Some(signing) = signing {
+            server = server.with_dnssec(signing);
+        }
         nameserver::run(server, sockets, options, stop).await?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -310,9 +334,20 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
     config.transfers_to = args.allow_axfr.clone();
     config.control = args.control.map(|c| c.with_port(DEFAULT_CONTROL_PORT));
     config.control_token = args.control_auth.token().map_err(anyhow::Error::msg)?;
+    config.dnssec = keys.clone();
     let stack = Stack::start(config)
         .await
         .with_context(|| format!("starting the {role} name servers"))?;
+    if let Some(store) = &keys {
+        tracing::info!(
+            "zones signed with keys in {} (algorithm {})",
+            store.dir().display(),
+            store.algorithm()
+        );
+    }
+    if let Some(anchor) = &stack.trust_anchor {
+        eprintln!("dnstrail: trust anchor {}", anchor.display());
+    }
     for host in stack.servers() {
         let addrs: Vec<String> = host
             .server
@@ -349,6 +384,21 @@ async fn serve_name_servers(tier: Option<Tier>, args: NameServerArgs) -> anyhow:
     stop.cancelled().await;
     stack.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write the root's trust anchor, if the root is among the zones signed,
+/// and say where: `dnstrail: trust anchor DIR/root.key`.
+fn announce_anchor(
+    signing: &dnstrail::dnssec::Signing,
+    store: &dnstrail::dnssec::KeyStore,
+) -> anyhow::Result<()> {
+    if let Some(root) = signing.keys(&hickory_proto::rr::Name::root()) {
+        let (path, _) = dnstrail::dnssec::anchor::write(store.dir(), root)
+            .map_err(anyhow::Error::msg)
+            .context("writing the trust anchor")?;
+        eprintln!("dnstrail: trust anchor {}", path.display());
+    }
+    Ok(())
 }
 
 /// One line a program can read to learn where a role listens, whatever the
@@ -404,7 +454,20 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
         first_choice: Vec::new(),
         max_ttl: args.max_ttl,
         min_ttl: args.min_ttl,
+        trust_anchors: match &args.trust_anchor {
+            Some(file) => Some(std::sync::Arc::new(
+                dnstrail::dnssec::TrustAnchors::read(file)
+                    .map_err(anyhow::Error::msg)
+                    .context("reading the trust anchor")?,
+            )),
+            None => None,
+        },
     };
+    let validating = config
+        .trust_anchors
+        .as_ref()
+        .map(|a| format!(", validating DNSSEC from {}", a.source))
+        .unwrap_or_default();
     let seed = config.seed;
     let resolver = Resolver::new(config, hints, Clock::new());
     if args.json || args.story {
@@ -443,7 +506,7 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
     }
     let listening: Vec<String> = sockets.iter().map(|s| s.local_addr().to_string()).collect();
     tracing::info!(
-        "resolver on {} (UDP and TCP), root hints from {hints_from}, upstream port {}, seed {seed}",
+        "resolver on {} (UDP and TCP), root hints from {hints_from}, upstream port {}, seed {seed}{validating}",
         listening.join(" "),
         args.dns_port
     );

@@ -268,6 +268,7 @@ mod linux {
             fail: args.fail.clone(),
             fault: args.fault,
             seed: args.seed,
+            dnssec: crate::cli::DnssecArgs::default(),
         }
     }
 

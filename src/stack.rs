@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::control::{self, Control, HostedZone, Visitor};
+use crate::dnssec::{KeyStore, Signing};
 use crate::fault::{Fault, FaultSwitch};
 use crate::listen::{DnsSockets, bind_dns, bind_dns_on_all, bind_tcp};
 use crate::nameserver::{self, LiveZone, NameServer, Replication, UpdatePolicy, replication};
@@ -65,6 +66,8 @@ pub struct StackConfig {
     pub control_token: Option<std::sync::Arc<str>>,
     /// Where every role's events go: one clock for the whole stack.
     pub trace: TraceSink,
+    /// Sign every zone with keys from this store (`--dnssec`, `--keys`).
+    pub dnssec: Option<KeyStore>,
 }
 
 impl StackConfig {
@@ -85,6 +88,7 @@ impl StackConfig {
             control: None,
             control_token: None,
             trace: TraceSink::new(),
+            dnssec: None,
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct Stack {
     pub trace_document: Option<crate::web::TraceDocument>,
     servers: Vec<RunningServer>,
     hosts: HostSetup,
+    /// Where the trust anchor was written, when the root is signed here.
+    pub trust_anchor: Option<std::path::PathBuf>,
     /// The zones served, each once, as they are changed.
     live: Vec<Arc<LiveZone>>,
     shutdown: CancellationToken,
@@ -155,7 +161,27 @@ impl Stack {
             control: control_addr,
             control_token,
             trace,
+            dnssec,
         } = config;
+        let mut topology = topology;
+        let mut trust_anchor = None;
+        let signing = match dnssec {
+            Some(store) => {
+                let (zones, signing) =
+                    Signing::prepare(std::mem::take(&mut topology.zones), &store)
+                        .map_err(anyhow::Error::msg)
+                        .context("signing the zones")?;
+                topology.zones = zones;
+                if let Some(root) = signing.keys(&hickory_proto::rr::Name::root()) {
+                    let (zone_form, _) = crate::dnssec::anchor::write(store.dir(), root)
+                        .map_err(anyhow::Error::msg)
+                        .context("writing the trust anchor")?;
+                    trust_anchor = Some(zone_form);
+                }
+                Some(Arc::new(signing))
+            }
+            None => None,
+        };
 
         let chosen: Vec<Server> = topology
             .servers
@@ -198,6 +224,7 @@ impl Stack {
             nsid,
             updates,
             transfers_to,
+            signing,
         };
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -243,10 +270,20 @@ impl Stack {
                     .map_err(anyhow::Error::from)?;
             }
             let hints = topology.root_hints().context("starting the resolver")?;
-            let config = resolver::Config {
+            let mut config = resolver::Config {
                 upstream_port: dns_port,
                 ..setup.config
             };
+            // A stack that signs its root validates with the anchor it wrote.
+            if config.trust_anchors.is_none()
+                && let Some(path) = &trust_anchor
+            {
+                config.trust_anchors = Some(Arc::new(
+                    crate::dnssec::TrustAnchors::read(path)
+                        .map_err(anyhow::Error::msg)
+                        .context("reading the trust anchor")?,
+                ));
+            }
             let started = Resolver::with_trace(config, hints, setup.clock, trace.clone());
             let mut bound = Vec::new();
             for addr in &setup.addrs {
@@ -286,6 +323,7 @@ impl Stack {
             trace_document: None,
             servers: running,
             hosts,
+            trust_anchor,
             live,
             shutdown,
             tasks,
@@ -531,6 +569,8 @@ struct HostSetup {
     nsid: bool,
     updates: UpdatePolicy,
     transfers_to: Vec<IpNet>,
+    /// The signed zones, shared by every server that serves one.
+    signing: Option<Arc<Signing>>,
 }
 
 /// Start serving one host's zones on its sockets.
@@ -547,9 +587,13 @@ fn spawn_host(
         nsid: setup.nsid,
         ..setup.options.clone()
     };
-    let server = NameServer::serving(host.zones.clone())
+    let mut server = NameServer::serving(host.zones.clone())
         .with_updates(setup.updates.clone())
-        .with_transfers_to(setup.transfers_to.clone());
+        .with_transfers_to(setup.transfers_to.clone())
+        .with_fault(host.fault.clone());
+    if let Some(signing) = &setup.signing {
+        server = server.with_dnssec(signing.clone());
+    }
     host.task = Some(tokio::spawn(nameserver::run(
         server,
         sockets,

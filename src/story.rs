@@ -137,10 +137,53 @@ fn describe_response(response: &ResponseKind) -> String {
     }
 }
 
+/// The name RFC 8914 gives an Extended DNS Error code.
+pub fn ede_name(code: u16) -> &'static str {
+    match code {
+        0 => "Other",
+        3 => "Stale Answer",
+        6 => "DNSSEC Bogus",
+        7 => "Signature Expired",
+        8 => "Signature Not Yet Valid",
+        9 => "DNSKEY Missing",
+        10 => "RRSIGs Missing",
+        12 => "NSEC Missing",
+        13 => "Cached Error",
+        18 => "Prohibited",
+        22 => "No Reachable Authority",
+        23 => "Network Error",
+        24 => "Invalid Data",
+        _ => "Unknown",
+    }
+}
+
+/// Whether a record is DNSSEC's own (signatures, denials): the story tells
+/// those in its chain-of-trust lines, not among the data.
+fn is_proof(record: &RecordView) -> bool {
+    matches!(record.rtype.as_str(), "RRSIG" | "NSEC" | "NSEC3")
+}
+
+/// A record's data as the story shows it: keys and signatures are long, so
+/// a DNSKEY is its flags and algorithm (257 is a key-signing key).
+fn short_data(record: &RecordView) -> String {
+    if record.rtype == "DNSKEY" {
+        let mut words = record.data.split_whitespace();
+        let (flags, _, algorithm) = (words.next(), words.next(), words.next());
+        return format!(
+            "{} alg {}{}",
+            flags.unwrap_or("?"),
+            algorithm.unwrap_or("?"),
+            if flags == Some("257") { " (KSK)" } else { "" }
+        );
+    }
+    record.data.clone()
+}
+
 fn records_text(records: &[RecordView]) -> String {
     records
         .iter()
-        .map(|r| format!("{} {} {} (TTL {})", r.name, r.rtype, r.data, r.ttl))
+        .filter(|r| !is_proof(r))
+        .map(|r| format!("{} {} {} (TTL {})", r.name, r.rtype, short_data(r), r.ttl))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -152,6 +195,7 @@ fn answer_text(rcode: ResponseCode, records: &[RecordView]) -> String {
         (_, true) => rcode_name(rcode),
         _ => records
             .iter()
+            .filter(|r| !is_proof(r))
             .map(|r| {
                 if r.rtype == "CNAME" {
                     format!("CNAME {}", r.data)
@@ -686,8 +730,13 @@ impl Storyteller {
                 upstream_queries,
                 failure,
                 elapsed_us,
+                authentic,
+                ede,
             } => {
-                let answer = answer_text(*rcode, records);
+                let mut answer = answer_text(*rcode, records);
+                if *authentic {
+                    answer.push_str(", secure (AD)");
+                }
                 let source = if state.asked_upstream {
                     format!("after {}", plural(*upstream_queries, "upstream query", "upstream queries"))
                 } else if *rcode == ResponseCode::ServFail {
@@ -695,10 +744,11 @@ impl Storyteller {
                 } else {
                     "from its cache".to_string()
                 };
-                let why = failure
-                    .as_ref()
-                    .map(|f| format!(" ({f})"))
-                    .unwrap_or_default();
+                let why = match (failure, ede) {
+                    (Some(f), Some(code)) => format!(" (EDE {code} {}: {f})", ede_name(*code)),
+                    (Some(f), None) => format!(" ({f})"),
+                    _ => String::new(),
+                };
                 ended = true;
                 if companion {
                     let asked = if state.asked.is_empty() {
@@ -724,6 +774,19 @@ impl Storyteller {
                         at,
                     ));
                 }
+            }
+            TraceEvent::DnssecChecked {
+                security, detail, ..
+            } => {
+                let mark = match security {
+                    crate::dnssec::Security::Secure => "🔒",
+                    crate::dnssec::Security::Bogus => "✗",
+                    _ => "🔓",
+                };
+                lines.push(Line::note(
+                    format!("      {mark} chain of trust: {detail} ⇒ {security}"),
+                    at,
+                ));
             }
             TraceEvent::HttpRequest { method, url, addr } => out.push(Line::numbered(
                 8,

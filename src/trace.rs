@@ -139,6 +139,22 @@ pub enum ResponseKind {
     Timeout,
 }
 
+/// Which link of the chain of trust a check is (RFC 4035 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainStep {
+    /// The anchor zone's DNSKEY RRset against the trust anchor.
+    Anchor,
+    /// A zone's DNSKEY RRset against the DS its parent published.
+    Dnskey,
+    /// A child's DS RRset, signed by its parent (or proven absent).
+    Ds,
+    /// An RRset of the answer against its RRSIG.
+    Rrset,
+    /// NXDOMAIN or NODATA against the NSEC (or NSEC3) records proving it.
+    Denial,
+}
+
 /// One step of a resolution, or of a browser's visit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -277,6 +293,21 @@ pub enum TraceEvent {
         nxdomain: bool,
         ttl: u32,
     },
+    /// A link of the chain of trust checked: what (`step`, `name`,
+    /// `rtype`), vouched for by which zone's keys (`zone`, `key_tags`),
+    /// and the verdict; `ede` is the Extended DNS Error a bogus one gives.
+    DnssecChecked {
+        step: ChainStep,
+        zone: String,
+        name: String,
+        #[serde(rename = "type", with = "opt_rtype_text")]
+        rtype: Option<RecordType>,
+        key_tags: Vec<u16>,
+        security: crate::dnssec::Security,
+        detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ede: Option<u16>,
+    },
     /// The resolver's reply to the client.
     AnswerReturned {
         question: Question,
@@ -288,6 +319,12 @@ pub enum TraceEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<String>,
         elapsed_us: u64,
+        /// Validated as secure: the AD bit, for a client that wants it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        authentic: bool,
+        /// The Extended DNS Error the client is told (RFC 8914), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ede: Option<u16>,
     },
     /// A visit of the demo (or the lab's page) begins: what it will do.
     VisitStarted {
@@ -720,6 +757,8 @@ mod tests {
             upstream_queries: 1,
             failure: None,
             elapsed_us: 5,
+            authentic: false,
+            ede: None,
         };
         let json = serde_json::to_value(&answer).unwrap();
         assert_eq!(json["rcode"], "NXDOMAIN");

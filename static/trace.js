@@ -142,8 +142,12 @@ export const question = (q) => (q ? `${q.name} ${q.type}` : "?");
 const record = (r) => `${r.name} ${r.ttl} ${r.type} ${r.data}`;
 
 // An RRset as lines, a large one cut short: a diagram is no zone file.
+// DNSSEC's own records (signatures, denials) are told in the chain-of-trust
+// rows, not among the data.
+const PROOF_TYPES = new Set(["RRSIG", "NSEC", "NSEC3"]);
+
 function records(list) {
-  const lines = (list || []).map(record);
+  const lines = (list || []).filter((r) => !PROOF_TYPES.has(r.type)).map(record);
   return lines.length > 4 ? [...lines.slice(0, 3), `… and ${lines.length - 3} more records`] : lines;
 }
 
@@ -153,6 +157,7 @@ function answerText(rcode, records) {
     return rcode === "NOERROR" ? "NODATA (no such record)" : rcode;
   }
   return records
+    .filter((r) => !PROOF_TYPES.has(r.type))
     .map((r) => (r.type === "CNAME" ? `CNAME ${r.data}` : `${r.data} (TTL ${r.ttl})`))
     .join(", ");
 }
@@ -449,6 +454,23 @@ export function tell(events, { visit = false, doing } = {}) {
           });
         }
         break;
+      case "dnssec_checked":
+        // A link of the chain of trust (story::DnssecChecked): the anchor,
+        // a DS, a DNSKEY, an answer's RRSIG, a denial; secure, insecure or
+        // bogus, and the Extended DNS Error a bogus one gives.
+        if (!r.companion) {
+          const mark = e.security === "secure" ? "🔒" : e.security === "bogus" ? "✗" : "🔓";
+          const link = {
+            anchor: "DNSKEY against the trust anchor", dnskey: "DNSKEY against its DS",
+            ds: "DS from the parent", rrset: "RRSIG", denial: "denial (NSEC)",
+          }[e.step] || e.step;
+          row({
+            at: "resolver", failed: e.security === "bogus",
+            what: [`${mark} chain of trust: ${e.name} ${e.type || ""} ⇒ ${e.security}`],
+            meta: `${link} · ${e.detail}${e.ede !== undefined && e.ede !== null ? ` · EDE ${e.ede}` : ""}`,
+          });
+        }
+        break;
       case "served_stale":
         if (!r.companion) {
           row({
@@ -470,8 +492,8 @@ export function tell(events, { visit = false, doing } = {}) {
         }
         break;
       case "answer_returned": {
-        const answer = answerText(e.rcode, e.records);
-        const why = e.failure ? ` (${e.failure})` : "";
+        const answer = answerText(e.rcode, e.records) + (e.authentic ? ", secure (AD)" : "");
+        const why = e.failure ? ` (${e.ede !== undefined && e.ede !== null ? `EDE ${e.ede}: ` : ""}${e.failure})` : "";
         if (r.companion) {
           const asked = r.asked.length ? `asked ${r.asked.join(" → ")}` : "answered from its cache";
           row({
@@ -487,7 +509,8 @@ export function tell(events, { visit = false, doing } = {}) {
         row({
           from: "resolver", to: asker, reply: true, step: 7, failed: e.rcode === "SERVFAIL",
           what: e.records && e.records.length ? records(e.records) : [`${answer}${why}`],
-          meta: `${e.rcode}, ${source} · ${duration(e.elapsed_us)}`,
+          meta: `${e.rcode}${e.authentic ? " · secure (AD)" : ""}${
+            e.ede !== undefined && e.ede !== null ? ` · EDE ${e.ede}` : ""}, ${source} · ${duration(e.elapsed_us)}`,
         });
         break;
       }

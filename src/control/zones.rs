@@ -237,6 +237,22 @@ pub fn apply(zone: &HostedZone, change: &Change) -> Result<Option<Applied>, Refu
             ),
         });
     }
+    // A signed zone's NSEC chain and signatures are made as it loads: a
+    // change would leave them wrong (see `crate::dnssec::sign`).
+    let now = zone.live.snapshot();
+    if now
+        .rrset(now.lower_origin(), hickory_proto::rr::RecordType::RRSIG)
+        .is_some()
+        || now
+            .rrset(now.lower_origin(), hickory_proto::rr::RecordType::DNSKEY)
+            .is_some()
+    {
+        return Err(Refused {
+            rcode: ResponseCode::Refused,
+            why: "the zone is signed (DNSSEC), and changes to a signed zone are not supported"
+                .into(),
+        });
+    }
     let mut told = (Vec::new(), Vec::new());
     let changed = zone.live.change("lab", |now| {
         let (deleted, added) = records_of(now, change)?;

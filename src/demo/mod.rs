@@ -283,12 +283,21 @@ impl Demo {
             args.fault.map_or("drop".to_string(), |f| f.to_string())
         );
         let fault = args.fault.unwrap_or(Fault::Drop);
+        anyhow::ensure!(
+            !fault.is_dnssec() || args.dnssec.dnssec,
+            "--fault {fault} breaks the chain of trust: give --dnssec too"
+        );
         let mut faults = HashMap::new();
         for which in &args.fail {
-            for server in topology.find_servers(which).map_err(anyhow::Error::msg)? {
+            let which = parent_for_fault(&topology, which, fault);
+            for server in topology.find_servers(&which).map_err(anyhow::Error::msg)? {
                 faults.insert(server.name.clone(), fault);
             }
         }
+        let keys = args
+            .dnssec
+            .key_store(args.zones.as_deref())
+            .map_err(anyhow::Error::msg)?;
 
         let urls: Vec<String> = items
             .iter()
@@ -348,6 +357,7 @@ impl Demo {
             clock: Clock::new(),
         });
         config.web = web;
+        config.dnssec = keys;
         config.control_token = args.control_auth.token().map_err(anyhow::Error::msg)?;
         config.control = match args.control {
             Some(addr) => addr.to_socket_addr(DEFAULT_CONTROL_PORT),
@@ -375,6 +385,26 @@ impl Demo {
             server_count,
         })
     }
+}
+
+/// The servers `--fail WHICH` means for `fault`: a zone's DS is its
+/// parent's, so for `missing-ds` and `wrong-ds` a zone's name means the
+/// servers of the zone above it.
+fn parent_for_fault(topology: &Topology, which: &str, fault: Fault) -> String {
+    if !fault.in_parent() {
+        return which.to_string();
+    }
+    let Some(zone) = topology.zone(&format!("{}.", which.trim_end_matches('.'))) else {
+        return which.to_string();
+    };
+    let parent = topology
+        .zones
+        .iter()
+        .filter(|p| {
+            p.origin().num_labels() < zone.origin().num_labels() && p.contains(zone.lower_origin())
+        })
+        .max_by_key(|p| p.origin().num_labels());
+    parent.map_or_else(|| which.to_string(), |p| p.origin().to_string())
 }
 
 /// `dnstrail demo`.
@@ -437,6 +467,18 @@ pub async fn command(args: DemoArgs, items: Vec<Item>) -> anyhow::Result<ExitCod
         writeln!(
             banner,
             "  control endpoint: http://{c}/ (cache, traces, metrics, servers)"
+        )?;
+    }
+    if let Some(anchor) = &stack.trust_anchor {
+        writeln!(
+            banner,
+            "  zones signed (DNSSEC); the resolver validates from the trust anchor {}",
+            anchor.display()
+        )?;
+        writeln!(
+            banner,
+            "  (for Unbound: trust-anchor-file; for delv -a: {})",
+            anchor.with_extension("anchors").display()
         )?;
     }
     banner.flush()?;

@@ -16,7 +16,9 @@
 //! when a UDP answer exceeds the client's buffer, answers replayed once
 //! encoded, optional response-rate limiting. The answers come from
 //! [`answer::lookup`], ours: hickory's catalog gets referrals wrong (AA set,
-//! glue missing; hickory issue 2810).
+//! glue missing; hickory issue 2810). With DNSSEC ([`crate::dnssec`]), a
+//! question with DO=1 gets, after that lookup, the RRSIGs, DS and NSEC
+//! records that let its asker check the answer.
 
 pub mod answer;
 pub mod dname;
@@ -33,6 +35,8 @@ use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dns::Transport;
+use crate::dnssec::Signing;
+use crate::fault::FaultSwitch;
 use crate::listen::DnsSockets;
 use crate::serve::{ExtendedError, Reply, Request, Responder, ServeOptions};
 use crate::zone::Zone;
@@ -69,10 +73,15 @@ pub struct NameServer {
     /// Networks whose clients may transfer a whole zone (AXFR over TCP).
     transfers_to: Arc<[IpNet]>,
     updates: Arc<UpdatePolicy>,
+    /// The signed zones among ours; `None`: DNSSEC is off the path.
+    dnssec: Option<Arc<Signing>>,
+    /// The server's fault switch, for the faults its signing bends.
+    fault: FaultSwitch,
 }
 
 impl NameServer {
-    /// A server of zones of its own.
+    /// A server of zones of its own; those that came signed from their
+    /// files are served with their signatures.
     pub fn new(zones: Vec<Zone>) -> NameServer {
         NameServer::serving(zones.into_iter().map(LiveZone::new).collect())
     }
@@ -80,11 +89,31 @@ impl NameServer {
     /// A server of zones it may share with others in the process: a change
     /// to one is seen by every server of it at once.
     pub fn serving(zones: Vec<Arc<LiveZone>>) -> NameServer {
+        let snapshots: Vec<Zone> = zones.iter().map(|z| (*z.snapshot()).clone()).collect();
         NameServer {
             zones: zones.into(),
             transfers_to: Arc::new([]),
             updates: Arc::default(),
+            dnssec: Signing::presigned(&snapshots).map(Arc::new),
+            fault: FaultSwitch::default(),
         }
+    }
+
+    /// Sign answers to DO=1 questions with `signing` (the zones must be
+    /// the ones it prepared).
+    pub fn with_dnssec(mut self, signing: Arc<Signing>) -> NameServer {
+        self.dnssec = Some(signing);
+        self
+    }
+
+    /// Read DNSSEC faults from `fault` (the pipeline reads the others).
+    pub fn with_fault(mut self, fault: FaultSwitch) -> NameServer {
+        self.fault = fault;
+        self
+    }
+
+    pub fn signing(&self) -> Option<&Arc<Signing>> {
+        self.dnssec.as_ref()
     }
 
     /// Let clients in these networks transfer whole zones (AXFR over TCP).
@@ -143,6 +172,20 @@ impl NameServer {
                 format!("{zone_name} is not a zone of this server"),
             );
         };
+        // Its NSEC chain and signatures are made as it loads: a change would
+        // leave them wrong.
+        if self
+            .dnssec
+            .as_ref()
+            .is_some_and(|s| s.zone(&zone_name).is_some())
+        {
+            return refuse(
+                ResponseCode::Refused,
+                format!(
+                    "{zone_name} is signed (DNSSEC), and updates to a signed zone are not supported"
+                ),
+            );
+        }
         if let Replication::Secondary { primaries, .. } = live.replication() {
             // RFC 2136 §6: a secondary may forward; we say where to go.
             let primaries: Vec<String> = primaries.iter().map(|p| p.to_string()).collect();
@@ -209,6 +252,13 @@ pub async fn run(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    if let Some(signing) = server.dnssec.clone() {
+        tokio::spawn(crate::dnssec::sign::keep_fresh(
+            signing,
+            server.zones.clone(),
+            shutdown.clone(),
+        ));
+    }
     crate::serve::run(server, sockets, options, shutdown).await
 }
 
@@ -241,13 +291,29 @@ impl Responder for NameServer {
             && request.transport == Transport::Tcp
             && allowed
         {
+            let signed = self
+                .dnssec
+                .as_ref()
+                .and_then(|s| s.zone(zone.lower_origin()));
             return Reply {
                 authoritative: true,
-                answers: answer::transfer(&zone),
+                answers: match signed {
+                    Some(signed) => signed.transfer(&zone),
+                    None => answer::transfer(&zone),
+                },
                 ..Reply::default()
             };
         }
-        let answer = lookup(&zone, &name, query.query_type());
+        let mut answer = lookup(&zone, &name, query.query_type());
+        if request.dnssec_ok()
+            && let Some(signed) = self
+                .dnssec
+                .as_ref()
+                .and_then(|s| s.zone(zone.lower_origin()))
+        {
+            let fault = self.fault.get().filter(|f| f.is_dnssec());
+            signed.complete(&zone, &name, query.query_type(), &mut answer, fault);
+        }
         Reply {
             rcode: answer.rcode,
             authoritative: answer.authoritative,
@@ -262,8 +328,11 @@ impl Responder for NameServer {
         true
     }
 
+    /// The zones' versions, and the signatures' generation: either moving
+    /// on means replayed answers are stale.
     fn version(&self) -> u64 {
-        self.zones.iter().map(|z| z.version()).sum()
+        let zones: u64 = self.zones.iter().map(|z| z.version()).sum();
+        zones + self.dnssec.as_ref().map_or(0, |s| s.generation())
     }
 
     fn accepts(&self, op_code: OpCode) -> bool {

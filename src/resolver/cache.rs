@@ -84,6 +84,10 @@ pub struct Negative {
     /// The zone's NS set, when its server sent it beside the SOA: passed
     /// on with the denial, as it came.
     pub ns: Vec<Record>,
+    /// With DNSSEC: the NSEC (or NSEC3) records that prove the denial,
+    /// and the RRSIGs of those and of the SOA, each record marked with
+    /// what validation found.
+    pub dnssec: Vec<Record>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -396,6 +400,7 @@ impl Cache {
                         .as_ref()
                         .map(|soa| with_ttl(std::slice::from_ref(soa), remaining).remove(0)),
                     ns: with_ttl(&n.ns, remaining),
+                    dnssec: with_ttl(&n.dnssec, remaining),
                 },
                 remaining,
             }),
@@ -536,7 +541,7 @@ impl Cache {
         let records: Vec<&Record> = match &e.value {
             Value::Answer(rs) => rs.iter().collect(),
             Value::Delegation(d) => d.ns.iter().chain(&d.glue).collect(),
-            Value::Negative(neg) => neg.soa.iter().chain(&neg.ns).collect(),
+            Value::Negative(neg) => neg.soa.iter().chain(&neg.ns).chain(&neg.dnssec).collect(),
             Value::Failure(_) => Vec::new(),
         };
         Some(EntryView {
@@ -693,6 +698,7 @@ mod tests {
                 nxdomain: true,
                 soa: Some(soa),
                 ns: Vec::new(),
+                dnssec: Vec::new(),
             },
         );
         assert_eq!(ttl, 60);

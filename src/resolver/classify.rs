@@ -343,6 +343,8 @@ pub fn unused_answers(response: &Message, classified: &Classified) -> Vec<Record
             .answers
             .iter()
             .filter(|r| !used.iter().any(|u| same_record(u, r)))
+            // Signatures go with the RRsets they cover (see `validation`).
+            .filter(|r| r.record_type() != RecordType::RRSIG)
             // A server's own copy of the CNAME a DNAME implies is not news.
             .filter(|r| {
                 !(r.record_type() == RecordType::CNAME

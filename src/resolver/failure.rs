@@ -31,6 +31,21 @@ pub enum FailureKind {
     /// A limit of the walk: too many referrals, queries or CNAMEs, or the
     /// time budget spent (§4.1, code 0 with text).
     Other,
+    /// DNSSEC: the data is signed, but a signature or a link of the chain
+    /// of trust does not check out (§4.7, code 6).
+    DnssecBogus,
+    /// DNSSEC: every signature that would do has expired (§4.8, 7).
+    SignatureExpired,
+    /// DNSSEC: every signature that would do is not valid yet (§4.9, 8).
+    SignatureNotYetValid,
+    /// DNSSEC: no DNSKEY of the zone is the one its DS (or the trust
+    /// anchor, or an RRSIG) names (§4.10, 9).
+    DnskeyMissing,
+    /// DNSSEC: a secure zone's data came without RRSIGs (§4.11, 10).
+    RrsigsMissing,
+    /// DNSSEC: a secure zone's denial came without the NSEC (or NSEC3)
+    /// records that prove it, or a DS was left out (§4.13, 12).
+    NsecMissing,
 }
 
 impl FailureKind {
@@ -43,7 +58,38 @@ impl FailureKind {
             FailureKind::NoReachableAuthority => 22,
             FailureKind::NetworkError => 23,
             FailureKind::InvalidData => 24,
+            FailureKind::DnssecBogus => 6,
+            FailureKind::SignatureExpired => 7,
+            FailureKind::SignatureNotYetValid => 8,
+            FailureKind::DnskeyMissing => 9,
+            FailureKind::RrsigsMissing => 10,
+            FailureKind::NsecMissing => 12,
         }
+    }
+
+    /// The kind for an EDE code from the DNSSEC checks.
+    pub fn from_dnssec_code(code: u16) -> FailureKind {
+        match code {
+            7 => FailureKind::SignatureExpired,
+            8 => FailureKind::SignatureNotYetValid,
+            9 => FailureKind::DnskeyMissing,
+            10 => FailureKind::RrsigsMissing,
+            12 => FailureKind::NsecMissing,
+            _ => FailureKind::DnssecBogus,
+        }
+    }
+
+    /// A failure of validation: data that is there, but bogus.
+    pub fn is_dnssec(self) -> bool {
+        matches!(
+            self,
+            FailureKind::DnssecBogus
+                | FailureKind::SignatureExpired
+                | FailureKind::SignatureNotYetValid
+                | FailureKind::DnskeyMissing
+                | FailureKind::RrsigsMissing
+                | FailureKind::NsecMissing
+        )
     }
 }
 
@@ -72,8 +118,13 @@ impl Failure {
         Failure::new(FailureKind::Other, reason)
     }
 
-    /// The same failure, served from the failure cache.
+    /// The same failure, served from the failure cache. Bogus data stays
+    /// bogus: a client asking again is told the same DNSSEC reason, as
+    /// Unbound does from its bogus cache.
     pub fn cached(&self) -> Failure {
+        if self.kind.is_dnssec() {
+            return self.clone();
+        }
         Failure::new(FailureKind::CachedError, self.reason.clone())
     }
 

@@ -25,6 +25,7 @@ pub mod failure;
 pub mod metrics;
 pub mod msgcache;
 pub mod servers;
+pub mod validation;
 pub mod walk;
 
 use std::collections::{HashMap, VecDeque};
@@ -88,6 +89,8 @@ pub struct Config {
     pub max_ttl: u32,
     /// The shortest (`--min-ttl`; 0 keeps TTL-0 records out of the cache).
     pub min_ttl: u32,
+    /// Validate with these anchors (`--trust-anchor`): DNSSEC on.
+    pub trust_anchors: Option<Arc<crate::dnssec::TrustAnchors>>,
 }
 
 impl Default for Config {
@@ -103,6 +106,7 @@ impl Default for Config {
             first_choice: Vec::new(),
             max_ttl: DEFAULT_MAX_ANSWER_TTL,
             min_ttl: 0,
+            trust_anchors: None,
         }
     }
 }
@@ -221,6 +225,8 @@ fn replayed_events(
             upstream_queries: 0,
             failure: None,
             elapsed_us,
+            authentic: remembered.authentic,
+            ede: None,
         },
     ]
 }
@@ -235,6 +241,8 @@ pub struct Answered {
     /// What the client is told beside the rcode (RFC 8914): why a SERVFAIL,
     /// that an answer is stale.
     pub extended_error: Option<ExtendedError>,
+    /// Validated as secure (DNSSEC): the AD bit, for clients that want it.
+    pub authentic: bool,
     pub events: Arc<Vec<Arc<Traced>>>,
 }
 
@@ -425,7 +433,7 @@ impl Resolver {
     }
 
     /// A walk for one question, borrowing what it needs from the resolver.
-    fn walk(&self, trail: Trail) -> Walk<'_> {
+    fn walk(&self, trail: Trail, checking_disabled: bool) -> Walk<'_> {
         let shared = &*self.shared;
         Walk {
             cache: &shared.cache,
@@ -435,6 +443,7 @@ impl Resolver {
             hints: &shared.hints,
             upstream_slots: &shared.upstream_slots,
             own_addrs: self.own_addrs(),
+            checking_disabled,
             trail,
         }
     }
@@ -448,6 +457,21 @@ impl Resolver {
         name: &Name,
         rtype: RecordType,
         recursion_desired: bool,
+    ) -> Answered {
+        self.answer_checking(client, transport, name, rtype, recursion_desired, false)
+            .await
+    }
+
+    /// [`Resolver::answer`], for a client that may have set CD=1: its
+    /// answer is not validated (RFC 4035 §3.2.2).
+    pub async fn answer_checking(
+        &self,
+        client: SocketAddr,
+        transport: Transport,
+        name: &Name,
+        rtype: RecordType,
+        recursion_desired: bool,
+        checking_disabled: bool,
     ) -> Answered {
         let shared = &*self.shared;
         let started = Instant::now();
@@ -472,11 +496,16 @@ impl Resolver {
                 ..Resolved::new(ResponseCode::Refused, Vec::new(), Vec::new())
             }
         } else if recursion_desired {
-            self.resolve_once(&mut trail, name, rtype).await
+            self.resolve_once(&mut trail, name, rtype, checking_disabled)
+                .await
         } else {
             self.answer_from_cache(name, rtype)
         };
         let upstream_queries = trail.upstream_queries;
+        let authentic = shared.config.trust_anchors.is_some()
+            && !checking_disabled
+            && validation::authentic(resolved.rcode, &resolved.answers, &resolved.authorities);
+        let extended_error = resolved.extended_error();
         trail.emit(TraceEvent::AnswerReturned {
             question: question.clone(),
             rcode: resolved.rcode,
@@ -484,6 +513,8 @@ impl Resolver {
             upstream_queries,
             failure: resolved.failure.as_ref().map(|f| f.reason.clone()),
             elapsed_us: started.elapsed().as_micros() as u64,
+            authentic,
+            ede: extended_error.as_ref().map(|e| e.code),
         });
         shared.metrics.response(resolved.rcode, started.elapsed());
         let events = Arc::new(trail.events);
@@ -496,7 +527,8 @@ impl Resolver {
         }));
         Answered {
             rcode: resolved.rcode,
-            extended_error: resolved.extended_error(),
+            extended_error,
+            authentic,
             answers: resolved.answers,
             authorities: resolved.authorities,
             failure: resolved.failure.map(|f| f.reason),
@@ -506,8 +538,19 @@ impl Resolver {
 
     /// Resolve, unless the same question is already being resolved: then
     /// wait for that resolution's result (one upstream walk serves all).
-    async fn resolve_once(&self, trail: &mut Trail, name: &Name, rtype: RecordType) -> Resolved {
+    async fn resolve_once(
+        &self,
+        trail: &mut Trail,
+        name: &Name,
+        rtype: RecordType,
+        checking_disabled: bool,
+    ) -> Resolved {
         let shared = &*self.shared;
+        if checking_disabled {
+            // Unchecked answers are not shared with clients that want them
+            // checked.
+            return self.resolve_with(trail, name, rtype, true).await;
+        }
         let key = (LowerName::new(name), rtype);
         let joined = {
             let mut flights = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -528,14 +571,14 @@ impl Resolver {
                 return (*resolved).clone();
             }
             // The other resolution ended without a result: do our own.
-            return self.resolve_with(trail, name, rtype).await;
+            return self.resolve_with(trail, name, rtype, false).await;
         }
 
         let guard = FlightGuard {
             shared,
             key: key.clone(),
         };
-        let mut resolved = self.resolve_with(trail, name, rtype).await;
+        let mut resolved = self.resolve_with(trail, name, rtype, false).await;
         if resolved.rcode == ResponseCode::ServFail && shared.config.serve_stale {
             resolved = self.stale(trail, name, rtype).unwrap_or(resolved);
         }
@@ -553,9 +596,15 @@ impl Resolver {
     }
 
     /// Walk for this question, with `trail` lent to the walk and given back.
-    async fn resolve_with(&self, trail: &mut Trail, name: &Name, rtype: RecordType) -> Resolved {
+    async fn resolve_with(
+        &self,
+        trail: &mut Trail,
+        name: &Name,
+        rtype: RecordType,
+        checking_disabled: bool,
+    ) -> Resolved {
         let lent = std::mem::replace(trail, Trail::new(trail.id, self.shared.sink.clone()));
-        let mut walk = self.walk(lent);
+        let mut walk = self.walk(lent, checking_disabled);
         let resolved = walk.resolve(name, rtype).await;
         *trail = walk.trail;
         resolved
@@ -594,7 +643,13 @@ impl Resolver {
             } else {
                 ResponseCode::NoError
             };
-            let authorities = hit.value.soa.into_iter().chain(hit.value.ns).collect();
+            let authorities = hit
+                .value
+                .soa
+                .into_iter()
+                .chain(hit.value.ns)
+                .chain(hit.value.dnssec)
+                .collect();
             return Resolved::new(rcode, Vec::new(), authorities);
         }
         let closest = cache
@@ -704,6 +759,7 @@ impl Responder for Resolver {
             rcode: reply.rcode,
             records: reply.answers.iter().map(RecordView::from).collect(),
             negative,
+            authentic: reply.authentic_data,
         };
         let shared = &*self.shared;
         shared.messages.keep(
@@ -719,19 +775,29 @@ impl Responder for Resolver {
     async fn respond(&self, request: &Request<'_>) -> Reply {
         let query = request.query();
         let answered = self
-            .answer(
+            .answer_checking(
                 request.src,
                 request.transport,
                 query.name(),
                 query.query_type(),
                 request.recursion_desired(),
+                request.checking_disabled(),
             )
             .await;
+        let (mut answers, mut authorities) = (answered.answers, answered.authorities);
+        if !request.dnssec_ok() {
+            validation::strip_for_do0(&mut answers, query.query_type());
+            validation::strip_for_do0(&mut authorities, query.query_type());
+        }
+        // AD to a client that showed it understands it: DO=1, or AD=1 in
+        // the question (RFC 6840 §5.7).
+        let wants_ad = request.dnssec_ok() || request.message.metadata.authentic_data;
         Reply {
             rcode: answered.rcode,
             recursion_available: true,
-            answers: answered.answers,
-            authorities: answered.authorities,
+            authentic_data: answered.authentic && wants_ad,
+            answers,
+            authorities,
             extended_error: answered.extended_error,
             ..Reply::default()
         }

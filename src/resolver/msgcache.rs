@@ -47,6 +47,8 @@ pub struct Remembered {
     pub records: Vec<RecordView>,
     /// For a negative answer: NXDOMAIN or NODATA.
     pub negative: bool,
+    /// Sent with AD=1 (validated as secure).
+    pub authentic: bool,
 }
 
 struct Stored {
@@ -254,6 +256,7 @@ mod tests {
             rcode: ResponseCode::NoError,
             records: Vec::new(),
             negative: false,
+            authentic: false,
         }
     }
 

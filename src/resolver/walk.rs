@@ -49,6 +49,7 @@ use super::classify::{
 use super::failure::{Failure, FailureKind, stale_answer};
 use super::metrics::Metrics;
 use super::servers::{LAME_HOLD, ServerStats};
+use super::validation::{self, Signed};
 use crate::dns::{Transport, address_of};
 use crate::exchange::{ExchangeError, exchange, make_query};
 use crate::nameserver::dname;
@@ -77,6 +78,9 @@ pub struct Trail {
     /// The name servers whose addresses are being looked up, outermost
     /// first: a lookup already on this list would need itself (a cycle).
     pub ns_lookups: Vec<LowerName>,
+    /// The zones whose keys are being established, outermost first: the
+    /// chain of trust must never need itself.
+    pub validating: Vec<Name>,
     pub events: Vec<Arc<Traced>>,
     sink: TraceSink,
 }
@@ -90,6 +94,7 @@ impl Trail {
             deadline: started + MAX_WALL_TIME,
             upstream_queries: 0,
             ns_lookups: Vec::new(),
+            validating: Vec::new(),
             events: Vec::new(),
             sink,
         }
@@ -146,7 +151,7 @@ impl Resolved {
 // Links live one at a time on the stack of a walk; boxing the SOA would
 // cost an allocation per negative answer for no gain.
 #[allow(clippy::large_enum_variant)]
-enum Link {
+pub(super) enum Link {
     /// The records asked for (any CNAMEs that led to them come first).
     Records(Vec<Record>),
     /// An alias: the CNAME records so far and the name to look up next.
@@ -166,7 +171,7 @@ enum Link {
 enum Asked {
     /// Something to go on: a referral, an answer, a denial; and the zone's
     /// own NS set, if the server sent it with authority.
-    Usable(Box<Classified>, Option<Delegation>),
+    Usable(Box<(Classified, Signed)>, Option<Delegation>),
     /// The server is lame for the zone.
     Lame(String),
     /// No usable response: an error rcode, a timeout, a network error.
@@ -220,7 +225,7 @@ fn unusable(addr: SocketAddr, own: &[SocketAddr]) -> Option<String> {
     Some(format!("{ip} is {why}"))
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One resolution, with what it borrows from the resolver.
 pub struct Walk<'r> {
@@ -233,6 +238,9 @@ pub struct Walk<'r> {
     pub upstream_slots: &'r Semaphore,
     /// Where this resolver serves clients: never asked as a name server.
     pub own_addrs: Vec<SocketAddr>,
+    /// The client set CD=1: its answer is not validated (DNSSEC records
+    /// are still asked for, and passed on).
+    pub checking_disabled: bool,
     pub trail: Trail,
 }
 
@@ -280,19 +288,40 @@ impl Walk<'_> {
         )))
     }
 
+    /// [`Walk::one_name`], boxed: the chain of trust asks for names (DS,
+    /// DNSKEY) from inside a walk.
+    pub(super) fn one_name_boxed<'a>(
+        &'a mut self,
+        name: &'a Name,
+        rtype: RecordType,
+    ) -> BoxFuture<'a, Link> {
+        Box::pin(self.one_name(name, rtype))
+    }
+
     /// One name: from the cache if it can, else by iteration.
     async fn one_name(&mut self, name: &Name, rtype: RecordType) -> Link {
         let lower = LowerName::new(name);
         let question = Question::new(name, rtype);
         if let Some(hit) = self.cache.answer(&lower, rtype) {
-            self.metrics.cache_hit(CacheKind::Answer);
-            self.trail.emit(TraceEvent::CacheAnswerHit {
-                question,
-                records: hit.value.iter().map(RecordView::from).collect(),
-            });
-            return Link::Records(hit.value);
+            // Data cached unchecked (asked with CD=1, or a DS that came
+            // with a referral) is checked before a validating walk uses it.
+            match self.checked_hit(hit.value).await {
+                Some(records) => {
+                    self.metrics.cache_hit(CacheKind::Answer);
+                    self.trail.emit(TraceEvent::CacheAnswerHit {
+                        question,
+                        records: records.iter().map(RecordView::from).collect(),
+                    });
+                    return Link::Records(records);
+                }
+                None => return self.resolve_afresh(name, rtype).await,
+            }
         }
-        if let Some(hit) = self.cache.negative(&lower, rtype) {
+        if let Some(hit) = self
+            .cache
+            .negative(&lower, rtype)
+            .filter(|hit| self.usable_denial(&hit.value))
+        {
             self.metrics.cache_hit(CacheKind::Negative);
             self.trail.emit(TraceEvent::CacheNegativeHit {
                 question,
@@ -306,7 +335,13 @@ impl Walk<'_> {
             return Link::Negative {
                 prefix: Vec::new(),
                 nxdomain: hit.value.nxdomain,
-                authorities: hit.value.soa.into_iter().chain(hit.value.ns).collect(),
+                authorities: hit
+                    .value
+                    .soa
+                    .into_iter()
+                    .chain(hit.value.ns)
+                    .chain(hit.value.dnssec)
+                    .collect(),
             };
         }
         if rtype != RecordType::CNAME
@@ -343,7 +378,12 @@ impl Walk<'_> {
             records.push(cname);
             return Link::Alias(records, target);
         }
-        if let Some(hit) = self.cache.failure(&lower, rtype) {
+        if let Some(hit) = self
+            .cache
+            .failure(&lower, rtype)
+            // Asked with CD=1, bogus data is what the client wants to see.
+            .filter(|hit| !(self.checking_disabled && hit.value.kind.is_dnssec()))
+        {
             // RFC 9520: a resolution that just failed is not tried again
             // at once; the failure is the answer for a little while.
             self.metrics.cache_hit(CacheKind::Failure);
@@ -354,9 +394,16 @@ impl Walk<'_> {
             });
             return Link::Fail(hit.value.cached());
         }
+        self.resolve_afresh(name, rtype).await
+    }
+
+    /// Not in the cache (or not usable from it): walk for it, and remember
+    /// a failure.
+    async fn resolve_afresh(&mut self, name: &Name, rtype: RecordType) -> Link {
+        let lower = LowerName::new(name);
         self.metrics.cache_miss();
         self.trail.emit(TraceEvent::CacheMiss {
-            question: question.clone(),
+            question: Question::new(name, rtype),
         });
         let link = self.iterate(name, rtype).await;
         if let Link::Fail(failure) = &link {
@@ -394,7 +441,13 @@ impl Walk<'_> {
     fn iterate<'a>(&'a mut self, name: &'a Name, rtype: RecordType) -> BoxFuture<'a, Link> {
         Box::pin(async move {
             let lower = LowerName::new(name);
-            let mut zone = self.starting_point(&lower);
+            // A DS is the parent's (RFC 4035 §4.2): start above the cut.
+            let start = if rtype == RecordType::DS && !lower.is_root() {
+                lower.base_name()
+            } else {
+                lower.clone()
+            };
+            let mut zone = self.starting_point(&start);
             // Addresses the parent sent for the zone's servers from outside
             // its own zone: a last resort, see `ask_zone`.
             let mut foreign_glue = Vec::new();
@@ -414,7 +467,7 @@ impl Walk<'_> {
                 let asked = self
                     .ask_zone(&zone, &foreign_glue, &sent, sent_type, minimised)
                     .await;
-                let classified = match asked {
+                let (classified, signed) = match asked {
                     Ok(c) => c,
                     Err(failure) if minimised && failure.kind != FailureKind::Other => {
                         // RFC 9156 §2.3: servers that choke on a shorter
@@ -432,6 +485,7 @@ impl Walk<'_> {
                     } => {
                         child.learned_from = zone.learned_from.clone();
                         child.learned_from.push(zone.zone.to_string());
+                        self.keep_referral_ds(&child.zone, &signed);
                         let ttl = self.cache.put_delegation(child.clone());
                         self.trail.emit(TraceEvent::Cached {
                             kind: CacheKind::Delegation,
@@ -464,6 +518,11 @@ impl Walk<'_> {
                         shown += 1;
                     }
                     Classified::Answer { mut rrsets, next } => {
+                        if let Err(failure) =
+                            self.validate_answer(&zone.zone, &mut rrsets, &signed).await
+                        {
+                            return Link::Fail(failure);
+                        }
                         self.limit_ttls(&mut rrsets);
                         self.tell_dnames(&rrsets);
                         self.cache_rrsets(&rrsets);
@@ -476,16 +535,28 @@ impl Walk<'_> {
                     Classified::Negative {
                         mut rrsets,
                         nxdomain,
-                        soa,
+                        mut soa,
                         ns,
                     } => {
-                        self.limit_ttls(&mut rrsets);
-                        self.tell_dnames(&rrsets);
-                        self.cache_rrsets(&rrsets);
+                        if let Err(failure) =
+                            self.validate_answer(&zone.zone, &mut rrsets, &signed).await
+                        {
+                            return Link::Fail(failure);
+                        }
                         let last = rrsets
                             .last()
                             .and_then(|rs| cname_target(rs))
                             .unwrap_or_else(|| name.clone());
+                        let dnssec = match self
+                            .validate_denial(&zone.zone, &last, rtype, nxdomain, &mut soa, &signed)
+                            .await
+                        {
+                            Ok(proof) => proof,
+                            Err(failure) => return Link::Fail(failure),
+                        };
+                        self.limit_ttls(&mut rrsets);
+                        self.tell_dnames(&rrsets);
+                        self.cache_rrsets(&rrsets);
                         self.cache_negative(
                             &LowerName::new(&last),
                             rtype,
@@ -493,12 +564,13 @@ impl Walk<'_> {
                                 nxdomain,
                                 soa: soa.clone(),
                                 ns: ns.clone(),
+                                dnssec: dnssec.clone(),
                             },
                         );
                         return Link::Negative {
                             prefix: rrsets.into_iter().flatten().collect(),
                             nxdomain,
-                            authorities: soa.into_iter().chain(ns).collect(),
+                            authorities: soa.into_iter().chain(ns).chain(dnssec).collect(),
                         };
                     }
                     Classified::Failure(reason) | Classified::Lame(reason) => {
@@ -602,7 +674,7 @@ impl Walk<'_> {
         name: &Name,
         rtype: RecordType,
         minimised: bool,
-    ) -> Result<Classified, Failure> {
+    ) -> Result<(Classified, Signed), Failure> {
         let (known, unknown) = self.server_addresses(zone);
         let mut failures = Failures::default();
         let mut tried: Vec<SocketAddr> = Vec::new();
@@ -818,7 +890,7 @@ impl Walk<'_> {
         rtype: RecordType,
         minimised: bool,
         failures: &mut Failures,
-    ) -> Result<Option<Classified>, Failure> {
+    ) -> Result<Option<(Classified, Signed)>, Failure> {
         match self
             .query_server(server, &zone.zone, name, rtype, minimised)
             .await?
@@ -974,7 +1046,13 @@ impl Walk<'_> {
                 question: question.clone(),
                 transport,
             });
-            let query = make_query(name, rtype, false, edns);
+            let mut query = make_query(name, rtype, false, edns);
+            // Validating: ask for the signatures (RFC 3225, RFC 4035 §4.1).
+            if self.config.trust_anchors.is_some()
+                && let Some(opt) = query.edns.as_mut()
+            {
+                opt.set_dnssec_ok(true);
+            }
             let ip = server.addr.ip();
             let timeout = self.servers.timeout_for(ip).min(
                 self.trail
@@ -1102,7 +1180,8 @@ impl Walk<'_> {
                         }
                         _ => None,
                     };
-                    Asked::Usable(Box::new(usable), apex)
+                    let signed = validation::signed_records(&response, zone);
+                    Asked::Usable(Box::new((usable, signed)), apex)
                 }
             });
         }

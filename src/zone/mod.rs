@@ -14,7 +14,10 @@
 //!
 //! Two kinds of record hickory's parser does not read are read here: DNAME
 //! (RFC 6672) and any type in the generic form of RFC 3597
-//! (`TYPE65534 \# 2 0102`). TTLs are checked before hickory sees them, so
+//! (`TYPE65534 \# 2 0102`); and the DNSSEC records it calls "dynamically
+//! generated" (DS, DNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM), read by
+//! [`crate::dnssec::text`], so that a parent's file can hold its children's
+//! DS and a zone signed by another tool can be served as it is. TTLs are checked before hickory sees them, so
 //! that `4294967296` or `-5` is called a bad TTL, not an unknown type.
 
 use std::collections::HashMap;
@@ -214,6 +217,34 @@ impl Zone {
     /// Whether `name` is at or below the apex.
     pub fn contains(&self, name: &LowerName) -> bool {
         self.lower_origin.zone_of(name)
+    }
+
+    /// Every name of the zone (empty non-terminals too), in no particular
+    /// order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&LowerName, &Node)> {
+        self.nodes.iter()
+    }
+
+    /// Add a record the zone file did not have (the DNSKEY, DS and NSEC
+    /// records of a zone signed as it is loaded), to the RRset of its name
+    /// and type, which takes its TTL.
+    pub fn insert(&mut self, record: Record) {
+        let node = self.nodes.entry(LowerName::new(&record.name)).or_default();
+        let rtype = record.record_type();
+        match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
+            Some(rrset) => {
+                let mut record = record;
+                record.ttl = rrset.records[0].ttl;
+                if !rrset.records.iter().any(|r| r.data == record.data) {
+                    rrset.records.push(record);
+                }
+            }
+            None => node.rrsets.push(Rrset {
+                rtype,
+                records: vec![record],
+                line: 0,
+            }),
+        }
     }
 
     /// Every record in the zone, in no particular order.
@@ -531,6 +562,7 @@ impl Head {
     /// or data in RFC 3597's generic form.
     fn is_ours(&self) -> bool {
         self.rtype == "DNAME"
+            || crate::dnssec::text::is_dnssec_type(&self.rtype)
             || generic_type(&self.rtype).is_some()
             || self.rdata.first().is_some_and(|w| w == "\\#")
     }
@@ -577,6 +609,10 @@ impl Head {
                     },
                 },
             ));
+        }
+        if crate::dnssec::text::is_dnssec_type(&self.rtype) {
+            let data = crate::dnssec::text::rdata(&self.rtype, &self.rdata, origin)?;
+            return Ok(Record::from_rdata(owner, ttl, data));
         }
         if self.rtype == "DNAME" {
             let [target] = self.rdata.as_slice() else {
@@ -812,8 +848,14 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
     names.sort_by_key(|(_, node)| node.rrsets.iter().map(|r| r.line).min().unwrap_or(0));
 
     for (name, node) in &names {
+        // DNSSEC's own records may stand beside a CNAME (RFC 4035 §2.5).
         if let Some(cname) = node.get(RecordType::CNAME)
-            && let Some(other) = node.rrsets.iter().find(|r| r.rtype != RecordType::CNAME)
+            && let Some(other) = node.rrsets.iter().find(|r| {
+                !matches!(
+                    r.rtype,
+                    RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
+                )
+            })
         {
             let line = cname.line.max(other.line);
             return Err(err(
@@ -829,7 +871,12 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
         // one, only the glue addresses of the delegated zone's servers.
         if let Some(cut) = zone_cut_above(zone, name) {
             let allowed: &[RecordType] = if cut == **name {
-                &[RecordType::NS, RecordType::DS]
+                &[
+                    RecordType::NS,
+                    RecordType::DS,
+                    RecordType::RRSIG,
+                    RecordType::NSEC,
+                ]
             } else {
                 &[RecordType::A, RecordType::AAAA]
             };

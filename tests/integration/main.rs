@@ -7,6 +7,7 @@ mod cli;
 mod conformance;
 mod control;
 mod demo;
+mod dnssec;
 mod edns;
 mod faults;
 mod forgery;

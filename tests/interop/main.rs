@@ -34,6 +34,7 @@ mod chromium;
 mod clients;
 mod compare;
 mod differential;
+mod dnssec;
 mod hierarchy;
 mod process;
 mod questions;
