@@ -16,7 +16,10 @@
 //!
 //! A browser asks for A and AAAA at once (RFC 8305). The first question of
 //! a visit is told step by step; the other ("companion") is told in one
-//! line when it ends, so the story stays readable.
+//! line when it ends, so the story stays readable. Which of the two walks
+//! from the root is up to the scheduler: when the companion goes upstream
+//! before the first question has, it is the one told step by step, and
+//! the first question becomes the companion.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -220,6 +223,11 @@ struct Resolution {
     asked: Vec<String>,
     /// The line waiting for its "cached …" notes.
     pending: Option<Line>,
+    /// The type asked.
+    rtype: Option<hickory_proto::rr::RecordType>,
+    /// A companion's lines, kept in case it is promoted (see the module
+    /// docs).
+    held: Vec<Line>,
 }
 
 /// Turns events into story lines as they come.
@@ -378,6 +386,7 @@ impl Storyteller {
                     id,
                     Resolution {
                         companion,
+                        rtype: Some(question.rtype),
                         ..Resolution::default()
                     },
                 );
@@ -454,6 +463,9 @@ impl Storyteller {
         } else {
             "the client"
         };
+        if matches!(traced.event, TraceEvent::UpstreamQuery { .. }) {
+            self.promote_if_first_upstream(traced.resolution, out);
+        }
         let state = self.resolutions.entry(traced.resolution).or_default();
         let companion = state.companion;
         // Lines of a companion are not told one by one (see the module docs).
@@ -813,10 +825,38 @@ impl Storyteller {
         }
         if !companion {
             out.extend(lines);
+        } else if !ended {
+            state.held.extend(lines);
         }
         if ended {
             self.resolutions.remove(&traced.resolution);
         }
+    }
+
+    /// A companion about to ask a server, while the first question has not
+    /// gone upstream (or not even arrived): it is the walk worth telling,
+    /// so it is told step by step from here (its lines so far first), and
+    /// the first question becomes the companion.
+    fn promote_if_first_upstream(&mut self, id: u64, out: &mut Vec<Line>) {
+        let is_companion = self.resolutions.get(&id).is_some_and(|r| r.companion);
+        let primary_walked = match self.primary {
+            None => false,
+            Some(primary) => self
+                .resolutions
+                .get(&primary)
+                .is_none_or(|p| p.asked_upstream),
+        };
+        if !self.in_visit || !is_companion || primary_walked {
+            return;
+        }
+        if let Some(previous) = self.primary.and_then(|p| self.resolutions.get_mut(&p)) {
+            previous.companion = true;
+        }
+        let promoted = self.resolutions.get_mut(&id).expect("checked above");
+        promoted.companion = false;
+        out.append(&mut promoted.held);
+        self.primary = Some(id);
+        self.primary_type = promoted.rtype;
     }
 }
 
@@ -916,6 +956,95 @@ mod tests {
         assert_eq!(step_for_zone("com."), 4);
         assert_eq!(step_for_zone("example.com."), 5);
         assert_eq!(step_for_zone("a.b.example.com."), 5);
+    }
+
+    /// The AAAA question walks from the root before the A question has even
+    /// arrived (the scheduler's choice): its walk is told step by step, and
+    /// the A question, answered from what that walk cached, in one line.
+    #[test]
+    fn the_question_that_walks_first_is_told_step_by_step() {
+        use hickory_proto::rr::RecordType;
+
+        use crate::trace::ServerView;
+
+        let browser: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let root = ServerView {
+            name: "a.root-servers.net.".into(),
+            addr: "127.0.0.2:53".parse().unwrap(),
+        };
+        let question = |rtype| Question::new(&"www.example.com.", rtype);
+        let event = |resolution, event| Traced {
+            seq: 0,
+            resolution,
+            at_us: 0,
+            event,
+        };
+        let received = |rtype| TraceEvent::QuestionReceived {
+            client: browser,
+            question: question(rtype),
+            transport: crate::dns::Transport::Udp,
+        };
+        let returned = |rtype| TraceEvent::AnswerReturned {
+            question: question(rtype),
+            rcode: ResponseCode::NoError,
+            records: Vec::new(),
+            upstream_queries: 0,
+            failure: None,
+            elapsed_us: 10,
+            authentic: false,
+            ede: None,
+        };
+        let events = [
+            event(
+                0,
+                TraceEvent::BrowserQuery {
+                    host: "www.example.com".into(),
+                    resolver: "127.0.0.1:53".parse().unwrap(),
+                    types: vec![RecordType::A, RecordType::AAAA],
+                },
+            ),
+            event(2, received(RecordType::AAAA)),
+            event(
+                2,
+                TraceEvent::CacheMiss {
+                    question: question(RecordType::AAAA),
+                },
+            ),
+            event(
+                2,
+                TraceEvent::UpstreamQuery {
+                    server: root,
+                    zone: ".".into(),
+                    question: question(RecordType::AAAA),
+                    transport: crate::dns::Transport::Udp,
+                },
+            ),
+            event(2, returned(RecordType::AAAA)),
+            event(1, received(RecordType::A)),
+            event(1, returned(RecordType::A)),
+        ];
+        let events: Vec<Box<Traced>> = events.into_iter().map(Box::new).collect();
+        let lines = tell_all("type www.example.com", &events);
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("www.example.com. AAAA is not in its cache")),
+            "{texts:#?}"
+        );
+        let step3 = lines.iter().find(|l| l.number == Some(3)).expect("step 3");
+        assert!(step3.text.contains("AAAA?"), "{texts:#?}");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("resolver: meanwhile, www.example.com. A:")),
+            "{texts:#?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.number == Some(7)).count(),
+            1,
+            "{texts:#?}"
+        );
     }
 
     #[test]

@@ -281,7 +281,17 @@ async fn the_page_comes_back_while_one_of_the_four_is_healthy() {
         .flat_map(|r| &r.lines)
         .filter(|l| l.text.contains("no response (timeout)"))
         .count();
-    assert!(timeouts >= 1, "the story shows the dead servers");
+    assert!(
+        timeouts >= 1,
+        "the story shows the dead servers: {:#?}",
+        reports
+            .iter()
+            .map(|r| (
+                &r.summary,
+                r.lines.iter().map(|l| &l.text).collect::<Vec<_>>()
+            ))
+            .collect::<Vec<_>>()
+    );
     let healthy = reports
         .iter()
         .flat_map(|r| r.servers_asked())
