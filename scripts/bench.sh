@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # make bench: dnstrail side by side with Unbound, NSD, Knot DNS and nginx,
-# on loopback, bounded in time (about 6 minutes of load; under 10 with a
+# on loopback, bounded in time (about 7 minutes of load; under 10 with a
 # warm build). Installs the peers from Debian's packages when missing,
 # builds the release binary, runs every workload alternating ours and the
 # peer's (scripts/bench/bench.py), and writes BENCHMARKS.md,
 # target/bench/results.json and target/bench/ratios.svg (scripts/bench/report.py).
 #
 # Knobs (environment): ROUNDS (3), SECS (5) per run, SERVER_CPU (1),
-# CLIENT_CPU (0), ONLY (resolver,nameserver,web,demo), BENCH_PORT_BASE
-# (15300), BENCH_NS_NET (127.0.9: name servers on port 53 of .2-.7).
+# CLIENT_CPU (0), ONLY (resolver,nameserver,zone,web,demo), BENCH_PORT_BASE
+# (15300), BENCH_NS_NET (127.0.9: name servers on port 53 of .2-.7),
+# ZONE_RECORDS (1000000: the zone each name server loads for the "zone"
+# rows, written to target/bench/big.zone by scripts/bench/bigzone.py).
 # It measures; it does not fail when dnstrail is behind a peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -50,6 +50,8 @@ def short(w, peer):
         "nameserver-auth-mix": "auth q/s, mix",
         "nameserver-root": "root referral q/s",
         "nameserver-tld": "com. referral q/s",
+        "zone-load": "1M-record zone, load",
+        "zone-memory": "1M-record zone, peak RSS",
         "web-index": "web index req/s",
         "web-index-p50": "web index latency",
         "web-100k": "web 100 KB req/s",
@@ -201,6 +203,13 @@ def markdown(results, notes):
         f"its control port), then `www.example.com A` timed from send to answer: "
         f"{c['cold_count']} samples per resolver per round; root, .com and an example.com "
         "server are asked each time. The flush is not timed.\n"
+        "- 1M-record zone: `scripts/bench/bigzone.py` writes a zone of a million records shaped "
+        "like a big hosted zone (A, some names with two; AAAA, TXT, MX, CNAME; every 50th host a "
+        "delegation with two name servers and glue) to `target/bench/big.zone`; `dnstrail auth "
+        "--zone`, NSD and Knot DNS (one process each, pinned as above) load it in turn. Load: "
+        "launch to the first answer for the file's last name (asked every 20 ms). Memory: the "
+        "peak RSS (`VmHWM`) of the largest process; NSD loads in its main process and forks "
+        "its server from it, so its children are not added.\n"
         f"- Demo: `dnstrail demo --dns-port 0 --web-port 0`, {c['demo_runs']} runs, wall time "
         "from launch to exit and the process's peak RSS (`getrusage`). For scale, both stacks "
         "started from nothing to the first correct answer through the resolver: ours (four "
