@@ -127,9 +127,9 @@ impl Signing {
 
     /// Serving for the zones among `zones` that came signed, if any: what
     /// a name server does without `--dnssec`.
-    pub fn presigned(zones: &[Zone]) -> Option<Signing> {
+    pub fn presigned<'z>(zones: impl IntoIterator<Item = &'z Zone>) -> Option<Signing> {
         let zones: HashMap<LowerName, ZoneSigning> = zones
-            .iter()
+            .into_iter()
             .filter(|z| is_presigned(z))
             .map(|z| (z.lower_origin().clone(), ZoneSigning::presigned(z)))
             .collect();

@@ -89,12 +89,14 @@ impl NameServer {
     /// A server of zones it may share with others in the process: a change
     /// to one is seen by every server of it at once.
     pub fn serving(zones: Vec<Arc<LiveZone>>) -> NameServer {
-        let snapshots: Vec<Zone> = zones.iter().map(|z| (*z.snapshot()).clone()).collect();
+        // The zones as they are now, shared, not copied: a big zone would
+        // be held twice while the server starts.
+        let snapshots: Vec<Arc<Zone>> = zones.iter().map(|z| z.snapshot()).collect();
         NameServer {
             zones: zones.into(),
             transfers_to: Arc::new([]),
             updates: Arc::default(),
-            dnssec: Signing::presigned(&snapshots).map(Arc::new),
+            dnssec: Signing::presigned(snapshots.iter().map(|z| &**z)).map(Arc::new),
             fault: FaultSwitch::default(),
         }
     }
