@@ -220,6 +220,7 @@ impl Topology {
             check_delegated(&zones, zone)?;
             for name in ns_targets(
                 zone.rrset(zone.lower_origin(), RecordType::NS)
+                    .as_ref()
                     .map(|r| &r.records[..]),
             ) {
                 let addrs = addresses_anywhere(&zones, &name);
@@ -377,15 +378,15 @@ impl Topology {
             let addrs: Vec<IpAddr> = [RecordType::A, RecordType::AAAA]
                 .iter()
                 .filter_map(|t| zone.rrset(&lower, *t))
-                .flat_map(|r| r.records.iter())
-                .filter_map(crate::dns::address_of)
+                .flat_map(|r| r.records)
+                .filter_map(|r| crate::dns::address_of(&r))
                 .collect();
             if !addrs.is_empty() {
                 return (addrs, chain);
             }
             match zone
                 .rrset(&lower, RecordType::CNAME)
-                .map(|r| &r.records[0].data)
+                .map(|r| r.records[0].data.clone())
             {
                 Some(RData::CNAME(target)) => {
                     name = target.0.clone();
@@ -615,7 +616,11 @@ fn check_delegations_below(zones: &[Zone], zone: &Zone, source: &str) -> Result<
         if zones.iter().any(|z| *z.lower_origin() == lower) {
             continue;
         }
-        let targets = ns_targets(zone.rrset(&lower, RecordType::NS).map(|r| &r.records[..]));
+        let targets = ns_targets(
+            zone.rrset(&lower, RecordType::NS)
+                .as_ref()
+                .map(|r| &r.records[..]),
+        );
         if targets
             .iter()
             .all(|t| addresses_anywhere(zones, t).is_empty())

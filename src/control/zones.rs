@@ -103,15 +103,10 @@ pub async fn status(zone: &HostedZone, with_records: bool) -> ZoneStatus {
     let servers = futures_util::future::join_all(asked).await;
     let in_sync = servers.iter().all(|s| s.serial == Some(snapshot.serial()));
     let (records, truncated) = if with_records {
-        let all: Vec<&Record> = snapshot.records().collect();
+        let all: Vec<Record> = snapshot.records().collect();
         let truncated = all.len() > MAX_LISTED;
         (
-            Some(
-                all.into_iter()
-                    .take(MAX_LISTED)
-                    .map(RecordView::from)
-                    .collect(),
-            ),
+            Some(all.iter().take(MAX_LISTED).map(RecordView::from).collect()),
             truncated,
         )
     } else {

@@ -191,7 +191,7 @@ fn add_answer(response: &mut Response, record: Record) {
 
 /// The DNAME of the closest ancestor of `name` in the zone that has one,
 /// the apex included: everything below it is renamed (RFC 6672 §2.3).
-fn dname_above<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Rrset> {
+fn dname_above(zone: &Zone, name: &LowerName) -> Option<Rrset> {
     let mut ancestor = name.clone();
     while ancestor != *zone.lower_origin() && !ancestor.is_root() {
         ancestor = ancestor.base_name();
@@ -204,10 +204,10 @@ fn dname_above<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Rrset> {
 
 /// The wildcard that covers a name that does not exist, if any (RFC 4592):
 /// `*.` prepended to the closest encloser, the deepest existing ancestor.
-fn wildcard_for<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
+fn wildcard_for(zone: &Zone, name: &LowerName) -> Option<Node> {
     let mut ancestor = name.base_name();
     while zone.contains(&ancestor) {
-        if zone.node(&ancestor).is_some() {
+        if zone.exists(&ancestor) {
             let wildcard = LowerName::new(&Name::from(&ancestor).prepend_label("*").ok()?);
             return zone.node(&wildcard);
         }
@@ -277,14 +277,14 @@ fn add_additional_addresses(zone: &Zone, response: &mut Response) {
 /// The whole zone for a transfer (AXFR, RFC 5936): the SOA, every other
 /// record, and the SOA again to say it is complete.
 pub fn transfer(zone: &Zone) -> Vec<Record> {
-    let mut rest: Vec<&Record> = zone
+    let mut rest: Vec<Record> = zone
         .records()
         .filter(|r| r.record_type() != RecordType::SOA)
         .collect();
     rest.sort_by(|a, b| (&a.name, a.record_type()).cmp(&(&b.name, b.record_type())));
     let mut records = Vec::with_capacity(rest.len() + 2);
     records.push(zone.soa().clone());
-    records.extend(rest.into_iter().cloned());
+    records.extend(rest);
     records.push(zone.soa().clone());
     records
 }

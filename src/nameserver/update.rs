@@ -93,9 +93,9 @@ fn commit(
     mut added: Vec<Record>,
 ) -> Result<Option<Updated>, Refused> {
     // Adding what is there, or deleting what is not, changes nothing.
-    let present: Vec<&Record> = zone.records().collect();
-    deleted.retain(|d| present.contains(&d));
-    added.retain(|a| !present.iter().any(|p| *p == a && p.ttl == a.ttl));
+    let present: Vec<Record> = zone.records().collect();
+    deleted.retain(|d| present.contains(d));
+    added.retain(|a| !present.iter().any(|p| p == a && p.ttl == a.ttl));
     if deleted.is_empty() && added.is_empty() {
         return Ok(None);
     }
@@ -162,7 +162,8 @@ pub(crate) fn serial_newer(a: u32, b: u32) -> bool {
 
 /// §3.2: every prerequisite must hold.
 fn check_prerequisites(zone: &Zone, prerequisites: &[Record]) -> Result<(), Refused> {
-    let records: Vec<&Record> = zone.records().collect();
+    let owned: Vec<Record> = zone.records().collect();
+    let records: Vec<&Record> = owned.iter().collect();
     let at = |name: &Name| -> Vec<&Record> {
         let lower = LowerName::new(name);
         records
@@ -263,7 +264,8 @@ fn check_prerequisites(zone: &Zone, prerequisites: &[Record]) -> Result<(), Refu
 
 /// §3.4: the records the update section deletes and adds.
 fn changes(zone: &Zone, updates: &[Record]) -> Result<(Vec<Record>, Vec<Record>), Refused> {
-    let records: Vec<&Record> = zone.records().collect();
+    let owned: Vec<Record> = zone.records().collect();
+    let records: Vec<&Record> = owned.iter().collect();
     let apex = zone.lower_origin();
     let (mut deleted, mut added) = (Vec::new(), Vec::new());
     // §3.4.1: check them all before changing anything.

@@ -28,7 +28,9 @@ use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 pub mod journal;
+mod store;
 use hickory_proto::serialize::txt::Parser;
+use store::{Added, Data, KeptNode};
 
 use crate::nameserver::dname;
 
@@ -79,13 +81,15 @@ impl Node {
     }
 }
 
-/// A loaded, checked zone: its apex, its SOA, and its names.
+/// A loaded, checked zone: its apex, its SOA, and its names. The records
+/// are kept compactly (see `store.rs`); [`Zone::node`], [`Zone::rrset`] and
+/// [`Zone::records`] hand them out as hickory records.
 #[derive(Debug, Clone)]
 pub struct Zone {
     origin: Name,
     lower_origin: LowerName,
     file: PathBuf,
-    nodes: HashMap<LowerName, Node>,
+    nodes: HashMap<LowerName, KeptNode>,
     soa: Record,
     /// The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM)
     /// (RFC 2308 §3), so caches keep the negative answer for that long.
@@ -99,6 +103,9 @@ impl Zone {
         let path = path.as_ref();
         let text = read_file(path)?;
         let zone = Zone::parse(&text, path)?;
+        // The text is no longer needed once the zone is built: a big
+        // zone's file is not kept beside it.
+        drop(text);
         journal::replay(zone)
     }
 
@@ -110,9 +117,9 @@ impl Zone {
     pub fn with_changes(&self, deleted: &[Record], added: &[Record]) -> Result<Zone, String> {
         let mut records: Vec<(Record, usize)> = self
             .nodes
-            .values()
-            .flat_map(|n| n.rrsets.iter())
-            .flat_map(|rrset| rrset.records.iter().map(move |r| (r.clone(), rrset.line)))
+            .iter()
+            .flat_map(|(key, node)| node.rrsets.iter().map(move |rrset| (key, rrset)))
+            .flat_map(|(key, rrset)| rrset.records(key).map(|r| (r, rrset.line as usize)))
             .filter(|(r, _)| !deleted.contains(r))
             .collect();
         for add in added {
@@ -141,17 +148,19 @@ impl Zone {
     pub fn load_records(path: impl AsRef<Path>) -> Result<Vec<Record>, ZoneError> {
         let path = path.as_ref();
         let text = read_file(path)?;
-        Ok(read_records(&text, path)?
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect())
+        let mut records = Vec::new();
+        read_records(&text, path, |record, _| records.push(record))?;
+        Ok(records)
     }
 
-    /// Parse and check zone-file text; `file` names it in errors.
+    /// Parse and check zone-file text; `file` names it in errors. Each
+    /// record goes into the zone as it is read, so the text, a list of every
+    /// record and the zone are never all held at once.
     pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Zone, ZoneError> {
         let file = file.as_ref();
-        let records = read_records(text, file)?;
-        build(records, file)
+        let mut builder = Builder::new(file);
+        read_records(text, file, |record, line| builder.add(record, line))?;
+        builder.finish()
     }
 
     /// A zone from records that came some other way than a file (a zone
@@ -165,9 +174,10 @@ impl Zone {
     /// relative names taken below this zone's apex.
     pub fn parse_record(&self, text: &str) -> Result<Record, String> {
         let entry = format!("$ORIGIN {}\n{text}\n", self.origin);
-        let mut records = read_records(&entry, &self.file).map_err(|e| e.reason)?;
+        let mut records = Vec::new();
+        read_records(&entry, &self.file, |record, _| records.push(record)).map_err(|e| e.reason)?;
         match records.len() {
-            1 => Ok(records.remove(0).0),
+            1 => Ok(records.remove(0)),
             _ => Err(format!("`{text}` is not one record")),
         }
     }
@@ -194,9 +204,9 @@ impl Zone {
     pub fn first_name_server(&self) -> Option<Name> {
         self.rrset(&self.lower_origin, RecordType::NS)?
             .records
-            .iter()
-            .find_map(|r| match &r.data {
-                RData::NS(ns) => Some(ns.0.clone()),
+            .into_iter()
+            .find_map(|r| match r.data {
+                RData::NS(ns) => Some(ns.0),
                 _ => None,
             })
     }
@@ -206,12 +216,26 @@ impl Zone {
         &self.negative_soa
     }
 
-    pub fn node(&self, name: &LowerName) -> Option<&Node> {
-        self.nodes.get(name)
+    /// The records at `name`, if the name exists.
+    pub fn node(&self, name: &LowerName) -> Option<Node> {
+        let (key, node) = self.nodes.get_key_value(name)?;
+        Some(node.to_node(key))
     }
 
-    pub fn rrset(&self, name: &LowerName, rtype: RecordType) -> Option<&Rrset> {
-        self.node(name).and_then(|n| n.get(rtype))
+    /// Whether `name` exists in the zone (with records, or as an empty
+    /// non-terminal).
+    pub fn exists(&self, name: &LowerName) -> bool {
+        self.nodes.contains_key(name)
+    }
+
+    /// Whether `name` has records of type `rtype`.
+    pub fn has(&self, name: &LowerName, rtype: RecordType) -> bool {
+        self.nodes.get(name).is_some_and(|n| n.get(rtype).is_some())
+    }
+
+    pub fn rrset(&self, name: &LowerName, rtype: RecordType) -> Option<Rrset> {
+        let (key, node) = self.nodes.get_key_value(name)?;
+        Some(node.get(rtype)?.to_rrset(key))
     }
 
     /// Whether `name` is at or below the apex.
@@ -221,37 +245,26 @@ impl Zone {
 
     /// Every name of the zone (empty non-terminals too), in no particular
     /// order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&LowerName, &Node)> {
-        self.nodes.iter()
+    pub fn nodes(&self) -> impl Iterator<Item = (&LowerName, Node)> {
+        self.nodes
+            .iter()
+            .map(|(key, node)| (key, node.to_node(key)))
     }
 
     /// Add a record the zone file did not have (the DNSKEY, DS and NSEC
     /// records of a zone signed as it is loaded), to the RRset of its name
     /// and type, which takes its TTL.
     pub fn insert(&mut self, record: Record) {
-        let node = self.nodes.entry(LowerName::new(&record.name)).or_default();
-        let rtype = record.record_type();
-        match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
-            Some(rrset) => {
-                let mut record = record;
-                record.ttl = rrset.records[0].ttl;
-                if !rrset.records.iter().any(|r| r.data == record.data) {
-                    rrset.records.push(record);
-                }
-            }
-            None => node.rrsets.push(Rrset {
-                rtype,
-                records: vec![record],
-                line: 0,
-            }),
-        }
+        let key = LowerName::new(&record.name);
+        let node = self.nodes.entry(key.clone()).or_default();
+        node.add(&key, record, 0, false);
     }
 
     /// Every record in the zone, in no particular order.
-    pub fn records(&self) -> impl Iterator<Item = &Record> {
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
         self.nodes
-            .values()
-            .flat_map(|n| n.rrsets.iter().flat_map(|r| r.records.iter()))
+            .iter()
+            .flat_map(|(key, node)| node.rrsets.iter().flat_map(move |rrset| rrset.records(key)))
     }
 
     /// Every name with records, with the types it holds; used by docs and tests
@@ -259,12 +272,8 @@ impl Zone {
     pub fn names_and_types(&self) -> Vec<(Name, RecordType)> {
         let mut out: Vec<(Name, RecordType)> = self
             .nodes
-            .values()
-            .flat_map(|n| {
-                n.rrsets
-                    .iter()
-                    .map(|r| (r.records[0].name.clone(), r.rtype))
-            })
+            .iter()
+            .flat_map(|(key, n)| n.rrsets.iter().map(|r| (r.owner(key), r.rtype)))
             .collect();
         out.sort();
         out
@@ -316,68 +325,112 @@ struct Entry<'t> {
     text: &'t str,
 }
 
-/// Split zone-file text into entries, honouring quotes, escapes, comments and
-/// parentheses, and dropping entries that hold only blanks and comments.
-fn split_entries(text: &str) -> Result<Vec<Entry<'_>>, (usize, String)> {
-    let mut entries = Vec::new();
-    let (mut start, mut start_line, mut line) = (0usize, 1usize, 1usize);
-    let (mut depth, mut in_quote, mut in_comment, mut escaped) = (0u32, false, false, false);
-    let mut has_content = false;
-    for (i, c) in text.char_indices() {
-        if c == '\n' {
-            in_comment = false;
-            escaped = false;
-            if depth == 0 && !in_quote {
-                if has_content {
-                    entries.push(Entry {
-                        line: start_line,
-                        text: &text[start..i],
-                    });
+/// The entries of zone-file text, one at a time, honouring quotes, escapes,
+/// comments and parentheses, and skipping entries that hold only blanks and
+/// comments. An error (a stray `)`, or a quote or `(` never closed) ends it.
+struct Entries<'t> {
+    text: &'t str,
+    chars: std::str::CharIndices<'t>,
+    start: usize,
+    start_line: usize,
+    line: usize,
+    depth: u32,
+    in_quote: bool,
+    in_comment: bool,
+    escaped: bool,
+    has_content: bool,
+    done: bool,
+}
+
+impl<'t> Entries<'t> {
+    fn new(text: &'t str) -> Entries<'t> {
+        Entries {
+            text,
+            chars: text.char_indices(),
+            start: 0,
+            start_line: 1,
+            line: 1,
+            depth: 0,
+            in_quote: false,
+            in_comment: false,
+            escaped: false,
+            has_content: false,
+            done: false,
+        }
+    }
+}
+
+impl<'t> Iterator for Entries<'t> {
+    type Item = Result<Entry<'t>, (usize, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        for (i, c) in self.chars.by_ref() {
+            if c == '\n' {
+                self.in_comment = false;
+                self.escaped = false;
+                let mut entry = None;
+                if self.depth == 0 && !self.in_quote {
+                    if self.has_content {
+                        entry = Some(Entry {
+                            line: self.start_line,
+                            text: &self.text[self.start..i],
+                        });
+                    }
+                    self.start = i + 1;
+                    self.start_line = self.line + 1;
+                    self.has_content = false;
                 }
-                start = i + 1;
-                start_line = line + 1;
-                has_content = false;
-            }
-            line += 1;
-            continue;
-        }
-        if in_comment {
-            continue;
-        }
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '"' => in_quote = !in_quote,
-            ';' if !in_quote => in_comment = true,
-            '(' if !in_quote => depth += 1,
-            ')' if !in_quote => {
-                if depth == 0 {
-                    return Err((line, "')' without a matching '('".into()));
+                self.line += 1;
+                if let Some(entry) = entry {
+                    return Some(Ok(entry));
                 }
-                depth -= 1;
+                continue;
             }
-            _ => {}
+            if self.in_comment {
+                continue;
+            }
+            if self.escaped {
+                self.escaped = false;
+                continue;
+            }
+            match c {
+                '\\' => self.escaped = true,
+                '"' => self.in_quote = !self.in_quote,
+                ';' if !self.in_quote => self.in_comment = true,
+                '(' if !self.in_quote => self.depth += 1,
+                ')' if !self.in_quote => {
+                    if self.depth == 0 {
+                        self.done = true;
+                        return Some(Err((self.line, "')' without a matching '('".into())));
+                    }
+                    self.depth -= 1;
+                }
+                _ => {}
+            }
+            if !c.is_whitespace() && !self.in_comment {
+                self.has_content = true;
+            }
         }
-        if !c.is_whitespace() && !in_comment {
-            has_content = true;
+        self.done = true;
+        if self.in_quote {
+            return Some(Err((
+                self.start_line,
+                "a quoted string is not closed".into(),
+            )));
         }
+        if self.depth > 0 {
+            return Some(Err((self.start_line, "'(' is never closed".into())));
+        }
+        self.has_content.then(|| {
+            Ok(Entry {
+                line: self.start_line,
+                text: &self.text[self.start..],
+            })
+        })
     }
-    if in_quote {
-        return Err((start_line, "a quoted string is not closed".into()));
-    }
-    if depth > 0 {
-        return Err((start_line, "'(' is never closed".into()));
-    }
-    if has_content {
-        entries.push(Entry {
-            line: start_line,
-            text: &text[start..],
-        });
-    }
-    Ok(entries)
 }
 
 /// The first whitespace-separated word of an entry.
@@ -385,20 +438,28 @@ fn first_word(text: &str) -> &str {
     text.split_whitespace().next().unwrap_or("")
 }
 
-/// Read every record with the line it came from.
-fn read_records(text: &str, file: &Path) -> Result<Vec<(Record, usize)>, ZoneError> {
+/// Read every record, handing each to `each` with the line it came from.
+/// The file's layout is checked first (quotes and parentheses closed), so
+/// that such a mistake is reported wherever it is, before any record's.
+fn read_records(
+    text: &str,
+    file: &Path,
+    mut each: impl FnMut(Record, usize),
+) -> Result<(), ZoneError> {
     let err = |line: usize, reason: String| ZoneError {
         file: file.to_path_buf(),
         line: Some(line),
         reason,
     };
-    let entries = split_entries(text).map_err(|(line, reason)| err(line, reason))?;
+    if let Some(Err((line, reason))) = Entries::new(text).find(Result::is_err) {
+        return Err(err(line, reason));
+    }
+    let entries = Entries::new(text).map(|entry| entry.expect("checked above"));
 
     let mut origin: Option<Name> = None;
     let mut default_ttl: Option<String> = None;
     let mut last_ttl: Option<u32> = None;
     let mut last_owner: Option<Name> = None;
-    let mut records = Vec::new();
 
     for entry in entries {
         let word = first_word(entry.text);
@@ -479,7 +540,7 @@ fn read_records(text: &str, file: &Path) -> Result<Vec<(Record, usize)>, ZoneErr
                 .map_err(|reason| err(entry.line, reason))?;
             last_ttl = Some(record.ttl);
             last_owner = Some(record.name.clone());
-            records.push((record, entry.line));
+            each(record, entry.line);
             continue;
         }
         let parsed = Parser::new(
@@ -505,11 +566,11 @@ fn read_records(text: &str, file: &Path) -> Result<Vec<(Record, usize)>, ZoneErr
                 }
                 last_ttl = Some(record.ttl);
                 last_owner = Some(record.name.clone());
-                records.push((record.clone(), entry.line));
+                each(record.clone(), entry.line);
             }
         }
     }
-    Ok(records)
+    Ok(())
 }
 
 /// The fields of an entry before its data: owner (unless blank), TTL and
@@ -728,101 +789,155 @@ fn describe_parse_error(error: &str, entry: &str) -> String {
 
 /// Assemble checked records into a zone.
 fn build(records: Vec<(Record, usize)>, file: &Path) -> Result<Zone, ZoneError> {
-    let err = |line: Option<usize>, reason: String| ZoneError {
-        file: file.to_path_buf(),
-        line,
-        reason,
-    };
-
-    let mut soas = records
-        .iter()
-        .filter(|(r, _)| r.record_type() == RecordType::SOA);
-    let Some((soa, soa_line)) = soas.next().cloned() else {
-        return Err(err(
-            None,
-            "no SOA record: a zone file starts with the SOA of its apex".into(),
-        ));
-    };
-    if let Some((_, line)) = soas.next() {
-        return Err(err(
-            Some(*line),
-            format!("a second SOA record (the first is on line {soa_line})"),
-        ));
-    }
-    let origin = soa.name.clone();
-    let lower_origin = LowerName::new(&origin);
-
-    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+    let mut builder = Builder::new(file);
     for (record, line) in records {
+        builder.add(record, line);
+    }
+    builder.finish()
+}
+
+/// A zone being built from records given one at a time, in file order.
+/// Its mistakes are those a whole list of records would show, in the same
+/// order: no SOA, then a second SOA, then the first record (in file order)
+/// outside the apex or a second CNAME, then [`check`]'s.
+struct Builder<'f> {
+    file: &'f Path,
+    nodes: HashMap<LowerName, KeptNode>,
+    /// The first SOA and its line; its owner is the apex.
+    soa: Option<(Record, usize)>,
+    /// The SOA's owner in lower case (the root until there is one).
+    apex: LowerName,
+    second_soa: Option<usize>,
+    /// Records before the SOA (a file may put them there), placed once the
+    /// apex is known.
+    before_soa: Vec<(Record, usize)>,
+    /// The first record that cannot be placed; later ones are not placed.
+    mistake: Option<ZoneError>,
+}
+
+impl<'f> Builder<'f> {
+    fn new(file: &'f Path) -> Builder<'f> {
+        Builder {
+            file,
+            nodes: HashMap::new(),
+            soa: None,
+            apex: LowerName::from(&Name::root()),
+            second_soa: None,
+            before_soa: Vec::new(),
+            mistake: None,
+        }
+    }
+
+    fn add(&mut self, record: Record, line: usize) {
+        if record.record_type() == RecordType::SOA {
+            if self.soa.is_none() {
+                self.apex = LowerName::new(&record.name);
+                self.soa = Some((record.clone(), line));
+                for (early, early_line) in std::mem::take(&mut self.before_soa) {
+                    self.place(early, early_line);
+                }
+            } else if self.second_soa.is_none() {
+                self.second_soa = Some(line);
+            }
+        }
+        if self.soa.is_none() {
+            self.before_soa.push((record, line));
+        } else {
+            self.place(record, line);
+        }
+    }
+
+    /// Put a record at its name, unless it is outside the apex or a second
+    /// CNAME.
+    fn place(&mut self, record: Record, line: usize) {
+        if self.mistake.is_some() {
+            return;
+        }
+        let (soa, _) = self.soa.as_ref().expect("placed after the SOA");
         let name = LowerName::new(&record.name);
-        if !lower_origin.zone_of(&name) {
+        if !self.apex.zone_of(&name) {
+            self.mistake = Some(ZoneError {
+                file: self.file.to_path_buf(),
+                line: Some(line),
+                reason: format!(
+                    "out-of-zone data: {} is not in the zone {} (the SOA's owner)",
+                    record.name, soa.name
+                ),
+            });
+            return;
+        }
+        let owner = record.name.clone();
+        let node = self.nodes.entry(name.clone()).or_default();
+        if let Added::SecondCname(first) = node.add(&name, record, line, true) {
+            self.mistake = Some(ZoneError {
+                file: self.file.to_path_buf(),
+                line: Some(line),
+                reason: format!(
+                    "{owner} has a second CNAME (the first is on line {first}); a name is an alias of one name only"
+                ),
+            });
+        }
+    }
+
+    fn finish(self) -> Result<Zone, ZoneError> {
+        let err = |line: Option<usize>, reason: String| ZoneError {
+            file: self.file.to_path_buf(),
+            line,
+            reason,
+        };
+        let Some((soa, soa_line)) = self.soa else {
+            return Err(err(
+                None,
+                "no SOA record: a zone file starts with the SOA of its apex".into(),
+            ));
+        };
+        if let Some(line) = self.second_soa {
             return Err(err(
                 Some(line),
-                format!(
-                    "out-of-zone data: {} is not in the zone {origin} (the SOA's owner)",
-                    record.name
-                ),
+                format!("a second SOA record (the first is on line {soa_line})"),
             ));
         }
-        let node = nodes.entry(name).or_default();
-        let rtype = record.record_type();
-        match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
-            Some(rrset) => {
-                if rtype == RecordType::CNAME {
-                    return Err(err(
-                        Some(line),
-                        format!(
-                            "{} has a second CNAME (the first is on line {}); a name is an alias of one name only",
-                            record.name, rrset.line
-                        ),
-                    ));
-                }
-                // RFC 2181 §5.2: one TTL per RRset; keep the first as BIND does.
-                let mut record = record;
-                record.ttl = rrset.records[0].ttl;
-                if !rrset.records.iter().any(|r| r.data == record.data) {
-                    rrset.records.push(record);
-                }
+        if let Some(mistake) = self.mistake {
+            return Err(mistake);
+        }
+        let origin = soa.name.clone();
+        let lower_origin = LowerName::new(&origin);
+        let mut nodes = self.nodes;
+
+        // Empty non-terminals: every name between the apex and an owner exists.
+        let mut missing: Vec<LowerName> = Vec::new();
+        for name in nodes.keys() {
+            let mut ancestor = name.base_name();
+            while ancestor.num_labels() > lower_origin.num_labels()
+                && !nodes.contains_key(&ancestor)
+            {
+                missing.push(ancestor.clone());
+                ancestor = ancestor.base_name();
             }
-            None => node.rrsets.push(Rrset {
-                rtype,
-                records: vec![record],
-                line,
-            }),
         }
-    }
-
-    // Empty non-terminals: every name between the apex and an owner exists.
-    let owners: Vec<Name> = nodes
-        .values()
-        .map(|n| n.rrsets[0].records[0].name.clone())
-        .collect();
-    for owner in owners {
-        let mut name = owner.base_name();
-        while name.num_labels() > origin.num_labels() {
-            nodes.entry(LowerName::new(&name)).or_default();
-            name = name.base_name();
+        for name in missing {
+            nodes.entry(name).or_default();
         }
+
+        let zone_soa = soa.clone();
+        let negative_ttl = match &soa.data {
+            RData::SOA(s) => soa.ttl.min(s.minimum),
+            _ => soa.ttl,
+        };
+        let mut negative_soa = soa;
+        negative_soa.ttl = negative_ttl;
+
+        let zone = Zone {
+            origin,
+            lower_origin,
+            file: self.file.to_path_buf(),
+            nodes,
+            soa: zone_soa,
+            negative_soa,
+        };
+        check(&zone)?;
+        Ok(zone)
     }
-
-    let zone_soa = soa.clone();
-    let negative_ttl = match &soa.data {
-        RData::SOA(s) => soa.ttl.min(s.minimum),
-        _ => soa.ttl,
-    };
-    let mut negative_soa = soa;
-    negative_soa.ttl = negative_ttl;
-
-    let zone = Zone {
-        origin,
-        lower_origin,
-        file: file.to_path_buf(),
-        nodes,
-        soa: zone_soa,
-        negative_soa,
-    };
-    check(&zone)?;
-    Ok(zone)
 }
 
 /// The checks that need the whole zone: apex NS, CNAME exclusivity,
@@ -834,9 +949,11 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
         reason,
     };
     let apex = zone.lower_origin();
-    let apex_node = zone.node(apex).expect("the SOA's node exists");
+    let apex_node = zone.nodes.get(apex).expect("the SOA's node exists");
     if apex_node.get(RecordType::NS).is_none() {
-        let line = apex_node.get(RecordType::SOA).map_or(1, |r| r.line);
+        let line = apex_node
+            .get(RecordType::SOA)
+            .map_or(1, |r| r.line as usize);
         return Err(err(
             line,
             format!("the apex {} has no NS records", zone.origin()),
@@ -844,7 +961,7 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
     }
 
     // Sorted for deterministic errors: the first problem in the file wins.
-    let mut names: Vec<(&LowerName, &Node)> = zone.nodes.iter().collect();
+    let mut names: Vec<(&LowerName, &KeptNode)> = zone.nodes.iter().collect();
     names.sort_by_key(|(_, node)| node.rrsets.iter().map(|r| r.line).min().unwrap_or(0));
 
     for (name, node) in &names {
@@ -857,7 +974,7 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
                 )
             })
         {
-            let line = cname.line.max(other.line);
+            let line = cname.line.max(other.line) as usize;
             return Err(err(
                 line,
                 format!(
@@ -882,7 +999,7 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
             };
             if let Some(bad) = node.rrsets.iter().find(|r| !allowed.contains(&r.rtype)) {
                 return Err(err(
-                    bad.line,
+                    bad.line as usize,
                     format!(
                         "{name} {} is occluded by the delegation of {cut}: only NS and DS at the cut, and glue addresses below it, belong to this zone",
                         bad.rtype
@@ -894,17 +1011,17 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
         if **name != *apex
             && let Some(ns) = node.get(RecordType::NS)
         {
-            for record in &ns.records {
-                let RData::NS(target) = &record.data else {
+            for data in &ns.data {
+                let Data::Other(data) = data else { continue };
+                let RData::NS(target) = &**data else {
                     continue;
                 };
                 let target = LowerName::new(&target.0);
-                let has_address = zone.node(&target).is_some_and(|n| {
-                    n.get(RecordType::A).is_some() || n.get(RecordType::AAAA).is_some()
-                });
+                let has_address =
+                    zone.has(&target, RecordType::A) || zone.has(&target, RecordType::AAAA);
                 if name.zone_of(&target) && !has_address {
                     return Err(err(
-                        ns.line,
+                        ns.line as usize,
                         format!(
                             "the delegation of {name} to {target} needs glue: {target} is inside {name}, so add an A or AAAA record for it"
                         ),
@@ -923,10 +1040,7 @@ pub fn zone_cut_above(zone: &Zone, name: &LowerName) -> Option<LowerName> {
     let full: Name = name.into();
     for labels in (apex_labels + 1)..=name.num_labels() {
         let ancestor = LowerName::new(&full.trim_to(labels as usize));
-        if zone
-            .node(&ancestor)
-            .is_some_and(|n| n.get(RecordType::NS).is_some())
-        {
+        if zone.has(&ancestor, RecordType::NS) {
             return Some(ancestor);
         }
     }

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use dnstrail::topology::Topology;
 use dnstrail::zone::Zone;
-use hickory_proto::rr::{LowerName, RData, RecordType};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use crate::support::*;
 
@@ -152,6 +153,16 @@ fn broken_zones_name_file_line_and_reason() {
         ("$INCLUDE other.zone\n", 6, "$INCLUDE"),
         ("www IN A (1.2.3.4\n", 6, "never closed"),
         ("@ IN SOA ns1 host 1 2 3 4 5\n", 6, "second SOA"),
+        // Records go into the zone as they are read, yet the mistakes
+        // reported are those of the whole file, in the same order: a quote
+        // never closed before a record that does not parse, a second SOA
+        // before an earlier record outside the zone.
+        ("www IN A 300.1.2.3\nx IN TXT \"open\n", 7, "not closed"),
+        (
+            "www.example.org. IN A 1.2.3.4\n@ IN SOA ns1 host 1 2 3 4 5\n",
+            7,
+            "second SOA",
+        ),
     ];
     for (tail, line, reason) in cases {
         let (got_line, shown) = error_of(&format!("{GOOD_HEAD}{tail}"));
@@ -177,6 +188,64 @@ fn multi_line_records_and_blank_owners_are_read() {
     let ns1 = LowerName::new(&name("ns1.example.test."));
     assert!(zone.rrset(&ns1, RecordType::AAAA).is_some());
     assert!(zone.rrset(zone.lower_origin(), RecordType::NS).is_some());
+}
+
+/// The zone keeps its records compactly; what it hands out is what was
+/// read: the data of every kind, addresses or not, each RRset with its
+/// first TTL, the same data once; and owners spelled as they came (a zone
+/// file's names are read in lower case, a transfer's as sent).
+#[test]
+fn records_come_back_as_they_were_read() {
+    let head = "$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\n";
+    let lines = [
+        "ns1 300 IN A 127.0.0.9",
+        "www.mixed 600 IN A 192.0.2.2",
+        "www.mixed 60 IN A 192.0.2.3",
+        "www.mixed 300 IN A 192.0.2.2",
+        "www.mixed 300 IN AAAA 2001:db8::1",
+        "mail 300 IN MX 10 ns1",
+        "alias 300 IN CNAME www.mixed",
+        "text 300 IN TXT \"one\" \"two\"",
+        "generic 300 IN TYPE65534 \\# 2 0102",
+        "old 300 IN DNAME new.test.",
+    ];
+    let zone = Zone::parse(&format!("{head}{}\n", lines.join("\n")), "kept.zone").unwrap();
+    let as_read = |line: &str| zone.parse_record(line).unwrap();
+    let mut expected: Vec<Record> = vec![zone.soa().clone(), as_read("@ 300 IN NS ns1")];
+    for (i, line) in lines.iter().enumerate() {
+        let mut record = as_read(line);
+        if i == 2 {
+            record.ttl = 600; // the RRset's first TTL
+        }
+        if i != 3 {
+            expected.push(record); // 3 repeats 1
+        }
+    }
+    let key = |r: &Record| (r.to_string(), r.ttl, r.dns_class, r.data.clone());
+    let sorted = |records: Vec<Record>| {
+        let mut keys: Vec<_> = records.iter().map(key).collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys
+    };
+    assert_eq!(sorted(zone.records().collect()), sorted(expected));
+
+    // A transfer's names keep their spelling.
+    let spelled = |text: &str| Name::from_ascii(text).unwrap();
+    let mut records: Vec<Record> = zone.records().collect();
+    records.push(Record::from_rdata(
+        spelled("Www.Mixed.Example.Test."),
+        300,
+        RData::TXT(TXT::new(vec!["spelled".into()])),
+    ));
+    let copy = Zone::from_records(records, "kept.zone").unwrap();
+    let txt = copy
+        .rrset(
+            &LowerName::new(&spelled("www.mixed.example.test.")),
+            RecordType::TXT,
+        )
+        .unwrap();
+    assert_eq!(txt.records[0].name.to_ascii(), "Www.Mixed.Example.Test.");
+    assert_eq!(copy.records().count(), zone.records().count() + 1);
 }
 
 #[test]
