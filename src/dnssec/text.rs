@@ -19,8 +19,12 @@ pub fn is_dnssec_type(rtype: &str) -> bool {
 }
 
 /// The data of a DNSSEC record of type `rtype` from its words.
-pub fn rdata(rtype: &str, words: &[String], origin: Option<&Name>) -> Result<RData, String> {
-    let mut words = words.iter().map(String::as_str);
+pub fn rdata(
+    rtype: &str,
+    words: &[impl AsRef<str>],
+    origin: Option<&Name>,
+) -> Result<RData, String> {
+    let mut words = words.iter().map(AsRef::as_ref);
     let mut next = |what: &str| {
         words
             .next()

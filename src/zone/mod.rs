@@ -21,7 +21,7 @@
 //! that `4294967296` or `-5` is called a bad TTL, not an unknown type.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write};
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::rdata::NULL;
@@ -460,6 +460,7 @@ fn read_records(
     let mut default_ttl: Option<String> = None;
     let mut last_ttl: Option<u32> = None;
     let mut last_owner: Option<Name> = None;
+    let mut origin_line = String::new();
 
     for entry in entries {
         let word = first_word(entry.text);
@@ -475,6 +476,8 @@ fn read_records(
                     if !name.is_fqdn() {
                         return Err(err(entry.line, format!("$ORIGIN {name} must end in a dot")));
                     }
+                    // Written once here, not for every record that follows.
+                    origin_line = format!("$ORIGIN {name}\n");
                     origin = Some(name);
                 }
                 ("$TTL", Some(ttl)) => {
@@ -497,16 +500,14 @@ fn read_records(
 
         // Give hickory's parser one record with the context it needs: the
         // origin, the TTL in force, and the owner a blank owner repeats.
-        let mut single = String::with_capacity(entry.text.len() + 64);
-        if let Some(origin) = &origin {
-            single.push_str(&format!("$ORIGIN {origin}\n"));
+        let mut single = String::with_capacity(origin_line.len() + entry.text.len() + 64);
+        single.push_str(&origin_line);
+        match (&default_ttl, last_ttl) {
+            (Some(ttl), _) => writeln!(single, "$TTL {ttl}"),
+            (None, Some(ttl)) => writeln!(single, "$TTL {ttl}"),
+            (None, None) => Ok(()),
         }
-        if let Some(ttl) = default_ttl
-            .clone()
-            .or_else(|| last_ttl.map(|t| t.to_string()))
-        {
-            single.push_str(&format!("$TTL {ttl}\n"));
-        }
+        .expect("writing to a String");
         if owner_is_blank {
             let Some(owner) = &last_owner else {
                 return Err(err(
@@ -514,7 +515,7 @@ fn read_records(
                     "record has no owner name and no earlier record to take it from".into(),
                 ));
             };
-            single.push_str(&owner.to_string());
+            write!(single, "{owner}").expect("writing to a String");
         }
         single.push_str(entry.text);
         single.push('\n');
@@ -526,7 +527,7 @@ fn read_records(
             ));
         }
         let head = Head::read(entry.text, owner_is_blank);
-        if let Some(ttl) = &head.ttl {
+        if let Some(ttl) = head.ttl {
             check_ttl(ttl).map_err(|reason| err(entry.line, reason))?;
         }
         if head.is_ours() {
@@ -575,27 +576,26 @@ fn read_records(
 
 /// The fields of an entry before its data: owner (unless blank), TTL and
 /// class in either order, and the type (RFC 1035 §5.1).
-struct Head {
-    owner: Option<String>,
-    ttl: Option<String>,
-    class: Option<String>,
+/// Words borrowed from the entry: every entry is read this way, so nothing
+/// is copied.
+struct Head<'t> {
+    owner: Option<&'t str>,
+    ttl: Option<&'t str>,
+    class: Option<&'t str>,
     rtype: String,
-    rdata: Vec<String>,
+    rdata: Vec<&'t str>,
 }
 
-impl Head {
-    fn read(text: &str, owner_is_blank: bool) -> Head {
+impl<'t> Head<'t> {
+    fn read(text: &'t str, owner_is_blank: bool) -> Head<'t> {
         // Comments and parentheses out; only the leading words matter here,
         // and the data of the types read here is never quoted.
-        let words: Vec<String> = text
+        let mut words = text
             .lines()
             .map(|line| line.split(';').next().unwrap_or(""))
             .flat_map(|line| line.split_whitespace())
             .flat_map(|w| w.split(['(', ')']))
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect();
-        let mut words = words.into_iter();
+            .filter(|w| !w.is_empty());
         let owner = if owner_is_blank { None } else { words.next() };
         let (mut ttl, mut class) = (None, None);
         let mut rtype = String::new();
@@ -603,7 +603,7 @@ impl Head {
             let upper = word.to_ascii_uppercase();
             if class.is_none() && matches!(upper.as_str(), "IN" | "CH" | "CS" | "HS" | "ANY") {
                 class = Some(word);
-            } else if ttl.is_none() && looks_like_ttl(&word) {
+            } else if ttl.is_none() && looks_like_ttl(word) {
                 ttl = Some(word);
             } else {
                 rtype = upper;
@@ -625,7 +625,7 @@ impl Head {
         self.rtype == "DNAME"
             || crate::dnssec::text::is_dnssec_type(&self.rtype)
             || generic_type(&self.rtype).is_some()
-            || self.rdata.first().is_some_and(|w| w == "\\#")
+            || self.rdata.first().is_some_and(|w| *w == "\\#")
     }
 
     fn record(
@@ -634,7 +634,7 @@ impl Head {
         last_owner: Option<&Name>,
         ttl: u32,
     ) -> Result<Record, String> {
-        let owner = match self.owner.as_deref() {
+        let owner = match self.owner {
             None => last_owner
                 .cloned()
                 .ok_or("record has no owner name and no earlier record to take it from")?,
@@ -643,16 +643,16 @@ impl Head {
                 Name::parse(text, origin).map_err(|e| format!("bad owner name {text}: {e}"))?
             }
         };
-        if let Some(class) = &self.class
+        if let Some(class) = self.class
             && !class.eq_ignore_ascii_case("IN")
         {
             return Err(format!("class {class} is not served; only IN"));
         }
-        let ttl = match &self.ttl {
+        let ttl = match self.ttl {
             Some(text) => parse_ttl(text).ok_or_else(|| format!("bad TTL {text}"))?,
             None => ttl,
         };
-        if self.rdata.first().is_some_and(|w| w == "\\#") {
+        if self.rdata.first().is_some_and(|w| *w == "\\#") {
             let rtype = generic_type(&self.rtype)
                 .or_else(|| self.rtype.parse().ok())
                 .ok_or_else(|| format!("unknown record type {}", self.rtype))?;
@@ -700,7 +700,7 @@ fn generic_type(word: &str) -> Option<RecordType> {
 
 /// `2 0102` → the two bytes 01 02 (RFC 3597 §5: the length, then hex in
 /// any number of words).
-fn generic_data(words: &[String]) -> Result<Vec<u8>, String> {
+fn generic_data(words: &[&str]) -> Result<Vec<u8>, String> {
     let (length, hex) = words
         .split_first()
         .ok_or("\\# needs a length and the data in hex")?;
@@ -961,10 +961,18 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
     }
 
     // Sorted for deterministic errors: the first problem in the file wins.
-    let mut names: Vec<(&LowerName, &KeptNode)> = zone.nodes.iter().collect();
-    names.sort_by_key(|(_, node)| node.rrsets.iter().map(|r| r.line).min().unwrap_or(0));
+    // (Each name's first line is worked out once, not at every comparison.)
+    let mut names: Vec<(u32, &LowerName, &KeptNode)> = zone
+        .nodes
+        .iter()
+        .map(|(name, node)| {
+            let first = node.rrsets.iter().map(|r| r.line).min().unwrap_or(0);
+            (first, name, node)
+        })
+        .collect();
+    names.sort_by_key(|(first, _, _)| *first);
 
-    for (name, node) in &names {
+    for (_, name, node) in &names {
         // DNSSEC's own records may stand beside a CNAME (RFC 4035 §2.5).
         if let Some(cname) = node.get(RecordType::CNAME)
             && let Some(other) = node.rrsets.iter().find(|r| {
