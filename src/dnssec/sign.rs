@@ -234,7 +234,7 @@ fn presigned_ds(zone: &Zone) -> Vec<DS> {
 fn add_child_ds(zone: &mut Zone, child_ds: &HashMap<LowerName, Vec<DS>>) {
     let cuts: Vec<(Name, u32)> = zone
         .nodes()
-        .filter(|(name, node)| **name != *zone.lower_origin() && node.get(RecordType::NS).is_some())
+        .filter(|(name, node)| name != zone.lower_origin() && node.get(RecordType::NS).is_some())
         .filter(|(_, node)| node.get(RecordType::DS).is_none())
         .map(|(_, node)| {
             let ns = &node.get(RecordType::NS).expect("filtered").records[0];
@@ -261,9 +261,9 @@ fn add_nsec_chain(zone: &mut Zone) -> Vec<Name> {
         if node.is_empty_non_terminal() {
             continue;
         }
-        let cut = zone_cut_above(zone, name);
+        let cut = zone_cut_above(zone, &name);
         // Below a cut there is only glue, which is not this zone's data.
-        if cut.as_ref().is_some_and(|c| c != name) {
+        if cut.as_ref().is_some_and(|c| *c != name) {
             continue;
         }
         let mut types: Vec<RecordType> = node.rrsets.iter().map(|r| r.rtype).collect();
@@ -608,15 +608,15 @@ impl ZoneSigning {
         let soa = records.pop();
         let mut sigs = Vec::new();
         for (name, node) in zone.nodes() {
-            let cut = zone_cut_above(zone, name);
+            let cut = zone_cut_above(zone, &name);
             for rrset in &node.rrsets {
                 let delegation_only = cut.as_ref().is_some_and(|c| {
-                    c != name || !matches!(rrset.rtype, RecordType::DS | RecordType::NSEC)
+                    *c != name || !matches!(rrset.rtype, RecordType::DS | RecordType::NSEC)
                 });
                 if rrset.rtype == RecordType::RRSIG || delegation_only {
                     continue;
                 }
-                sigs.extend(self.rrsigs(zone, name, rrset.rtype, now).iter().cloned());
+                sigs.extend(self.rrsigs(zone, &name, rrset.rtype, now).iter().cloned());
             }
         }
         sigs.sort_by(|a, b| a.name.cmp(&b.name));

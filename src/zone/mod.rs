@@ -30,7 +30,7 @@ use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 pub mod journal;
 mod store;
 use hickory_proto::serialize::txt::Parser;
-use store::{Added, Data, KeptNode};
+use store::{Added, Data, KeptNode, Key, key, name_of};
 
 use crate::nameserver::dname;
 
@@ -89,7 +89,7 @@ pub struct Zone {
     origin: Name,
     lower_origin: LowerName,
     file: PathBuf,
-    nodes: HashMap<LowerName, KeptNode>,
+    nodes: HashMap<Key, KeptNode>,
     soa: Record,
     /// The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM)
     /// (RFC 2308 §3), so caches keep the negative answer for that long.
@@ -101,12 +101,13 @@ impl Zone {
     /// (`FILE.jnl`, written by dynamic updates) holds since.
     pub fn load(path: impl AsRef<Path>) -> Result<Zone, ZoneError> {
         let path = path.as_ref();
+        let mut builder = Builder::new(path);
         let text = read_file(path)?;
-        let zone = Zone::parse(&text, path)?;
-        // The text is no longer needed once the zone is built: a big
-        // zone's file is not kept beside it.
+        read_records(&text, path, |record, line| builder.add(record, line))?;
+        // The text is let go before the zone is finished and checked: a
+        // big zone's file is not held beside it longer than it must be.
         drop(text);
-        journal::replay(zone)
+        journal::replay(builder.finish()?)
     }
 
     /// This zone with `deleted` taken out and `added` put in, checked as a
@@ -118,8 +119,12 @@ impl Zone {
         let mut records: Vec<(Record, usize)> = self
             .nodes
             .iter()
-            .flat_map(|(key, node)| node.rrsets.iter().map(move |rrset| (key, rrset)))
-            .flat_map(|(key, rrset)| rrset.records(key).map(|r| (r, rrset.line as usize)))
+            .flat_map(|(key, node)| {
+                let name = name_of(key);
+                node.rrsets
+                    .iter()
+                    .flat_map(move |rrset| rrset.records(&name).map(|r| (r, rrset.line as usize)))
+            })
             .filter(|(r, _)| !deleted.contains(r))
             .collect();
         for add in added {
@@ -216,26 +221,29 @@ impl Zone {
         &self.negative_soa
     }
 
+    /// The node kept for `name`.
+    fn kept(&self, name: &LowerName) -> Option<&KeptNode> {
+        self.nodes.get(&*key(name)?)
+    }
+
     /// The records at `name`, if the name exists.
     pub fn node(&self, name: &LowerName) -> Option<Node> {
-        let (key, node) = self.nodes.get_key_value(name)?;
-        Some(node.to_node(key))
+        Some(self.kept(name)?.to_node(name))
     }
 
     /// Whether `name` exists in the zone (with records, or as an empty
     /// non-terminal).
     pub fn exists(&self, name: &LowerName) -> bool {
-        self.nodes.contains_key(name)
+        self.kept(name).is_some()
     }
 
     /// Whether `name` has records of type `rtype`.
     pub fn has(&self, name: &LowerName, rtype: RecordType) -> bool {
-        self.nodes.get(name).is_some_and(|n| n.get(rtype).is_some())
+        self.kept(name).is_some_and(|n| n.get(rtype).is_some())
     }
 
     pub fn rrset(&self, name: &LowerName, rtype: RecordType) -> Option<Rrset> {
-        let (key, node) = self.nodes.get_key_value(name)?;
-        Some(node.get(rtype)?.to_rrset(key))
+        Some(self.kept(name)?.get(rtype)?.to_rrset(name))
     }
 
     /// Whether `name` is at or below the apex.
@@ -245,26 +253,34 @@ impl Zone {
 
     /// Every name of the zone (empty non-terminals too), in no particular
     /// order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&LowerName, Node)> {
-        self.nodes
-            .iter()
-            .map(|(key, node)| (key, node.to_node(key)))
+    pub fn nodes(&self) -> impl Iterator<Item = (LowerName, Node)> {
+        self.nodes.iter().map(|(key, node)| {
+            let name = name_of(key);
+            let node = node.to_node(&name);
+            (name, node)
+        })
     }
 
     /// Add a record the zone file did not have (the DNSKEY, DS and NSEC
     /// records of a zone signed as it is loaded), to the RRset of its name
     /// and type, which takes its TTL.
     pub fn insert(&mut self, record: Record) {
-        let key = LowerName::new(&record.name);
-        let node = self.nodes.entry(key.clone()).or_default();
-        node.add(&key, record, 0, false);
+        let name = LowerName::new(&record.name);
+        let node = self
+            .nodes
+            .entry(key(&name).expect("a zone's names are fully qualified"))
+            .or_default();
+        node.add(&name, record, 0, false);
     }
 
     /// Every record in the zone, in no particular order.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.nodes
-            .iter()
-            .flat_map(|(key, node)| node.rrsets.iter().flat_map(move |rrset| rrset.records(key)))
+        self.nodes.iter().flat_map(|(key, node)| {
+            let name = name_of(key);
+            node.rrsets
+                .iter()
+                .flat_map(move |rrset| rrset.records(&name))
+        })
     }
 
     /// Every name with records, with the types it holds; used by docs and tests
@@ -273,7 +289,10 @@ impl Zone {
         let mut out: Vec<(Name, RecordType)> = self
             .nodes
             .iter()
-            .flat_map(|(key, n)| n.rrsets.iter().map(|r| (r.owner(key), r.rtype)))
+            .flat_map(|(key, n)| {
+                let name = name_of(key);
+                n.rrsets.iter().map(move |r| (r.owner(&name), r.rtype))
+            })
             .collect();
         out.sort();
         out
@@ -802,7 +821,7 @@ fn build(records: Vec<(Record, usize)>, file: &Path) -> Result<Zone, ZoneError> 
 /// outside the apex or a second CNAME, then [`check`]'s.
 struct Builder<'f> {
     file: &'f Path,
-    nodes: HashMap<LowerName, KeptNode>,
+    nodes: HashMap<Key, KeptNode>,
     /// The first SOA and its line; its owner is the apex.
     soa: Option<(Record, usize)>,
     /// The SOA's owner in lower case (the root until there is one).
@@ -855,7 +874,8 @@ impl<'f> Builder<'f> {
         }
         let (soa, _) = self.soa.as_ref().expect("placed after the SOA");
         let name = LowerName::new(&record.name);
-        if !self.apex.zone_of(&name) {
+        let key = key(&name).filter(|_| self.apex.zone_of(&name));
+        let Some(key) = key else {
             self.mistake = Some(ZoneError {
                 file: self.file.to_path_buf(),
                 line: Some(line),
@@ -865,9 +885,9 @@ impl<'f> Builder<'f> {
                 ),
             });
             return;
-        }
+        };
         let owner = record.name.clone();
-        let node = self.nodes.entry(name.clone()).or_default();
+        let node = self.nodes.entry(key).or_default();
         if let Added::SecondCname(first) = node.add(&name, record, line, true) {
             self.mistake = Some(ZoneError {
                 file: self.file.to_path_buf(),
@@ -905,18 +925,20 @@ impl<'f> Builder<'f> {
         let mut nodes = self.nodes;
 
         // Empty non-terminals: every name between the apex and an owner exists.
-        let mut missing: Vec<LowerName> = Vec::new();
-        for name in nodes.keys() {
-            let mut ancestor = name.base_name();
-            while ancestor.num_labels() > lower_origin.num_labels()
-                && !nodes.contains_key(&ancestor)
-            {
-                missing.push(ancestor.clone());
+        let mut missing: Vec<Key> = Vec::new();
+        for owner in nodes.keys() {
+            let mut ancestor = name_of(owner).base_name();
+            while ancestor.num_labels() > lower_origin.num_labels() {
+                let key = key(&ancestor).expect("an owner's ancestors are fully qualified");
+                if nodes.contains_key(&key) {
+                    break;
+                }
+                missing.push(key);
                 ancestor = ancestor.base_name();
             }
         }
-        for name in missing {
-            nodes.entry(name).or_default();
+        for key in missing {
+            nodes.entry(key).or_default();
         }
 
         let zone_soa = soa.clone();
@@ -949,7 +971,7 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
         reason,
     };
     let apex = zone.lower_origin();
-    let apex_node = zone.nodes.get(apex).expect("the SOA's node exists");
+    let apex_node = zone.kept(apex).expect("the SOA's node exists");
     if apex_node.get(RecordType::NS).is_none() {
         let line = apex_node
             .get(RecordType::SOA)
@@ -960,81 +982,95 @@ fn check(zone: &Zone) -> Result<(), ZoneError> {
         ));
     }
 
-    // Sorted for deterministic errors: the first problem in the file wins.
-    // (Each name's first line is worked out once, not at every comparison.)
-    let mut names: Vec<(u32, &LowerName, &KeptNode)> = zone
-        .nodes
-        .iter()
-        .map(|(name, node)| {
-            let first = node.rrsets.iter().map(|r| r.line).min().unwrap_or(0);
-            (first, name, node)
-        })
-        .collect();
-    names.sort_by_key(|(first, _, _)| *first);
+    // The first problem in the file wins: that of the name whose records
+    // start earliest. Each name is looked at in turn, the earliest problem
+    // kept, rather than every name listed and sorted first.
+    let mut first: Option<(u32, ZoneError)> = None;
+    for (key, node) in &zone.nodes {
+        let start = node.rrsets.iter().map(|r| r.line).min().unwrap_or(0);
+        if first.as_ref().is_some_and(|(line, _)| *line <= start) {
+            continue;
+        }
+        if let Err(problem) = check_name(zone, &name_of(key), node) {
+            first = Some((start, problem));
+        }
+    }
+    match first {
+        Some((_, problem)) => Err(problem),
+        None => Ok(()),
+    }
+}
 
-    for (_, name, node) in &names {
-        // DNSSEC's own records may stand beside a CNAME (RFC 4035 §2.5).
-        if let Some(cname) = node.get(RecordType::CNAME)
-            && let Some(other) = node.rrsets.iter().find(|r| {
-                !matches!(
-                    r.rtype,
-                    RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
-                )
-            })
-        {
-            let line = cname.line.max(other.line) as usize;
+/// The checks of one name: CNAME exclusivity, what a delegation allows at
+/// and below it, and glue for its name servers.
+fn check_name(zone: &Zone, name: &LowerName, node: &KeptNode) -> Result<(), ZoneError> {
+    let err = |line: usize, reason: String| ZoneError {
+        file: zone.file.clone(),
+        line: Some(line),
+        reason,
+    };
+    let apex = zone.lower_origin();
+    // DNSSEC's own records may stand beside a CNAME (RFC 4035 §2.5).
+    if let Some(cname) = node.get(RecordType::CNAME)
+        && let Some(other) = node.rrsets.iter().find(|r| {
+            !matches!(
+                r.rtype,
+                RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
+            )
+        })
+    {
+        let line = cname.line.max(other.line) as usize;
+        return Err(err(
+            line,
+            format!(
+                "{name} has a CNAME beside other data ({}); an alias can have no other records (RFC 1034 §3.6.2)",
+                other.rtype
+            ),
+        ));
+    }
+
+    // At a delegation point only NS and DS belong to this zone; below
+    // one, only the glue addresses of the delegated zone's servers.
+    if let Some(cut) = zone_cut_above(zone, name) {
+        let allowed: &[RecordType] = if cut == *name {
+            &[
+                RecordType::NS,
+                RecordType::DS,
+                RecordType::RRSIG,
+                RecordType::NSEC,
+            ]
+        } else {
+            &[RecordType::A, RecordType::AAAA]
+        };
+        if let Some(bad) = node.rrsets.iter().find(|r| !allowed.contains(&r.rtype)) {
             return Err(err(
-                line,
+                bad.line as usize,
                 format!(
-                    "{name} has a CNAME beside other data ({}); an alias can have no other records (RFC 1034 §3.6.2)",
-                    other.rtype
+                    "{name} {} is occluded by the delegation of {cut}: only NS and DS at the cut, and glue addresses below it, belong to this zone",
+                    bad.rtype
                 ),
             ));
         }
+    }
 
-        // At a delegation point only NS and DS belong to this zone; below
-        // one, only the glue addresses of the delegated zone's servers.
-        if let Some(cut) = zone_cut_above(zone, name) {
-            let allowed: &[RecordType] = if cut == **name {
-                &[
-                    RecordType::NS,
-                    RecordType::DS,
-                    RecordType::RRSIG,
-                    RecordType::NSEC,
-                ]
-            } else {
-                &[RecordType::A, RecordType::AAAA]
+    if name != apex
+        && let Some(ns) = node.get(RecordType::NS)
+    {
+        for data in &ns.data {
+            let Data::Other(data) = data else { continue };
+            let RData::NS(target) = &**data else {
+                continue;
             };
-            if let Some(bad) = node.rrsets.iter().find(|r| !allowed.contains(&r.rtype)) {
+            let target = LowerName::new(&target.0);
+            let has_address =
+                zone.has(&target, RecordType::A) || zone.has(&target, RecordType::AAAA);
+            if name.zone_of(&target) && !has_address {
                 return Err(err(
-                    bad.line as usize,
+                    ns.line as usize,
                     format!(
-                        "{name} {} is occluded by the delegation of {cut}: only NS and DS at the cut, and glue addresses below it, belong to this zone",
-                        bad.rtype
+                        "the delegation of {name} to {target} needs glue: {target} is inside {name}, so add an A or AAAA record for it"
                     ),
                 ));
-            }
-        }
-
-        if **name != *apex
-            && let Some(ns) = node.get(RecordType::NS)
-        {
-            for data in &ns.data {
-                let Data::Other(data) = data else { continue };
-                let RData::NS(target) = &**data else {
-                    continue;
-                };
-                let target = LowerName::new(&target.0);
-                let has_address =
-                    zone.has(&target, RecordType::A) || zone.has(&target, RecordType::AAAA);
-                if name.zone_of(&target) && !has_address {
-                    return Err(err(
-                        ns.line as usize,
-                        format!(
-                            "the delegation of {name} to {target} needs glue: {target} is inside {name}, so add an A or AAAA record for it"
-                        ),
-                    ));
-                }
             }
         }
     }
