@@ -93,9 +93,10 @@ fn commit(
     mut added: Vec<Record>,
 ) -> Result<Option<Updated>, Refused> {
     // Adding what is there, or deleting what is not, changes nothing.
-    let present: Vec<Record> = zone.records().collect();
-    deleted.retain(|d| present.contains(d));
-    added.retain(|a| !present.iter().any(|p| p == a && p.ttl == a.ttl));
+    // (Only the names changed are looked at: a zone may be big.)
+    let present = |r: &Record| zone.records_at(&LowerName::new(&r.name));
+    deleted.retain(|d| present(d).contains(d));
+    added.retain(|a| !present(a).iter().any(|p| p == a && p.ttl == a.ttl));
     if deleted.is_empty() && added.is_empty() {
         return Ok(None);
     }
@@ -107,7 +108,8 @@ fn commit(
     {
         return Err(refused(ResponseCode::Refused, "the SOA cannot be deleted"));
     }
-    let ns_left = present
+    let ns_left = zone
+        .records_at(&apex)
         .iter()
         .filter(|r| at_apex(r, RecordType::NS) && !deleted.contains(r))
         .count()
@@ -162,16 +164,7 @@ pub(crate) fn serial_newer(a: u32, b: u32) -> bool {
 
 /// §3.2: every prerequisite must hold.
 fn check_prerequisites(zone: &Zone, prerequisites: &[Record]) -> Result<(), Refused> {
-    let owned: Vec<Record> = zone.records().collect();
-    let records: Vec<&Record> = owned.iter().collect();
-    let at = |name: &Name| -> Vec<&Record> {
-        let lower = LowerName::new(name);
-        records
-            .iter()
-            .copied()
-            .filter(|r| LowerName::new(&r.name) == lower)
-            .collect()
-    };
+    let at = |name: &Name| -> Vec<Record> { zone.records_at(&LowerName::new(name)) };
     // Value-dependent prerequisites (class IN) are checked together, per
     // RRset: the RRset must be exactly those records (§3.2.3).
     let mut exact: Vec<&Record> = Vec::new();
@@ -245,7 +238,7 @@ fn check_prerequisites(zone: &Zone, prerequisites: &[Record]) -> Result<(), Refu
             .iter()
             .filter(|q| LowerName::new(&q.name) == key.0 && q.record_type() == key.1)
             .collect();
-        let have: Vec<&Record> = at(&p.name)
+        let have: Vec<Record> = at(&p.name)
             .into_iter()
             .filter(|r| r.record_type() == key.1)
             .collect();
@@ -264,8 +257,6 @@ fn check_prerequisites(zone: &Zone, prerequisites: &[Record]) -> Result<(), Refu
 
 /// §3.4: the records the update section deletes and adds.
 fn changes(zone: &Zone, updates: &[Record]) -> Result<(Vec<Record>, Vec<Record>), Refused> {
-    let owned: Vec<Record> = zone.records().collect();
-    let records: Vec<&Record> = owned.iter().collect();
     let apex = zone.lower_origin();
     let (mut deleted, mut added) = (Vec::new(), Vec::new());
     // §3.4.1: check them all before changing anything.
@@ -300,30 +291,20 @@ fn changes(zone: &Zone, updates: &[Record]) -> Result<(Vec<Record>, Vec<Record>)
     // §3.4.2
     for u in updates {
         let lower = LowerName::new(&u.name);
-        let at_name = || {
-            records
-                .iter()
-                .copied()
-                .filter(|r| LowerName::new(&r.name) == lower)
-        };
+        let at_name = || zone.records_at(&lower).into_iter();
         match (u.dns_class, u.record_type()) {
             (DNSClass::IN, _) => added.push(u.clone()),
             (DNSClass::ANY, RecordType::ANY) => {
                 // Delete every RRset at the name; at the apex, SOA and NS stay.
-                deleted.extend(
-                    at_name()
-                        .filter(|r| {
-                            lower != *apex
-                                || !matches!(r.record_type(), RecordType::SOA | RecordType::NS)
-                        })
-                        .cloned(),
-                );
+                deleted.extend(at_name().filter(|r| {
+                    lower != *apex || !matches!(r.record_type(), RecordType::SOA | RecordType::NS)
+                }));
             }
             (DNSClass::ANY, rtype) => {
                 if lower == *apex && matches!(rtype, RecordType::SOA | RecordType::NS) {
                     continue;
                 }
-                deleted.extend(at_name().filter(|r| r.record_type() == rtype).cloned());
+                deleted.extend(at_name().filter(|r| r.record_type() == rtype));
             }
             (DNSClass::NONE, _) => {
                 let mut record = u.clone();

@@ -116,6 +116,54 @@ impl Zone {
     /// a record added to an RRset gives the whole RRset its TTL, as BIND
     /// does (one TTL per RRset, RFC 2181 §5.2).
     pub fn with_changes(&self, deleted: &[Record], added: &[Record]) -> Result<Zone, String> {
+        // The usual change keeps one SOA at the apex (an update swaps it
+        // for one with a higher serial): it is made on a copy of the kept
+        // names, touching only the names changed, then checked whole.
+        // Anything else (no SOA left, two, or one elsewhere) is rebuilt
+        // from every record, which says what is wrong as a file would.
+        let soa_deleted = deleted.contains(&self.soa);
+        let new_soas: Vec<&Record> = added
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .collect();
+        let one_soa_at_apex = match (soa_deleted, new_soas.as_slice()) {
+            (false, []) => true,
+            (true, [soa]) => LowerName::new(&soa.name) == self.lower_origin,
+            _ => false,
+        };
+        if !one_soa_at_apex {
+            return self.rebuilt_with(deleted, added);
+        }
+        let mut nodes = self.nodes.clone();
+        for record in deleted {
+            if let Some(node) = key(&LowerName::new(&record.name)).and_then(|k| nodes.get_mut(&k)) {
+                node.remove(record);
+            }
+        }
+        for record in added {
+            let name = LowerName::new(&record.name);
+            let Some(key) = key(&name).filter(|_| self.lower_origin.zone_of(&name)) else {
+                return Err(out_of_zone(record, &self.origin));
+            };
+            let node = nodes.entry(key).or_default();
+            node.set_ttl(record.record_type(), record.ttl);
+            if let Added::SecondCname(first) = node.add(&name, record.clone(), 0, true) {
+                return Err(second_cname(&record.name, first));
+            }
+        }
+        // Names left without records are gone, unless still above others.
+        nodes.retain(|_, node| !node.rrsets.is_empty());
+        let apex = key(&self.lower_origin).expect("the apex is fully qualified");
+        let soa = nodes[&apex]
+            .get(RecordType::SOA)
+            .and_then(|rrset| rrset.records(&self.lower_origin).next())
+            .expect("one SOA at the apex");
+        assemble(&self.file, soa, nodes).map_err(|e| e.reason)
+    }
+
+    /// [`Zone::with_changes`] the long way: every record listed, the
+    /// changes applied to the list, and the zone built from it.
+    fn rebuilt_with(&self, deleted: &[Record], added: &[Record]) -> Result<Zone, String> {
         let mut records: Vec<(Record, usize)> = self
             .nodes
             .iter()
@@ -229,6 +277,13 @@ impl Zone {
     /// The records at `name`, if the name exists.
     pub fn node(&self, name: &LowerName) -> Option<Node> {
         Some(self.kept(name)?.to_node(name))
+    }
+
+    /// Every record at `name`, of every type.
+    pub fn records_at(&self, name: &LowerName) -> Vec<Record> {
+        self.node(name)
+            .map(|node| node.rrsets.into_iter().flat_map(|r| r.records).collect())
+            .unwrap_or_default()
     }
 
     /// Whether `name` exists in the zone (with records, or as an empty
@@ -879,10 +934,7 @@ impl<'f> Builder<'f> {
             self.mistake = Some(ZoneError {
                 file: self.file.to_path_buf(),
                 line: Some(line),
-                reason: format!(
-                    "out-of-zone data: {} is not in the zone {} (the SOA's owner)",
-                    record.name, soa.name
-                ),
+                reason: out_of_zone(&record, &soa.name),
             });
             return;
         };
@@ -892,9 +944,7 @@ impl<'f> Builder<'f> {
             self.mistake = Some(ZoneError {
                 file: self.file.to_path_buf(),
                 line: Some(line),
-                reason: format!(
-                    "{owner} has a second CNAME (the first is on line {first}); a name is an alias of one name only"
-                ),
+                reason: second_cname(&owner, first),
             });
         }
     }
@@ -920,46 +970,71 @@ impl<'f> Builder<'f> {
         if let Some(mistake) = self.mistake {
             return Err(mistake);
         }
-        let origin = soa.name.clone();
-        let lower_origin = LowerName::new(&origin);
-        let mut nodes = self.nodes;
-
-        // Empty non-terminals: every name between the apex and an owner exists.
-        let mut missing: Vec<Key> = Vec::new();
-        for owner in nodes.keys() {
-            let mut ancestor = name_of(owner).base_name();
-            while ancestor.num_labels() > lower_origin.num_labels() {
-                let key = key(&ancestor).expect("an owner's ancestors are fully qualified");
-                if nodes.contains_key(&key) {
-                    break;
-                }
-                missing.push(key);
-                ancestor = ancestor.base_name();
-            }
-        }
-        for key in missing {
-            nodes.entry(key).or_default();
-        }
-
-        let zone_soa = soa.clone();
-        let negative_ttl = match &soa.data {
-            RData::SOA(s) => soa.ttl.min(s.minimum),
-            _ => soa.ttl,
-        };
-        let mut negative_soa = soa;
-        negative_soa.ttl = negative_ttl;
-
-        let zone = Zone {
-            origin,
-            lower_origin,
-            file: self.file.to_path_buf(),
-            nodes,
-            soa: zone_soa,
-            negative_soa,
-        };
-        check(&zone)?;
-        Ok(zone)
+        assemble(self.file, soa, self.nodes)
     }
+}
+
+/// A record outside the apex.
+fn out_of_zone(record: &Record, origin: &Name) -> String {
+    format!(
+        "out-of-zone data: {} is not in the zone {origin} (the SOA's owner)",
+        record.name
+    )
+}
+
+/// A second CNAME at `owner`; the first is on line `first`.
+fn second_cname(owner: &Name, first: usize) -> String {
+    format!(
+        "{owner} has a second CNAME (the first is on line {first}); a name is an alias of one name only"
+    )
+}
+
+/// The zone of `soa`'s apex from its names, every record in place: the
+/// empty non-terminals added, the negative answers' SOA worked out, and
+/// the whole zone checked.
+fn assemble(
+    file: &Path,
+    soa: Record,
+    mut nodes: HashMap<Key, KeptNode>,
+) -> Result<Zone, ZoneError> {
+    let origin = soa.name.clone();
+    let lower_origin = LowerName::new(&origin);
+
+    // Empty non-terminals: every name between the apex and an owner exists.
+    let mut missing: Vec<Key> = Vec::new();
+    for owner in nodes.keys() {
+        let mut ancestor = name_of(owner).base_name();
+        while ancestor.num_labels() > lower_origin.num_labels() {
+            let key = key(&ancestor).expect("an owner's ancestors are fully qualified");
+            if nodes.contains_key(&key) {
+                break;
+            }
+            missing.push(key);
+            ancestor = ancestor.base_name();
+        }
+    }
+    for key in missing {
+        nodes.entry(key).or_default();
+    }
+
+    let zone_soa = soa.clone();
+    let negative_ttl = match &soa.data {
+        RData::SOA(s) => soa.ttl.min(s.minimum),
+        _ => soa.ttl,
+    };
+    let mut negative_soa = soa;
+    negative_soa.ttl = negative_ttl;
+
+    let zone = Zone {
+        origin,
+        lower_origin,
+        file: file.to_path_buf(),
+        nodes,
+        soa: zone_soa,
+        negative_soa,
+    };
+    check(&zone)?;
+    Ok(zone)
 }
 
 /// The checks that need the whole zone: apex NS, CNAME exclusivity,
@@ -1089,4 +1164,85 @@ pub fn zone_cut_above(zone: &Zone, name: &LowerName) -> Option<LowerName> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZONE: &str = "$ORIGIN example.test.\n$TTL 300\n\
+        @ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 127.0.0.9\n\
+        www IN A 192.0.2.1\nwww IN A 192.0.2.2\nalias IN CNAME www\n\
+        a.b.deep IN TXT \"deep\"\nb.deep IN A 192.0.2.3\nlone IN MX 10 ns1\n";
+
+    /// Everything a zone answers from: its records (spelling and TTL
+    /// included), which names exist, and its SOA.
+    fn contents(zone: &Zone) -> (Vec<String>, Vec<String>, String) {
+        let mut records: Vec<String> = zone
+            .records()
+            .map(|r| format!("{} {} {}", r.name.to_ascii(), r.ttl, r))
+            .collect();
+        records.sort();
+        let mut names: Vec<String> = zone.nodes().map(|(name, _)| name.to_string()).collect();
+        names.sort();
+        (
+            records,
+            names,
+            format!("{} {}", zone.soa(), zone.negative_soa().ttl),
+        )
+    }
+
+    /// Changes made to the kept names give the zone (or the refusal) that
+    /// rebuilding from every record gives.
+    #[test]
+    fn changes_in_place_match_a_rebuild() {
+        let zone = Zone::parse(ZONE, "changes.zone").unwrap();
+        let record = |text: &str| zone.parse_record(text).unwrap();
+        let soa = zone.soa().clone();
+        let mut bumped = record("@ 300 IN SOA ns1 host 2 2 3 4 5");
+        bumped.ttl = soa.ttl;
+        let cases: Vec<(Vec<Record>, Vec<Record>)> = vec![
+            (vec![], vec![record("x.y.new 60 IN A 192.0.2.9")]),
+            (vec![], vec![record("www 60 IN A 192.0.2.7")]),
+            (vec![], vec![record("www 900 IN A 192.0.2.1")]),
+            (vec![record("www 300 IN A 192.0.2.1")], vec![]),
+            (vec![record("b.deep 300 IN A 192.0.2.3")], vec![]),
+            (vec![record("lone 300 IN MX 10 ns1")], vec![]),
+            (vec![record("a.b.deep 300 IN TXT \"deep\"")], vec![]),
+            (vec![], vec![record("www 300 IN CNAME alias")]),
+            (vec![], vec![record("alias 300 IN CNAME lone")]),
+            (vec![], vec![record("alias 300 IN CNAME www")]),
+            (vec![], vec![record("sub 300 IN NS ns.sub")]),
+            (
+                vec![],
+                vec![
+                    record("sub 300 IN NS ns.sub"),
+                    record("ns.sub 300 IN A 192.0.2.53"),
+                ],
+            ),
+            (vec![soa.clone()], vec![bumped.clone()]),
+            (vec![soa.clone()], vec![]),
+            (vec![], vec![bumped.clone()]),
+            (
+                vec![soa.clone(), record("www 300 IN A 192.0.2.2")],
+                vec![bumped, record("new 300 IN AAAA 2001:db8::1")],
+            ),
+        ];
+        let mut outside = record("www 300 IN A 192.0.2.1");
+        outside.name = Name::from_ascii("www.example.org.").unwrap();
+        let cases = cases.into_iter().chain([(vec![], vec![outside])]);
+        for (deleted, added) in cases {
+            let in_place = zone.with_changes(&deleted, &added);
+            let rebuilt = zone.rebuilt_with(&deleted, &added);
+            match (&in_place, &rebuilt) {
+                (Ok(a), Ok(b)) => assert_eq!(contents(a), contents(b), "{deleted:?} {added:?}"),
+                (Err(a), Err(b)) => assert_eq!(a, b),
+                _ => panic!(
+                    "{deleted:?} {added:?}: {:?} against {:?}",
+                    in_place.map(|z| contents(&z)),
+                    rebuilt.map(|z| contents(&z))
+                ),
+            }
+        }
+    }
 }

@@ -148,6 +148,28 @@ impl KeptNode {
         Added::Kept
     }
 
+    /// Take `record` out (the same name, class, type and data), and its
+    /// RRset with it when it was the last.
+    pub fn remove(&mut self, record: &Record) {
+        let rtype = record.record_type();
+        let Some(rrset) = self.rrsets.iter_mut().find(|r| r.rtype == rtype) else {
+            return;
+        };
+        if rrset.class != record.dns_class {
+            return;
+        }
+        let data = Data::new(record.data.clone());
+        retain(&mut rrset.data, |d| *d != data);
+        retain(&mut self.rrsets, |r| !r.data.is_empty());
+    }
+
+    /// Give the RRset of `rtype`, if there is one, this TTL.
+    pub fn set_ttl(&mut self, rtype: RecordType, ttl: u32) {
+        if let Some(rrset) = self.rrsets.iter_mut().find(|r| r.rtype == rtype) {
+            rrset.ttl = ttl;
+        }
+    }
+
     /// This node as hickory records, for the code that answers.
     pub fn to_node(&self, key: &LowerName) -> Node {
         Node {
@@ -191,4 +213,11 @@ fn push<T>(items: &mut Box<[T]>, item: T) {
     grown.reserve_exact(1);
     grown.push(item);
     *items = grown.into_boxed_slice();
+}
+
+/// A boxed slice without the items `keep` refuses.
+fn retain<T>(items: &mut Box<[T]>, keep: impl FnMut(&T) -> bool) {
+    let mut kept = std::mem::take(items).into_vec();
+    kept.retain(keep);
+    *items = kept.into_boxed_slice();
 }
