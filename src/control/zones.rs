@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::exchange::{Transport, exchange, make_query};
 use crate::nameserver::update::{Refused, apply_records};
-use crate::nameserver::{LiveZone, lookup, replication};
+use crate::nameserver::{LiveZone, answer_from, replication};
 use crate::resolver::Resolver;
 use crate::trace::{RecordView, rcode_name, rtype_name};
 use crate::zone::Zone;
@@ -396,7 +396,7 @@ pub fn compare(
     if !snapshot.contains(&lower) {
         return Err(format!("{owner} is not in {}", snapshot.origin()));
     }
-    let answer = lookup(&snapshot, &lower, rtype);
+    let answer = answer_from(&snapshot, &lower, rtype);
     let name_servers = Said {
         rcode: said_rcode(answer.rcode, answer.answers.is_empty()),
         records: answer.answers.iter().map(RecordView::from).collect(),

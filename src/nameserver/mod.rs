@@ -15,7 +15,7 @@
 //! (RFC 7766), FORMERR for packets that do not parse, truncation with TC=1
 //! when a UDP answer exceeds the client's buffer, answers replayed once
 //! encoded, optional response-rate limiting. The answers come from
-//! [`answer::lookup`], ours: hickory's catalog gets referrals wrong (AA set,
+//! [`answer::answer_from`], ours: hickory's catalog gets referrals wrong (AA set,
 //! glue missing; hickory issue 2810). With DNSSEC ([`crate::dnssec`]), a
 //! question with DO=1 gets, after that lookup, the RRSIGs, DS and NSEC
 //! records that let its asker check the answer.
@@ -41,7 +41,7 @@ use crate::listen::DnsSockets;
 use crate::serve::{ExtendedError, Reply, Request, Responder, ServeOptions};
 use crate::zone::Zone;
 
-pub use answer::{Outcome, lookup};
+pub use answer::{AnswerKind, answer_from};
 pub use live::LiveZone;
 pub use replication::Replication;
 
@@ -304,7 +304,7 @@ impl Responder for NameServer {
                 ..Reply::default()
             };
         }
-        let mut answer = lookup(&zone, &name, query.query_type());
+        let mut answer = answer_from(&zone, &name, query.query_type());
         if request.dnssec_ok()
             && let Some(signed) = self
                 .dnssec
