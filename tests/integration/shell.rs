@@ -16,23 +16,6 @@ use crate::support::*;
 /// The longest any shell here may take, Chromium included.
 const BOUND: Duration = Duration::from_secs(60);
 
-/// Say a test is skipped, past the harness's capture; with
-/// `DNSTRAIL_REQUIRE_TOOLS=1` (CI) fail instead.
-pub fn skip(reason: &str) {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("a test")
-        .to_string();
-    if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-        panic!("{test}: {reason}, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {reason} (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
-    );
-}
-
 fn dnstrail_shell(args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnstrail"));
     command

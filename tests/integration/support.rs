@@ -286,21 +286,28 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             .find(|path| path.is_file())
     });
     if found.is_none() {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_string();
-        if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-            panic!("{name} is not installed, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: {name} is not installed (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
-        );
+        skip(&format!("{name} is not installed"));
     }
     found
 }
+
+/// Say a test is skipped, past the harness's capture; with
+/// `DNSTRAIL_REQUIRE_TOOLS=1` (CI) fail instead.
+pub fn skip(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!("{test}: {reason}, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {reason} (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
+    );
+}
+
 
 /// One HTTP/1.1 request with extra headers, over a fresh connection: the
 /// status line and the body.

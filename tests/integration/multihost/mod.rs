@@ -35,7 +35,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::shell::skip;
+use crate::support::skip;
 use crate::support::{tool, zones_dir};
 use network::{Network, Role};
 
