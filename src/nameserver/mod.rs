@@ -58,12 +58,21 @@ pub struct UpdatePolicy {
 impl UpdatePolicy {
     /// A client signed with a key we know may, from anywhere (the key is
     /// the permission, as BIND's `allow-update { key ...; }`); an unsigned
-    /// one only from loopback or an allowed network, and only when no key
+    /// one only from this host (loopback or one of its own addresses, as
+    /// BIND's `localhost` ACL) or an allowed network, and only when no key
     /// is required.
     fn allows(&self, client: IpAddr, signed: bool) -> bool {
-        let near = client.is_loopback() || self.networks.iter().any(|n| n.contains(&client));
+        let near = client.is_loopback()
+            || self.networks.iter().any(|n| n.contains(&client))
+            || is_own_address(client);
         signed || (near && !self.require_key)
     }
+}
+
+/// Whether `ip` is an address of this host: one a socket can be bound to.
+/// Asked only for updates, which are rare, so one syscall is cheap.
+fn is_own_address(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
 /// An authoritative server for one or more zones.

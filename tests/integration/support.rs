@@ -308,7 +308,6 @@ pub fn skip(reason: &str) {
     );
 }
 
-
 /// One HTTP/1.1 request with extra headers, over a fresh connection: the
 /// status line and the body.
 pub async fn http_request(
