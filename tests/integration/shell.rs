@@ -455,3 +455,31 @@ async fn elsewhere_one_line_says_what_to_do_instead() {
         "{stderr}"
     );
 }
+
+/// `--dnssec` as for `demo`: inside, `dig +dnssec` gets a validated answer
+/// (the `ad` flag) with its signature, from our own root down.
+#[tokio::test]
+async fn with_dnssec_dig_inside_gets_a_validated_answer() {
+    if tool("dig").is_none() {
+        return;
+    }
+    let (host, _) = site();
+    let keys = temp_dir("shell-keys");
+    let keys = keys.to_str().unwrap();
+    let script = format!("dig +dnssec +tries=1 +time=5 {host} A");
+    let Some(stdout) = shell_ok(&["--dnssec", "--keys", keys], &script).await else {
+        return;
+    };
+    let flags = stdout
+        .lines()
+        .find(|l| l.starts_with(";; flags:"))
+        .unwrap_or_else(|| panic!("no flags line:\n{stdout}"));
+    assert!(flags.contains(" ad"), "{stdout}");
+    assert!(stdout.contains("status: NOERROR"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{host}.")) && l.contains("RRSIG")),
+        "{stdout}"
+    );
+}
