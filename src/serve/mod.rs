@@ -19,6 +19,7 @@
 //! core; a name server's answers encoded once and replayed) and [`tcp`]
 //! (bounded connections, RFC 7766).
 
+pub mod batch;
 pub mod cookies;
 pub mod encode;
 pub mod identity;
