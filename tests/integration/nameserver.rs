@@ -399,7 +399,7 @@ async fn zone_transfers_are_refused() {
     stack.stop().await;
 }
 
-/// example.com served over TCP alone on 127.0.0.4, with these limits.
+/// example.com served over TCP alone (at `ALONE`), with these limits.
 async fn serve_tcp_alone(
     limits: dnstrail::serve::TcpLimits,
 ) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
@@ -408,7 +408,7 @@ async fn serve_tcp_alone(
     use dnstrail::zone::Zone;
 
     let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(ALONE).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     let pipeline = std::sync::Arc::new(Pipeline::new(

@@ -247,12 +247,17 @@ pub fn assert_whole(raw: &[u8]) -> Message {
     message
 }
 
+/// Where a server started alone listens (any port): an address no stack
+/// of the zones uses, so a port a stack's server gives back (a test
+/// stopping a server) is never taken by one of these meanwhile.
+pub const ALONE: &str = "127.0.77.4:0";
+
 /// One name server, on an address of its own, until the token is cancelled.
 pub async fn serve_alone(
     server: dnstrail::nameserver::NameServer,
     options: ServeOptions,
 ) -> (SocketAddr, tokio_util::sync::CancellationToken) {
-    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
+    let sockets = dnstrail::listen::bind_dns(ALONE.parse().unwrap())
         .await
         .unwrap();
     let addr = sockets.local_addr();
