@@ -322,9 +322,9 @@ zone:
     return ["knotd", "-c", str(d / "knot.conf")]
 
 
-def unbound_conf(zone_dir, anchor=None):
+def unbound_conf(zone_dir, anchor=None, threads=1):
     """Unbound iterating over our name servers; validating from `anchor`
-    (a DS file, `trust-anchor-file`) when given."""
+    (a DS file, `trust-anchor-file`) when given; `threads` threads."""
     d = OUT / ("unbound-validating" if anchor else "unbound")
     d.mkdir(parents=True, exist_ok=True)
     modules = "validator iterator" if anchor else "iterator"
@@ -333,7 +333,7 @@ def unbound_conf(zone_dir, anchor=None):
     interface: {LO}@{P['unbound']}
     port: {P['unbound']}
     do-ip6: no
-    num-threads: 1
+    num-threads: {threads}
     verbosity: 0
     use-syslog: no
     logfile: ""
@@ -673,7 +673,31 @@ def resolver_workloads(procs, zones):
            "p90 latency", "µs", False,
            {k: [x["p90_us"] for x in v] for k, v in runs.items()}, runs)
 
-    for name in ["ours_resolver", "unbound", "ns_root", "ns_tld", "ns_auth"]:
+    # 3. Nobody pinned, both cores: our resolver as it starts (a reader per
+    #    core) against Unbound with num-threads: 2.
+    procs.stop("ours_resolver")
+    procs.stop("unbound")
+    require_free(LO, P["ours_resolver"])
+    require_free(LO, P["ours_control"], udp=False)
+    command("dnstrail resolver (unpinned)", ["RUST_LOG=warn"] + ours)
+    procs.start("ours_resolver_2", ours, env)
+    require_free(LO, P["unbound"])
+    require_free(LO, P["unbound_control"], udp=False)
+    ub2 = unbound_conf(zones, threads=2)
+    command("unbound (num-threads: 2, unpinned)", ub2)
+    procs.start("unbound_2", ub2)
+    wait_dns(procs, "ours_resolver_2", addr["dnstrail"], "www.example.com", rd=True, want=WWW)
+    wait_dns(procs, "unbound_2", addr["Unbound"], "www.example.com", rd=True, want=WWW)
+    title = "Resolver, cached: www.example.com A, both cores, nobody pinned (Unbound 2 threads)"
+    log(f"{title}: dnsperf, {ARGS.rounds} rounds x {ARGS.secs} s")
+    runs = alternate(
+        list(addr),
+        lambda label: dnsperf_checked(*addr[label], single, ARGS.secs, ARGS.dns_clients, label),
+    )
+    record("resolver-cached-2cores", title, "queries/s", "q/s", True,
+           {k: [x["qps"] for x in v] for k, v in runs.items()}, runs)
+
+    for name in ["ours_resolver_2", "unbound_2", "ns_root", "ns_tld", "ns_auth"]:
         procs.stop(name)
 
 

@@ -43,6 +43,7 @@ def short(w, peer):
     names = {
         "resolver-cached": "resolver cached q/s",
         "resolver-mix": "resolver cached q/s, mix",
+        "resolver-cached-2cores": "resolver cached q/s, 2 cores",
         "resolver-cached-latency": "resolver cached latency",
         "resolver-cold": "resolver cold, median",
         "resolver-cold-p90": "resolver cold, p90",
