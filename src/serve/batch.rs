@@ -16,6 +16,40 @@ pub use mmsg::{BATCH, Inbox, Outbox};
 #[cfg(not(target_os = "linux"))]
 pub use single::{BATCH, Inbox, Outbox};
 
+/// Answers gathered while a batch is worked through: each one's bytes
+/// (buffers kept from batch to batch) and where it goes; the first `count`
+/// are to send.
+#[derive(Default)]
+struct Replies {
+    list: Vec<(Vec<u8>, std::net::SocketAddr)>,
+    count: usize,
+}
+
+impl Replies {
+    fn next(&mut self, to: std::net::SocketAddr) -> &mut Vec<u8> {
+        if self.count == self.list.len() {
+            self.list.push((Vec::with_capacity(512), to));
+        }
+        let (buf, dest) = &mut self.list[self.count];
+        buf.clear();
+        *dest = to;
+        self.count += 1;
+        buf
+    }
+
+    fn discard_last(&mut self) {
+        self.count = self.count.saturating_sub(1);
+    }
+
+    fn pending(&self) -> &[(Vec<u8>, std::net::SocketAddr)] {
+        &self.list[..self.count]
+    }
+
+    fn clear(&mut self) {
+        self.count = 0;
+    }
+}
+
 /// Linux: `recvmmsg` and `sendmmsg`.
 #[cfg(target_os = "linux")]
 mod mmsg {
@@ -120,10 +154,7 @@ mod mmsg {
 
     /// Answers gathered while a batch is worked through, sent in one call.
     pub struct Outbox {
-        /// Each answer's bytes (buffers kept from batch to batch) and where it
-        /// goes; the first `count` are to send.
-        replies: Vec<(Vec<u8>, SocketAddr)>,
-        count: usize,
+        replies: super::Replies,
         addrs: Vec<libc::sockaddr_storage>,
         iovecs: Vec<libc::iovec>,
         headers: Vec<libc::mmsghdr>,
@@ -135,8 +166,7 @@ mod mmsg {
     impl Default for Outbox {
         fn default() -> Outbox {
             Outbox {
-                replies: Vec::with_capacity(BATCH),
-                count: 0,
+                replies: super::Replies::default(),
                 addrs: vec![zeroed_storage(); BATCH],
                 iovecs: vec![
                     libc::iovec {
@@ -154,19 +184,12 @@ mod mmsg {
         /// An empty buffer for the next answer, to `to`; fill it, it is sent by
         /// [`Outbox::flush`].
         pub fn next(&mut self, to: SocketAddr) -> &mut Vec<u8> {
-            if self.count == self.replies.len() {
-                self.replies.push((Vec::with_capacity(512), to));
-            }
-            let (buf, dest) = &mut self.replies[self.count];
-            buf.clear();
-            *dest = to;
-            self.count += 1;
-            buf
+            self.replies.next(to)
         }
 
         /// Take back the last buffer handed out: no answer goes there.
         pub fn discard_last(&mut self) {
-            self.count = self.count.saturating_sub(1);
+            self.replies.discard_last();
         }
 
         /// Send every answer gathered, as few calls as the kernel takes them
@@ -174,7 +197,7 @@ mod mmsg {
         /// address) is dropped, as a lost datagram would be.
         pub async fn flush(&mut self, socket: &UdpSocket) {
             let mut sent = 0;
-            while sent < self.count {
+            while sent < self.replies.pending().len() {
                 let result = match socket.try_io(Interest::WRITABLE, || self.send_now(socket, sent))
                 {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -189,18 +212,19 @@ mod mmsg {
                     Ok(n) if n > 0 => sent += n,
                     // The first answer left cannot go: skip it, keep the rest.
                     Ok(_) | Err(_) => {
-                        tracing::debug!(to = %self.replies[sent].1, "sending on UDP failed");
+                        tracing::debug!(to = %self.replies.pending()[sent].1, "sending on UDP failed");
                         sent += 1;
                     }
                 }
             }
-            self.count = 0;
+            self.replies.clear();
         }
 
         fn send_now(&mut self, socket: &UdpSocket, from: usize) -> io::Result<usize> {
-            let n = self.count - from;
+            let pending = self.replies.pending();
+            let n = pending.len() - from;
             for i in 0..n {
-                let (buf, to) = &self.replies[from + i];
+                let (buf, to) = &pending[from + i];
                 let len = to_storage(to, &mut self.addrs[i]);
                 self.iovecs[i] = libc::iovec {
                     iov_base: buf.as_ptr() as *mut libc::c_void,
@@ -347,33 +371,25 @@ mod single {
 
     #[derive(Default)]
     pub struct Outbox {
-        replies: Vec<(Vec<u8>, SocketAddr)>,
-        count: usize,
+        replies: super::Replies,
     }
 
     impl Outbox {
         pub fn next(&mut self, to: SocketAddr) -> &mut Vec<u8> {
-            if self.count == self.replies.len() {
-                self.replies.push((Vec::with_capacity(512), to));
-            }
-            let (buf, dest) = &mut self.replies[self.count];
-            buf.clear();
-            *dest = to;
-            self.count += 1;
-            buf
+            self.replies.next(to)
         }
 
         pub fn discard_last(&mut self) {
-            self.count = self.count.saturating_sub(1);
+            self.replies.discard_last();
         }
 
         pub async fn flush(&mut self, socket: &UdpSocket) {
-            for (buf, to) in &self.replies[..self.count] {
+            for (buf, to) in self.replies.pending() {
                 if let Err(error) = socket.send_to(buf, to).await {
                     tracing::debug!(%error, %to, "sending on UDP");
                 }
             }
-            self.count = 0;
+            self.replies.clear();
         }
     }
 }

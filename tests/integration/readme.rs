@@ -205,26 +205,8 @@ async fn readme_nsupdate_and_zone_endpoints_do_what_the_readme_says() {
             .iter()
             .map(|l| format!("{}\n", l.replace(" 5300", &format!(" {port}"))))
             .collect();
-        let mut child = tokio::process::Command::new(nsupdate)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use tokio::io::AsyncWriteExt;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .await
-            .unwrap();
-        let output = child.wait_with_output().await.unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let (ok, said) = run_nsupdate(&nsupdate, &script).await;
+        assert!(ok, "{said}");
         for host in stack
             .servers()
             .filter(|h| h.server.zones.iter().any(|z| z == "example.com."))

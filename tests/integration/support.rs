@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dnstrail::clock::Clock;
@@ -182,6 +182,33 @@ pub fn copy_of_demo_zones(tag: &str) -> PathBuf {
         std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
     }
     dir
+}
+
+/// Run `nsupdate` (at `tool`) with `script` on its standard input: whether
+/// it succeeded, and what it said.
+pub async fn run_nsupdate(tool: &Path, script: &str) -> (bool, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(tool)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .await
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("nsupdate finishes")
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), said)
 }
 
 /// Ask a child process to stop, as `kill` or a service manager would.
