@@ -716,6 +716,21 @@ impl Storyteller {
                 ),
                 at,
             )),
+            TraceEvent::ForeignSoaIgnored {
+                server,
+                zone,
+                soa,
+                nxdomain,
+            } => lines.push(Line::note(
+                format!(
+                    "resolver: {} sent its {} with the SOA of {}, outside {}: the SOA is dropped, and the denial passed on without one and not cached (its TTL comes from the SOA, RFC 2308 §5)",
+                    server.name.trim_end_matches('.'),
+                    if *nxdomain { "NXDOMAIN" } else { "NODATA" },
+                    soa.name,
+                    zone_name(zone)
+                ),
+                at,
+            )),
             TraceEvent::JoinedInFlight {
                 question,
                 resolution,

@@ -269,6 +269,16 @@ pub enum TraceEvent {
         server: ServerView,
         records: Vec<RecordView>,
     },
+    /// A server of `zone` denied a name (NXDOMAIN, or NODATA) with the SOA
+    /// of another zone. That SOA says nothing of `zone`: it is dropped, and
+    /// the denial passed on without one, uncached (a denial lives as long
+    /// as its SOA says, RFC 2308 §5).
+    ForeignSoaIgnored {
+        server: ServerView,
+        zone: String,
+        soa: RecordView,
+        nxdomain: bool,
+    },
     /// The same question is already being resolved for another client:
     /// this one waits for that answer instead of asking again.
     JoinedInFlight { question: Question, resolution: u64 },

@@ -380,6 +380,15 @@ export function tell(events, { visit = false, doing } = {}) {
           });
         }
         break;
+      case "foreign_soa_ignored":
+        if (!r.companion) {
+          row({
+            at: "resolver",
+            what: [`drops the SOA of ${e.soa && e.soa.name} from ${bare(e.server && e.server.name)}`],
+            meta: `outside ${e.zone}: the ${e.nxdomain ? "NXDOMAIN" : "NODATA"} goes on without an SOA, uncached`,
+          });
+        }
+        break;
       case "upstream_query": {
         const party = zoneParty(e.zone);
         r.upstream = true;

@@ -410,15 +410,21 @@ impl Cache {
             .or_else(|| self.get(&Key::Negative(name.clone(), Some(rtype)), read))
     }
 
-    /// Store a negative answer for min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
-    pub fn put_negative(&self, name: &LowerName, rtype: RecordType, negative: Negative) -> u32 {
-        let ttl = negative
+    /// How long a denial is kept: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5),
+    /// within three hours and `--max-ttl`; 0 without an SOA.
+    pub fn denial_ttl(&self, negative: &Negative) -> u32 {
+        negative
             .soa
             .as_ref()
             .map(negative_ttl)
             .unwrap_or(0)
             .min(MAX_NEGATIVE_TTL)
-            .min(self.max_ttl);
+            .min(self.max_ttl)
+    }
+
+    /// Store a negative answer for [`Cache::denial_ttl`].
+    pub fn put_negative(&self, name: &LowerName, rtype: RecordType, negative: Negative) -> u32 {
+        let ttl = self.denial_ttl(&negative);
         if ttl == 0 {
             return 0;
         }

@@ -495,6 +495,19 @@ impl Resolver {
                 )),
                 ..Resolved::new(ResponseCode::Refused, Vec::new(), Vec::new())
             }
+        } else if matches!(rtype, RecordType::AXFR | RecordType::IXFR) {
+            // A zone is transferred from its own servers; a resolver has
+            // no zone to give, and refuses as Unbound does.
+            Resolved {
+                failure: Some(Failure::new(
+                    FailureKind::NotSupported,
+                    format!(
+                        "a resolver does not transfer zones: ask a server of the zone for {}",
+                        crate::trace::rtype_name(rtype)
+                    ),
+                )),
+                ..Resolved::new(ResponseCode::Refused, Vec::new(), Vec::new())
+            }
         } else if recursion_desired {
             self.resolve_once(&mut trail, name, rtype, checking_disabled)
                 .await

@@ -44,7 +44,7 @@ use super::Config;
 use super::cache::{Cache, Delegation, Negative};
 use super::classify::{
     Classified, MAX_CNAME_CHAIN, apex_delegation, classify, cname_target, dedup, describe,
-    ns_names, unused_answers,
+    foreign_soa, ns_names, unused_answers,
 };
 use super::failure::{Failure, FailureKind, stale_answer};
 use super::metrics::Metrics;
@@ -557,20 +557,30 @@ impl Walk<'_> {
                         self.limit_ttls(&mut rrsets);
                         self.tell_dnames(&rrsets);
                         self.cache_rrsets(&rrsets);
-                        self.cache_negative(
-                            &LowerName::new(&last),
-                            rtype,
-                            Negative {
-                                nxdomain,
-                                soa: soa.clone(),
-                                ns: ns.clone(),
-                                dnssec: dnssec.clone(),
-                            },
-                        );
+                        let negative = Negative {
+                            nxdomain,
+                            soa,
+                            ns,
+                            dnssec,
+                        };
+                        // The client is told the denial lasts as long as
+                        // the cache keeps it, the first time as from the
+                        // cache: never an SOA's TTL of 68 years.
+                        let lasts = self.cache.denial_ttl(&negative);
+                        let authorities = (negative.soa.iter())
+                            .chain(&negative.ns)
+                            .chain(&negative.dnssec)
+                            .map(|record| {
+                                let mut record = record.clone();
+                                record.ttl = record.ttl.min(lasts);
+                                record
+                            })
+                            .collect();
+                        self.cache_negative(&LowerName::new(&last), rtype, negative);
                         return Link::Negative {
                             prefix: rrsets.into_iter().flatten().collect(),
                             nxdomain,
-                            authorities: soa.into_iter().chain(ns).chain(dnssec).collect(),
+                            authorities,
                         };
                     }
                     Classified::Failure(reason) | Classified::Lame(reason) => {
@@ -1165,6 +1175,14 @@ impl Walk<'_> {
                 self.trail.emit(TraceEvent::RecordsIgnored {
                     server: server.clone(),
                     records: ignored.iter().map(RecordView::from).collect(),
+                });
+            }
+            if let Some(soa) = foreign_soa(&response, &classified, zone) {
+                self.trail.emit(TraceEvent::ForeignSoaIgnored {
+                    server: server.clone(),
+                    zone: zone.to_string(),
+                    soa: RecordView::from(&soa),
+                    nxdomain: response.metadata.response_code == ResponseCode::NXDomain,
                 });
             }
             return Ok(match classified {
