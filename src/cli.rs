@@ -263,6 +263,10 @@ pub struct ResolverArgs {
     /// Send each server only the labels it needs to see (RFC 9156)
     #[arg(long)]
     pub qname_minimization: bool,
+    /// Send names upstream in the case asked, not in random case checked
+    /// against the answer (0x20, as Unbound's use-caps-for-id)
+    #[arg(long = "no-0x20")]
+    pub no_0x20: bool,
     /// Also answer clients in this network (repeatable); loopback is always allowed
     #[arg(long = "allow", value_name = "CIDR", value_parser = parse_network)]
     pub allow: Vec<IpNet>,

@@ -25,6 +25,7 @@ pub mod failure;
 pub mod metrics;
 pub mod msgcache;
 pub mod servers;
+pub mod upstream;
 pub mod validation;
 pub mod walk;
 
@@ -91,6 +92,9 @@ pub struct Config {
     pub min_ttl: u32,
     /// Validate with these anchors (`--trust-anchor`): DNSSEC on.
     pub trust_anchors: Option<Arc<crate::dnssec::TrustAnchors>>,
+    /// Send each question's name upstream in random case, and take only an
+    /// answer that echoes it (0x20; off with `--no-0x20`).
+    pub mixed_case: bool,
 }
 
 impl Default for Config {
@@ -107,6 +111,7 @@ impl Default for Config {
             max_ttl: DEFAULT_MAX_ANSWER_TTL,
             min_ttl: 0,
             trust_anchors: None,
+            mixed_case: true,
         }
     }
 }

@@ -177,3 +177,526 @@ async fn a_denial_with_another_zones_soa_is_passed_on_without_it_and_says_why() 
     let again = resolve(&resolver, "www.victim.zz.").await;
     assert!(!asked_servers(&again).is_empty());
 }
+
+// Item 3: forged responses when the port is known. 0x20 first.
+
+/// `name` with the case of every letter turned over.
+fn case_flipped(name: &hickory_proto::rr::Name) -> hickory_proto::rr::Name {
+    let flipped: String = name
+        .to_ascii()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    hickory_proto::rr::Name::from_ascii(flipped).unwrap()
+}
+
+/// Every occurrence of `lower` in `text`, found without case, is in
+/// lowercase: no mixed case leaked into it.
+fn assert_lowercase_everywhere(text: &str, lower: &str, what: &str) {
+    let folded = text.to_ascii_lowercase();
+    let mut found = 0;
+    for (at, _) in folded.match_indices(lower) {
+        assert_eq!(&text[at..at + lower.len()], lower, "{what}: {text}");
+        found += 1;
+    }
+    assert!(found > 0, "{what} never mentions {lower}");
+}
+
+/// A root that refers `zone` to a server at `server`, and echoes the case.
+fn refer(query: &Message, zone: &str, server: IpAddr) -> Vec<Reply> {
+    let host = format!("ns.{zone}");
+    send(referral(
+        query,
+        vec![ns(zone, &host)],
+        vec![glue(&host, server)],
+    ))
+}
+
+/// The names the scripted servers were sent, by server, as sent.
+type Received = Arc<std::sync::Mutex<Vec<(IpAddr, String)>>>;
+
+#[tokio::test]
+async fn questions_go_upstream_in_mixed_case_and_are_told_as_asked() {
+    let received = Received::default();
+    let log = received.clone();
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        let sent = query.queries[0].name().clone();
+        log.lock().unwrap().push((server, sent.to_ascii()));
+        if server == ip(10) {
+            return refer(query, "mixed-case.zz.", ip(11));
+        }
+        // Owners and a CNAME's target written with the question's own
+        // labels, in its case: the encoder points them at the question,
+        // as NSD, Knot and BIND do.
+        let target = hickory_proto::rr::Name::from_ascii("web")
+            .unwrap()
+            .append_domain(&sent.base_name())
+            .unwrap();
+        let alias = Record::from_rdata(
+            sent,
+            300,
+            RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+        );
+        let address = Record::from_rdata(
+            target,
+            300,
+            RData::A(hickory_proto::rr::rdata::A::new(192, 0, 2, 8)),
+        );
+        send(answer(query, vec![alias, address]))
+    });
+    let resolver = resolver_over(&[ip(10), ip(11)], script).await;
+    let answered = resolve(&resolver, "www.mixed-case.zz.").await;
+    assert_eq!(answered.rcode, ResponseCode::NoError);
+
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "{received:?}");
+    for (_, sent) in &received {
+        assert_eq!(sent.to_ascii_lowercase(), "www.mixed-case.zz.");
+    }
+    // 28 letters at random: all lowercase once in 268 million runs.
+    assert!(
+        received
+            .iter()
+            .any(|(_, sent)| sent.chars().any(|c| c.is_ascii_uppercase())),
+        "sent in mixed case: {received:?}"
+    );
+    let records: Vec<(String, String)> = answered
+        .answers
+        .iter()
+        .map(|r| (r.name.to_string(), r.data.to_string()))
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ("www.mixed-case.zz.".into(), "web.mixed-case.zz.".into()),
+            ("web.mixed-case.zz.".into(), "192.0.2.8".into()),
+        ],
+        "as asked, compressed names included"
+    );
+    let trace = serde_json::to_string(&events(&answered)).unwrap();
+    assert_lowercase_everywhere(&trace, "mixed-case.zz", "the trace");
+    let story: Vec<String> = dnstrail::story::tell_all("asks", &answered.events)
+        .into_iter()
+        .map(|line| line.text)
+        .collect();
+    assert_lowercase_everywhere(&story.join("\n"), "mixed-case.zz", "the story");
+    let cached = serde_json::to_string(&resolver.cache().entries()).unwrap();
+    assert_lowercase_everywhere(&cached, "mixed-case.zz", "the cache");
+}
+
+#[tokio::test]
+async fn an_answer_in_another_case_than_sent_is_ignored_as_forged() {
+    let script: Arc<Script> = Arc::new(|server, query| {
+        if server == ip(12) {
+            return refer(query, "forged-case.zz.", ip(13));
+        }
+        let (qname, _) = asked(query);
+        // Right ID, right port, right question but for its case: what a
+        // forger who read the port from /proc sends.
+        let mut forged = answer(query, vec![a(&qname, [6, 6, 6, 6])]);
+        let flipped = case_flipped(query.queries[0].name());
+        forged.queries[0].set_name(flipped);
+        let genuine = answer(query, vec![a(&qname, [192, 0, 2, 9])]);
+        [forged, genuine]
+            .into_iter()
+            .map(|message| Reply {
+                message,
+                from: None,
+            })
+            .collect()
+    });
+    let resolver = resolver_over(&[ip(12), ip(13)], script).await;
+    let answered = resolve(&resolver, "www.forged-case.zz.").await;
+    assert_eq!(
+        dnstrail::dns::addresses(&answered.answers),
+        [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))]
+    );
+    let ignored = events(&answered).into_iter().find_map(|e| match e {
+        TraceEvent::ResponsesIgnored { ignored, .. } => Some(ignored),
+        _ => None,
+    });
+    assert_eq!(ignored.map(|i| i.wrong_case), Some(1), "told in the trace");
+    assert_eq!(resolver.metrics().upstream_ignored().wrong_case, 1);
+    assert!(
+        resolver
+            .metrics()
+            .render(0)
+            .contains("dnstrail_upstream_ignored_total{reason=\"wrong_case\"} 1")
+    );
+    let cached = serde_json::to_string(&resolver.cache().entries()).unwrap();
+    assert!(!cached.contains("6.6.6.6"), "{cached}");
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_echo_case_is_asked_as_asked_and_remembered() {
+    let received = Received::default();
+    let log = received.clone();
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        log.lock()
+            .unwrap()
+            .push((server, query.queries[0].name().to_ascii()));
+        if server == ip(14) {
+            return refer(query, "case-blind-server.zz.", ip(15));
+        }
+        // An old server that answers in lowercase whatever it was asked.
+        let (qname, _) = asked(query);
+        let mut message = answer(query, vec![a(&qname, [192, 0, 2, 10])]);
+        message.queries[0].set_name(n(&qname));
+        send(message)
+    });
+    let resolver = resolver_over(&[ip(14), ip(15)], script).await;
+    let first = resolve(&resolver, "www.case-blind-server.zz.").await;
+    assert_eq!(first.rcode, ResponseCode::NoError);
+    let fallback = events(&first).into_iter().any(|e| match e {
+        TraceEvent::UpstreamResponse {
+            response: dnstrail::trace::ResponseKind::Failure { reason },
+            ..
+        } => reason.contains("0x20"),
+        _ => false,
+    });
+    assert!(fallback, "the trace says why it asks again");
+    let to_blind = |received: &Received| -> Vec<String> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(server, _)| *server == ip(15))
+            .map(|(_, name)| name.clone())
+            .collect()
+    };
+    let asked_blind = to_blind(&received);
+    assert_eq!(asked_blind.len(), 2, "{asked_blind:?}");
+    assert_eq!(asked_blind[1], "www.case-blind-server.zz.", "as asked");
+
+    // Remembered: the next question goes as asked at once.
+    let second = resolve(&resolver, "mail.case-blind-server.zz.").await;
+    assert_eq!(second.rcode, ResponseCode::NoError);
+    assert_eq!(asked_servers(&second), [ip(15)]);
+    assert_eq!(
+        to_blind(&received)[2..],
+        ["mail.case-blind-server.zz.".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn without_0x20_names_go_upstream_as_asked() {
+    let received = Received::default();
+    let log = received.clone();
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        log.lock()
+            .unwrap()
+            .push((server, query.queries[0].name().to_ascii()));
+        if server == ip(16) {
+            return refer(query, "plain-case.zz.", ip(17));
+        }
+        let (qname, _) = asked(query);
+        send(answer(query, vec![a(&qname, [192, 0, 2, 11])]))
+    });
+    let config = dnstrail::resolver::Config {
+        mixed_case: false,
+        ..Default::default()
+    };
+    let resolver = resolver_with(&[ip(16), ip(17)], script, config).await;
+    let answered = resolve(&resolver, "www.plain-case.zz.").await;
+    assert_eq!(answered.rcode, ResponseCode::NoError);
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    assert!(
+        received
+            .iter()
+            .all(|(_, sent)| sent == "www.plain-case.zz.")
+    );
+}
+
+// Item 3, continued: DNS cookies as a client (RFC 7873, RFC 9018).
+
+/// The address the resolver's questions come from on loopback, which a
+/// scripted server's cookies are made for.
+const RESOLVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// `message` with a COOKIE option: `client` and a fresh server cookie of
+/// `secret`'s, as a name server answers.
+fn with_cookie(
+    mut message: Message,
+    secret: &dnstrail::serve::cookies::CookieSecret,
+    client: &[u8; 8],
+) -> Message {
+    let mut edns = hickory_proto::op::Edns::new();
+    edns.options_mut()
+        .insert(secret.answer_option(client, RESOLVER_IP));
+    message.set_edns(edns);
+    message
+}
+
+/// The client cookie of a query, if it carried one.
+fn client_cookie(query: &Message) -> Option<[u8; 8]> {
+    let data = dnstrail::serve::cookies::option_data(query)?;
+    data.get(..8)?.try_into().ok()
+}
+
+#[tokio::test]
+async fn the_resolver_sends_each_server_its_own_client_cookie_and_returns_its_server_cookie() {
+    let secret = dnstrail::serve::cookies::CookieSecret::default();
+    // Each query's COOKIE option, by server, and whether its server cookie
+    // was one the server made.
+    type Sent = Vec<(IpAddr, Vec<u8>, bool)>;
+    let cookies: Arc<std::sync::Mutex<Sent>> = Default::default();
+    let log = cookies.clone();
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        let data = dnstrail::serve::cookies::option_data(query)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let valid = matches!(
+            secret.read(query, RESOLVER_IP),
+            dnstrail::serve::cookies::Cookies::Present {
+                server_valid: true,
+                ..
+            }
+        );
+        log.lock().unwrap().push((server, data, valid));
+        if server == ip(20) {
+            // The root does not do cookies at all.
+            return refer(query, "cookies.zz.", ip(21));
+        }
+        let (qname, _) = asked(query);
+        let client = client_cookie(query).expect("a client cookie");
+        let reply = answer(query, vec![a(&qname, [192, 0, 2, 20])]);
+        send(with_cookie(reply, &secret, &client))
+    });
+    let resolver = resolver_over(&[ip(20), ip(21)], script).await;
+    for name in ["one.cookies.zz.", "two.cookies.zz."] {
+        assert_eq!(resolve(&resolver, name).await.rcode, ResponseCode::NoError);
+    }
+    let cookies = cookies.lock().unwrap().clone();
+    let sent: Vec<(IpAddr, usize, bool)> = cookies
+        .iter()
+        .map(|(server, data, valid)| (*server, data.len(), *valid))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ip(20), 8, false),
+            // A client cookie alone, then with the server cookie it got.
+            (ip(21), 8, false),
+            (ip(21), 24, true),
+        ]
+    );
+    // The same client cookie to one server, another to the next.
+    assert_eq!(cookies[1].1[..8], cookies[2].1[..8]);
+    assert_ne!(cookies[0].1[..8], cookies[1].1[..8]);
+}
+
+#[tokio::test]
+async fn answers_with_a_cookie_not_ours_or_none_from_a_cookie_server_are_ignored() {
+    let secret = dnstrail::serve::cookies::CookieSecret::default();
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        if server == ip(22) {
+            return refer(query, "cookie-forgery.zz.", ip(23));
+        }
+        let (qname, _) = asked(query);
+        let client = client_cookie(query).expect("a client cookie");
+        let genuine = with_cookie(
+            answer(query, vec![a(&qname, [192, 0, 2, 21])]),
+            &secret,
+            &client,
+        );
+        if qname.starts_with("first.") {
+            return send(genuine);
+        }
+        // The forger knows the port and sprays IDs, but not the cookie:
+        // it guesses one, or leaves it out.
+        let guessed = with_cookie(
+            answer(query, vec![a(&qname, [6, 6, 6, 6])]),
+            &secret,
+            &[0x66; 8],
+        );
+        let without = answer(query, vec![a(&qname, [6, 6, 6, 7])]);
+        [guessed, without, genuine]
+            .into_iter()
+            .map(|message| Reply {
+                message,
+                from: None,
+            })
+            .collect()
+    });
+    let resolver = resolver_over(&[ip(22), ip(23)], script).await;
+    let first = resolve(&resolver, "first.cookie-forgery.zz.").await;
+    assert_eq!(first.rcode, ResponseCode::NoError);
+    // Now the resolver has the server's cookie, and expects it back.
+    let second = resolve(&resolver, "second.cookie-forgery.zz.").await;
+    assert_eq!(
+        dnstrail::dns::addresses(&second.answers),
+        [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 21))]
+    );
+    let ignored = events(&second).into_iter().find_map(|e| match e {
+        TraceEvent::ResponsesIgnored { ignored, .. } => Some(ignored),
+        _ => None,
+    });
+    let ignored = ignored.expect("told in the trace");
+    assert_eq!((ignored.wrong_cookie, ignored.missing_cookie), (1, 1));
+    let cached = serde_json::to_string(&resolver.cache().entries()).unwrap();
+    assert!(!cached.contains("6.6.6."), "{cached}");
+}
+
+#[tokio::test]
+async fn badcookie_is_answered_by_asking_again_with_the_new_server_cookie() {
+    let secret = dnstrail::serve::cookies::CookieSecret::default();
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        if server == ip(24) {
+            return refer(query, "badcookie.zz.", ip(25));
+        }
+        let client = client_cookie(query).expect("a client cookie");
+        let valid = matches!(
+            secret.read(query, RESOLVER_IP),
+            dnstrail::serve::cookies::Cookies::Present {
+                server_valid: true,
+                ..
+            }
+        );
+        // A server that answers only clients that bring its cookie back.
+        let reply = if valid {
+            let (qname, _) = asked(query);
+            answer(query, vec![a(&qname, [192, 0, 2, 22])])
+        } else {
+            rcode(query, ResponseCode::BADCOOKIE)
+        };
+        send(with_cookie(reply, &secret, &client))
+    });
+    let resolver = resolver_over(&[ip(24), ip(25)], script).await;
+    let answered = resolve(&resolver, "www.badcookie.zz.").await;
+    assert_eq!(answered.rcode, ResponseCode::NoError);
+    assert_eq!(asked_servers(&answered), [ip(24), ip(25), ip(25)]);
+    let retried = events(&answered).into_iter().any(|e| match e {
+        TraceEvent::UpstreamResponse {
+            response: dnstrail::trace::ResponseKind::Failure { reason },
+            ..
+        } => reason.starts_with("BADCOOKIE"),
+        _ => false,
+    });
+    assert!(retried, "the trace says why it asked again");
+}
+
+/// The attack of issue 13 item 3 in small: a forger who has read the
+/// resolver's port, and even has its ID right, sprays answers. Without
+/// the question's case and the client cookie it cannot be taken.
+#[tokio::test]
+async fn a_forger_who_knows_the_port_and_the_id_is_still_ignored() {
+    const FORGERIES: usize = 100;
+    let secret = dnstrail::serve::cookies::CookieSecret::default();
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        if server == ip(26) {
+            return refer(query, "a-rather-long-name-to-poison.zz.", ip(27));
+        }
+        let (qname, _) = asked(query);
+        let client = client_cookie(query).expect("a client cookie");
+        let genuine = with_cookie(
+            answer(query, vec![a(&qname, [192, 0, 2, 23])]),
+            &secret,
+            &client,
+        );
+        if qname.starts_with("first.") {
+            return send(genuine);
+        }
+        let mut replies: Vec<Reply> = (0..FORGERIES)
+            .map(|i| {
+                let mut forged = answer(query, vec![a(&qname, [6, 6, 6, 6])]);
+                if i % 2 == 0 {
+                    // A guess at the case, and no cookie.
+                    let mut guess = n(&qname);
+                    guess.randomize_label_case();
+                    forged.queries[0].set_name(guess);
+                } else {
+                    // The case right (as if guessed), a client cookie guessed.
+                    forged = with_cookie(forged, &secret, &rand::random());
+                }
+                Reply {
+                    message: forged,
+                    from: None,
+                }
+            })
+            .collect();
+        replies.push(Reply {
+            message: genuine,
+            from: None,
+        });
+        replies
+    });
+    let resolver = resolver_over(&[ip(26), ip(27)], script).await;
+    let first = resolve(&resolver, "first.a-rather-long-name-to-poison.zz.").await;
+    assert_eq!(first.rcode, ResponseCode::NoError);
+    let target = resolve(&resolver, "www.a-rather-long-name-to-poison.zz.").await;
+    assert_eq!(
+        dnstrail::dns::addresses(&target.answers),
+        [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 23))],
+        "not poisoned"
+    );
+    let ignored = resolver.metrics().upstream_ignored();
+    eprintln!(
+        "forgeries with the right port and ID: {FORGERIES} sent, {} ignored ({} in the wrong case, {} with a cookie not ours, {} without the cookie), 0 taken",
+        ignored.total(),
+        ignored.wrong_case,
+        ignored.wrong_cookie,
+        ignored.missing_cookie
+    );
+    assert_eq!(ignored.total() as usize, FORGERIES);
+    assert_eq!(ignored.wrong_cookie as usize, FORGERIES / 2);
+    let cached = serde_json::to_string(&resolver.cache().entries()).unwrap();
+    assert!(!cached.contains("6.6.6.6"), "{cached}");
+}
+
+// Issue 18's leftover: which server answered (NSID, RFC 5001).
+
+#[tokio::test]
+async fn the_trace_and_the_story_say_which_server_answered_by_its_nsid() {
+    let mut servers =
+        dnstrail::stack::StackConfig::name_servers(crate::support::demo_topology(), 0);
+    servers.nsid = true;
+    let chain = crate::support::start_chain_from(
+        servers,
+        dnstrail::resolver::Config::default(),
+        ServeOptions::default(),
+    )
+    .await;
+    let (response, events) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    let named: Vec<(String, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::UpstreamResponse { server, nsid, .. } => {
+                Some((server.name.trim_end_matches('.').to_string(), nsid.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(named.len(), 3, "{named:?}");
+    for (server, nsid) in &named {
+        assert_eq!(nsid.as_deref(), Some(server.as_str()));
+    }
+    let resolution = chain
+        .resolver
+        .recent()
+        .into_iter()
+        .rev()
+        .find(|r| r.question.name == "www.example.com.")
+        .unwrap();
+    let story = dnstrail::story::tell_all("asks", &resolution.events);
+    let answer = story
+        .iter()
+        .find(|line| line.number == Some(6))
+        .expect("step 6");
+    let (last, _) = named.last().unwrap();
+    assert!(
+        answer.text.contains(&format!("[nsid {last}]")),
+        "{}",
+        answer.text
+    );
+    // Only the answer's line says it.
+    assert_eq!(story.iter().filter(|l| l.text.contains("[nsid")).count(), 1);
+    chain.stop().await;
+}
