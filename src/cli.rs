@@ -297,7 +297,8 @@ pub struct ResolverArgs {
     /// Questions per second each client address may ask; more get REFUSED
     #[arg(long, value_name = "QPS")]
     pub rate_limit: Option<u32>,
-    /// Upstream questions in flight at once, over all clients
+    /// Upstream questions in flight at once, over all clients (a quarter of
+    /// them at most to one zone's servers)
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_outstanding: usize,
     /// Draw the choices among a zone's servers from this seed, to repeat a run

@@ -25,6 +25,7 @@ pub mod failure;
 pub mod metrics;
 pub mod msgcache;
 pub mod servers;
+pub mod slots;
 pub mod upstream;
 pub mod validation;
 pub mod walk;
@@ -40,7 +41,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use ipnet::IpNet;
 use serde::Serialize;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -55,6 +56,7 @@ use failure::{Failure, FailureKind};
 use metrics::Metrics;
 use msgcache::MessageCache;
 use servers::ServerStats;
+use slots::UpstreamSlots;
 use walk::{Resolved, Trail, Walk};
 
 /// How many finished resolutions the control endpoint can show.
@@ -78,7 +80,8 @@ pub struct Config {
     pub cache_size: usize,
     /// When every server fails, answer with an expired RRset (RFC 8767).
     pub serve_stale: bool,
-    /// Upstream questions in flight at once, over all clients.
+    /// Upstream questions in flight at once, over all clients; a quarter
+    /// of them at most to any one zone's servers.
     pub max_outstanding: usize,
     /// Where the server choices' randomness comes from (`--seed`): the same
     /// seed, the same choices.
@@ -266,8 +269,8 @@ struct Shared {
     /// Questions being resolved now, so that the same question from another
     /// client waits for that resolution instead of starting its own.
     in_flight: Mutex<HashMap<FlightKey, Flight>>,
-    /// Bounds the upstream questions in flight at once.
-    upstream_slots: Semaphore,
+    /// Bounds the upstream questions in flight at once, in all and per zone.
+    upstream_slots: UpstreamSlots,
     /// The addresses the resolver serves clients on, learned when it starts
     /// serving: never to be asked as a name server (a loop to itself).
     own_addrs: Mutex<Vec<SocketAddr>>,
@@ -346,7 +349,7 @@ impl Resolver {
         clock: Clock,
         sink: TraceSink,
     ) -> Resolver {
-        let slots = config.max_outstanding.max(1);
+        let slots = UpstreamSlots::new(config.max_outstanding);
         Resolver {
             shared: Arc::new(Shared {
                 cache: Cache::new(config.cache_size, clock)
@@ -360,7 +363,7 @@ impl Resolver {
                 next_id: AtomicU64::new(1),
                 in_flight: Mutex::new(HashMap::new()),
                 config,
-                upstream_slots: Semaphore::new(slots),
+                upstream_slots: slots,
                 own_addrs: Mutex::new(Vec::new()),
             }),
         }

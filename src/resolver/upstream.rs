@@ -30,13 +30,14 @@ use std::time::Instant;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{LowerName, Name, RecordType};
 
 use super::classify::{
     Classified, apex_delegation, classify, describe, foreign_soa, unused_answers,
 };
 use super::failure::{Failure, FailureKind};
 use super::servers::{CASE_BLIND_HOLD, ServerCookie};
+use super::slots::Full;
 use super::validation;
 use super::walk::{Asked, MAX_UPSTREAM_QUERIES, MAX_WALL_TIME, Walk};
 use crate::dns::Transport;
@@ -82,13 +83,25 @@ impl Walk<'_> {
                     "more than {MAX_UPSTREAM_QUERIES} upstream queries"
                 )));
             }
-            // A bounded number of upstream questions are in flight at once:
-            // a flood of client questions must not become a flood upstream.
-            let Ok(Ok(_slot)) =
-                tokio::time::timeout_at(self.trail.deadline.into(), self.upstream_slots.acquire())
-                    .await
-            else {
-                return Err(Failure::limit("too many upstream queries in flight"));
+            // A bounded number of upstream questions are in flight at once,
+            // and a quarter of them at most to one zone: a flood of client
+            // questions must not become a flood upstream, nor a dead zone
+            // keep the others waiting.
+            let _slot = match self
+                .upstream_slots
+                .acquire(&LowerName::new(zone), self.trail.deadline.into())
+                .await
+            {
+                Ok(slot) => slot,
+                Err(Full::Zone) => {
+                    return Err(Failure::limit(format!(
+                        "too many questions to the servers of {zone} in flight (at most {} at once)",
+                        self.upstream_slots.per_zone()
+                    )));
+                }
+                Err(Full::All) => {
+                    return Err(Failure::limit("too many upstream queries in flight"));
+                }
             };
             self.trail.upstream_queries += 1;
             self.metrics.upstream_query();

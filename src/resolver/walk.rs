@@ -38,7 +38,6 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
-use tokio::sync::Semaphore;
 
 use super::Config;
 use super::cache::{Cache, Delegation, Negative};
@@ -46,6 +45,7 @@ use super::classify::{Classified, MAX_CNAME_CHAIN, cname_target, dedup, ns_names
 use super::failure::{Failure, FailureKind, stale_answer};
 use super::metrics::Metrics;
 use super::servers::{LAME_HOLD, ServerStats};
+use super::slots::UpstreamSlots;
 use super::validation::Signed;
 use crate::dns::address_of;
 use crate::nameserver::dname;
@@ -229,7 +229,7 @@ pub struct Walk<'r> {
     pub config: &'r Config,
     pub hints: &'r Delegation,
     /// Bounds the upstream questions in flight at once, over all walks.
-    pub upstream_slots: &'r Semaphore,
+    pub upstream_slots: &'r UpstreamSlots,
     /// Where this resolver serves clients: never asked as a name server.
     pub own_addrs: Vec<SocketAddr>,
     /// The client set CD=1: its answer is not validated (DNSSEC records

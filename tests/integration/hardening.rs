@@ -700,3 +700,121 @@ async fn the_trace_and_the_story_say_which_server_answered_by_its_nsid() {
     assert_eq!(story.iter().filter(|l| l.text.contains("[nsid")).count(), 1);
     chain.stop().await;
 }
+
+// Item 5: floods that hurt legitimate users.
+
+/// p50 and p99 of some durations, for the figures the tests print.
+fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
+    times.sort();
+    let at = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
+    (at(50), at(99))
+}
+
+/// A name server at `addr` that answers every question, but only after
+/// `delay`: a tarpit, holding each question the resolver sends it that long.
+async fn tarpit(addr: SocketAddr, delay: Duration) {
+    let socket = Arc::new(tokio::net::UdpSocket::bind(addr).await.unwrap());
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok((len, client)) = socket.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..len]) else {
+                continue;
+            };
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let (qname, _) = asked(&query);
+                let reply = answer(&query, vec![a(&qname, [192, 0, 2, 31])]);
+                let _ = socket.send_to(&reply.to_vec().unwrap(), client).await;
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_whose_servers_never_answer_or_answer_late_do_not_starve_a_healthy_zone() {
+    // Enough that, without a share per zone, the tarpit's questions alone
+    // would keep every slot busy for twice the walks' deadline (3 s).
+    const FLOOD: usize = 400;
+    const HEALTHY_LOOKUPS: usize = 50;
+    const SLOTS: usize = 8;
+    let script: Arc<Script> = Arc::new(move |server, query| {
+        let (qname, _) = asked(query);
+        if server == ip(30) {
+            let (zone, at) = match qname.rsplit('.').nth(2) {
+                Some("dead") => ("dead.zz.", ip(31)),
+                Some("tarpit") => ("tarpit.zz.", ip(33)),
+                _ => ("healthy.zz.", ip(32)),
+            };
+            return refer(query, zone, at);
+        }
+        if server == ip(31) {
+            // Never answers: every question waits out its timeout.
+            return Vec::new();
+        }
+        send(answer(query, vec![a(&qname, [192, 0, 2, 30])]))
+    });
+    let config = dnstrail::resolver::Config {
+        max_outstanding: SLOTS,
+        ..Default::default()
+    };
+    let resolver = resolver_with(&[ip(30), ip(31), ip(32)], script, config).await;
+    // The tarpit answers within the resolver's timeout, so it is never
+    // held down: each question to it holds a slot for the whole delay.
+    let port = resolver.config().upstream_port;
+    tarpit(SocketAddr::new(ip(33), port), Duration::from_millis(250)).await;
+    // Both zones' servers known: their questions go straight to them.
+    for zone in ["healthy", "tarpit"] {
+        let warm = resolve(&resolver, &format!("warm.{zone}.zz.")).await;
+        assert_eq!(warm.rcode, ResponseCode::NoError, "{zone}");
+    }
+
+    // The flood: questions for names in both bad zones, all at once.
+    let mut trace = resolver.trace().subscribe();
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            let resolver = resolver.clone();
+            let zone = if i % 2 == 0 { "dead" } else { "tarpit" };
+            tokio::spawn(async move { resolve(&resolver, &format!("n{i}.{zone}.zz.")).await })
+        })
+        .collect();
+    // Every flood question has missed the cache: each is now out, or
+    // waiting for a slot, ahead of the healthy zone's.
+    let missed = async {
+        for _ in 0..FLOOD {
+            trace
+                .wait_for(|t| matches!(&t.event, TraceEvent::CacheMiss { .. }))
+                .await
+                .expect("the trace goes on");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), missed)
+        .await
+        .expect("the flood is under way");
+    assert_eq!(trace.dropped(), 0, "the count is whole");
+
+    let healthy: Vec<_> = (0..HEALTHY_LOOKUPS)
+        .map(|i| {
+            let resolver = resolver.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let answered = resolve(&resolver, &format!("n{i}.healthy.zz.")).await;
+                (answered.rcode, answered.failure, started.elapsed())
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for lookup in healthy {
+        let (rcode, failure, took) = lookup.await.unwrap();
+        assert_eq!(rcode, ResponseCode::NoError, "{failure:?}");
+        times.push(took);
+    }
+    let (p50, p99) = percentiles(times);
+    let share = SLOTS / 4;
+    eprintln!(
+        "healthy-zone lookups beside {FLOOD} to a dead zone and a tarpit ({SLOTS} slots, {share} for one zone): {HEALTHY_LOOKUPS} of {HEALTHY_LOOKUPS} answered, p50 {p50:?}, p99 {p99:?}"
+    );
+    for lookup in flood {
+        lookup.abort();
+    }
+}
