@@ -281,7 +281,9 @@ pub struct ResolverArgs {
     /// Tell each resolution on stdout as the demo tells it
     #[arg(long)]
     pub story: bool,
-    /// Most RRsets, delegations and negative answers kept in the cache
+    /// Most RRsets, delegations and negative answers kept in the cache (a
+    /// quarter of them at most negative, so a flood of names that do not
+    /// exist cannot push out the answers in use)
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub cache_size: usize,
     /// When every server fails, answer with an expired record, TTL 30 (RFC 8767)

@@ -76,7 +76,8 @@ pub struct Config {
     pub qname_minimization: bool,
     /// Networks whose clients are answered, besides loopback.
     pub allow: Vec<IpNet>,
-    /// Most entries the cache holds.
+    /// Most entries the cache holds; a quarter of them at most denials
+    /// and failures (see [`cache`]).
     pub cache_size: usize,
     /// When every server fails, answer with an expired RRset (RFC 8767).
     pub serve_stale: bool,

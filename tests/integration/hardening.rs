@@ -818,3 +818,116 @@ async fn zones_whose_servers_never_answer_or_answer_late_do_not_starve_a_healthy
         lookup.abort();
     }
 }
+
+/// The flood of issue 13 item 5 in small: 20,000 names that do not exist,
+/// asked as fast as 32 clients can, against a resolver with room for only
+/// 1,000 entries; meanwhile another client asks for the popular name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_nxdomain_names_keeps_a_popular_answer_cached_and_fast() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const FLOOD: usize = 20_000;
+    const LANES: usize = 32;
+    let config = dnstrail::resolver::Config {
+        cache_size: 1_000,
+        ..Default::default()
+    };
+    let chain = crate::support::start_chain_on(crate::support::demo_topology(), config).await;
+    let resolver_addr = chain.addr;
+    // The popular answer: cached, and kept whole for the hot path. It
+    // lives 300 s; every denial of the flood 900 s, so by expiry alone it
+    // would be the first to go.
+    let (first, _) = chain.ask("www.example.com.", RecordType::A).await;
+    assert_eq!(first.answers.len(), 1);
+    let replayed_before = chain.resolver.metrics().replayed_total();
+
+    let flooding = Arc::new(AtomicBool::new(true));
+    // The other client: a thread of its own with a plain socket, so that
+    // what it measures is the resolver's answer, not its own turn on the
+    // runtime the flood keeps busy.
+    let popular = {
+        let flooding = flooding.clone();
+        std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.connect(resolver_addr).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let mut buf = [0u8; 1232];
+            let mut times = Vec::new();
+            let mut unanswered = 0;
+            while flooding.load(Ordering::Relaxed) {
+                let query = make_query(&name("www.example.com."), RecordType::A, true, true);
+                let started = std::time::Instant::now();
+                socket.send(&query.to_vec().unwrap()).unwrap();
+                let Ok(len) = socket.recv(&mut buf) else {
+                    unanswered += 1;
+                    continue;
+                };
+                let took = started.elapsed();
+                let answer = Message::from_vec(&buf[..len]).unwrap();
+                assert_eq!(answer.metadata.id, query.metadata.id);
+                assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+                assert_eq!(answer.answers.len(), 1);
+                times.push(took);
+                // A user's pace, not a second flood: the samples are plenty.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (times, unanswered)
+        })
+    };
+    let started = std::time::Instant::now();
+    let lanes: Vec<_> = (0..LANES)
+        .map(|lane| {
+            tokio::spawn(async move {
+                let mut denied = 0;
+                for i in (lane..FLOOD).step_by(LANES) {
+                    let query = make_query(
+                        &name(&format!("f{i}.example.com.")),
+                        RecordType::A,
+                        true,
+                        true,
+                    );
+                    if let Ok(answer) = exchange(
+                        resolver_addr,
+                        &query,
+                        Transport::Udp,
+                        Duration::from_secs(5),
+                    )
+                    .await
+                        && answer.response.metadata.response_code == ResponseCode::NXDomain
+                    {
+                        denied += 1;
+                    }
+                }
+                denied
+            })
+        })
+        .collect();
+    let mut denied = 0;
+    for lane in lanes {
+        denied += lane.await.unwrap();
+    }
+    let flood_took = started.elapsed();
+    flooding.store(false, Ordering::Relaxed);
+    let (times, unanswered) = popular.join().unwrap();
+
+    let asked = times.len();
+    let (p50, p99) = percentiles(times);
+    eprintln!(
+        "NXDOMAIN flood: {denied} of {FLOOD} names denied in {flood_took:?}; beside it the popular name was asked {} times: {asked} answered, {unanswered} unanswered, p50 {p50:?}, p99 {p99:?}",
+        asked + unanswered
+    );
+    assert_eq!(unanswered, 0, "no cached answer timed out");
+    assert!(asked > 0);
+    // Every one answered on the hot path, from the message cache: the
+    // flood never pushed it out.
+    let replayed = chain.resolver.metrics().replayed_total() - replayed_before;
+    assert_eq!(replayed as usize, asked, "all replayed");
+    // Nor out of the cache itself, which stayed within its size.
+    let www = hickory_proto::rr::LowerName::new(&name("www.example.com."));
+    assert!(chain.resolver.cache().answer(&www, RecordType::A).is_some());
+    assert!(chain.resolver.cache().len() <= 1_000);
+    assert!(denied > FLOOD * 9 / 10, "the flood was answered: {denied}");
+    chain.stop().await;
+}
