@@ -9,8 +9,10 @@
 //!
 //! Stub clients (the browser, `dig`) ask with RD=1; the resolver answers from
 //! its [`cache`] when it can and otherwise walks the hierarchy itself
-//! ([`walk`]), asking each name server with RD=0, choosing among a zone's
-//! servers by measured round-trip time ([`servers`]). Every step becomes a
+//! ([`walk`]), asking each name server with RD=0 ([`upstream`]: the name in
+//! random case, a DNS cookie, within a share of the [`slots`] per zone),
+//! choosing among a zone's servers by measured round-trip time
+//! ([`servers`]). Every step becomes a
 //! [`TraceEvent`], which the demo, `--json`, the
 //! control endpoint ([`crate::control`]) and the tests all read.
 //!
