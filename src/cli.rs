@@ -350,14 +350,34 @@ pub struct BrowseArgs {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Args)]
-pub struct DemoArgs {
+/// What `demo` and `shell` start, the same way: the hierarchy, the site,
+/// what fails, and DNSSEC.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StackArgs {
     /// Directory of zone files: any hierarchy [default: the built-in demo zones]
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
     /// Directory of the web site [default: the built-in site]
     #[arg(long = "static", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
+    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fail: Vec<String>,
+    /// How they fail: drop, servfail, refused, lame, truncate, delay=DURATION, and with
+    /// --dnssec bad-signature, expired-signature, missing-ds, wrong-ds [default: drop]
+    #[arg(long, value_name = "KIND")]
+    pub fault: Option<Fault>,
+    /// Draw the resolver's choices among servers from this seed, to repeat a run
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub dnssec: DnssecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
     /// Visit this URL (repeatable, in order) [default: `http://www.example.com:8080/`]
     #[arg(long = "visit", value_name = "URL")]
     pub visit: Vec<String>,
@@ -381,18 +401,6 @@ pub struct DemoArgs {
     /// Leave the stack running after the visits, until Ctrl-C
     #[arg(long)]
     pub keep_running: bool,
-    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub fail: Vec<String>,
-    /// How they fail: drop, servfail, refused, lame, truncate, delay=DURATION, and with
-    /// --dnssec bad-signature, expired-signature, missing-ds, wrong-ds [default: drop]
-    #[arg(long, value_name = "KIND")]
-    pub fault: Option<Fault>,
-    /// Draw the resolver's choices among servers from this seed, to repeat a run
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    #[command(flatten)]
-    pub dnssec: DnssecArgs,
 }
 
 /// `dnstrail shell`: the chain in network and mount namespaces of its own,
@@ -400,27 +408,12 @@ pub struct DemoArgs {
 /// flags. The options are `demo`'s, where they apply.
 #[derive(Debug, Args)]
 pub struct ShellArgs {
-    /// Directory of zone files: any hierarchy [default: the built-in demo zones]
-    #[arg(long, value_name = "DIR")]
-    pub zones: Option<PathBuf>,
-    /// Directory of the web site [default: the built-in site]
-    #[arg(long = "static", value_name = "DIR")]
-    pub static_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub stack: StackArgs,
     /// The site's URL: its host's addresses in the zones, its port
     /// [default: the demo's URL on port 80]
     #[arg(long, value_name = "URL")]
     pub site: Option<String>,
-    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub fail: Vec<String>,
-    /// How they fail: drop, servfail, refused, lame, truncate or delay=DURATION [default: drop]
-    #[arg(long, value_name = "KIND")]
-    pub fault: Option<Fault>,
-    /// Draw the resolver's choices among servers from this seed, to repeat a run
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    // `--dnssec` belongs here once `demo` has it; `shell::demo_args` passes
-    // these options on to the demo's stack.
     /// Print how to enter from another terminal (nsenter), and keep running
     /// after COMMAND ends, until Ctrl-C
     #[arg(long)]

@@ -615,6 +615,12 @@ impl Storyteller {
                 if let ResponseKind::Referral { servers, .. } = response {
                     state.chooses_from = servers.len();
                 }
+                // A companion's line says which servers failed it, too.
+                if matches!(response, ResponseKind::Timeout | ResponseKind::Failure { .. })
+                    && let Some(asked) = state.asked.last_mut()
+                {
+                    asked.push_str(&format!(" ({})", describe_response(response)));
+                }
                 let line = match response {
                     ResponseKind::Answer { .. } => Line::numbered(
                         6,

@@ -256,12 +256,17 @@ pub fn assert_whole(raw: &[u8]) -> Message {
     message
 }
 
+/// Where a server started alone listens (any port): an address no stack
+/// of the zones uses, so a port a stack's server gives back (a test
+/// stopping a server) is never taken by one of these meanwhile.
+pub const ALONE: &str = "127.0.77.4:0";
+
 /// One name server, on an address of its own, until the token is cancelled.
 pub async fn serve_alone(
     server: dnstrail::nameserver::NameServer,
     options: ServeOptions,
 ) -> (SocketAddr, tokio_util::sync::CancellationToken) {
-    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
+    let sockets = dnstrail::listen::bind_dns(ALONE.parse().unwrap())
         .await
         .unwrap();
     let addr = sockets.local_addr();
@@ -295,20 +300,26 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             .find(|path| path.is_file())
     });
     if found.is_none() {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_string();
-        if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-            panic!("{name} is not installed, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: {name} is not installed (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
-        );
+        skip(&format!("{name} is not installed"));
     }
     found
+}
+
+/// Say a test is skipped, past the harness's capture; with
+/// `DNSTRAIL_REQUIRE_TOOLS=1` (CI) fail instead.
+pub fn skip(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!("{test}: {reason}, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {reason} (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
+    );
 }
 
 /// One HTTP/1.1 request with extra headers, over a fresh connection: the
