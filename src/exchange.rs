@@ -144,7 +144,7 @@ pub async fn exchange_from(
     transport: Transport,
     timeout: Duration,
 ) -> Result<Exchange, ExchangeError> {
-    run(
+    exchange_checked(
         source,
         server,
         query,
@@ -155,18 +155,8 @@ pub async fn exchange_from(
     .await
 }
 
-/// [`exchange`], taking only a response that passes `checks` as well.
+/// [`exchange_from`], taking only a response that passes `checks` as well.
 pub async fn exchange_checked(
-    server: SocketAddr,
-    query: &Message,
-    transport: Transport,
-    timeout: Duration,
-    checks: &Checks,
-) -> Result<Exchange, ExchangeError> {
-    run(None, server, query, transport, timeout, checks).await
-}
-
-async fn run(
     source: Option<IpAddr>,
     server: SocketAddr,
     query: &Message,

@@ -783,9 +783,10 @@ mod tests {
         assert!(!kept("popular.example."));
     }
 
-    fn denial(zone: &str) -> Negative {
+    /// An NXDOMAIN with the SOA of `example.`: TTL 900, and `minimum`.
+    fn nxdomain(minimum: u32) -> Negative {
         let soa = Record::from_rdata(
-            Name::from_str(zone).unwrap(),
+            Name::from_str("example.").unwrap(),
             900,
             RData::SOA(SOA::new(
                 Name::from_str("ns.example.").unwrap(),
@@ -794,7 +795,7 @@ mod tests {
                 2,
                 3,
                 4,
-                900,
+                minimum,
             )),
         );
         Negative {
@@ -813,10 +814,7 @@ mod tests {
         cache.put_answer(vec![a("www.example.", 60)]);
         for i in 0..1000 {
             let name = lower(&format!("n{i}.example."));
-            assert_eq!(
-                cache.put_negative(&name, RecordType::A, denial("example.")),
-                900
-            );
+            assert_eq!(cache.put_negative(&name, RecordType::A, nxdomain(900)), 900);
         }
         assert!(
             cache
@@ -834,29 +832,7 @@ mod tests {
     #[test]
     fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
         let cache = Cache::new(10, Clock::new());
-        let soa = Record::from_rdata(
-            Name::from_str("example.").unwrap(),
-            900,
-            RData::SOA(SOA::new(
-                Name::from_str("ns.example.").unwrap(),
-                Name::from_str("admin.example.").unwrap(),
-                1,
-                2,
-                3,
-                4,
-                60,
-            )),
-        );
-        let ttl = cache.put_negative(
-            &lower("nope.example."),
-            RecordType::A,
-            Negative {
-                nxdomain: true,
-                soa: Some(soa),
-                ns: Vec::new(),
-                dnssec: Vec::new(),
-            },
-        );
+        let ttl = cache.put_negative(&lower("nope.example."), RecordType::A, nxdomain(60));
         assert_eq!(ttl, 60);
         // NXDOMAIN covers every type.
         assert!(

@@ -120,8 +120,15 @@ impl Walk<'_> {
                     .saturating_duration_since(Instant::now()),
             );
             let sent = Instant::now();
-            let result =
-                exchange_checked(server.addr, &query, asking.transport, timeout, &checks).await;
+            let result = exchange_checked(
+                None,
+                server.addr,
+                &query,
+                asking.transport,
+                timeout,
+                &checks,
+            )
+            .await;
             let rtt_us = sent.elapsed().as_micros() as u64;
             let ignored = match &result {
                 Ok(exchanged) => exchanged.ignored,
