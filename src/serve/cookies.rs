@@ -173,6 +173,23 @@ mod tests {
     }
 
     #[test]
+    fn a_client_cookie_is_the_same_for_one_server_and_another_for_the_next() {
+        let secret = CookieSecret::default();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        assert_eq!(secret.client_cookie(a), secret.client_cookie(a));
+        assert_ne!(secret.client_cookie(a), secret.client_cookie(b));
+        // Another secret (another process) makes other cookies.
+        assert_ne!(
+            CookieSecret::default().client_cookie(a),
+            secret.client_cookie(a)
+        );
+        let EdnsOption::Unknown(10, first) = query_option(&secret.client_cookie(a), None) else {
+            unreachable!()
+        };
+        assert_eq!(first.len(), 8);
+    }
+
+    #[test]
     fn our_server_cookie_is_recognised_only_from_the_same_client() {
         let secret = CookieSecret::default();
         let client: IpAddr = "192.0.2.1".parse().unwrap();
