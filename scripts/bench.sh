@@ -7,7 +7,7 @@
 # target/bench/results.json and target/bench/ratios.svg (scripts/bench/report.py).
 #
 # Knobs (environment): ROUNDS (3), SECS (5) per run, SERVER_CPU (1),
-# CLIENT_CPU (0), ONLY (resolver,nameserver,web,demo), BENCH_PORT_BASE
+# CLIENT_CPU (0), ONLY (resolver,nameserver,defaults,dnssec,web,demo), BENCH_PORT_BASE
 # (15300), BENCH_NS_NET (127.0.9: name servers on port 53 of .2-.7).
 # It measures; it does not fail when dnstrail is behind a peer.
 set -euo pipefail
@@ -38,6 +38,7 @@ trap 'exit 130' INT TERM
 
 need=()
 for tool in unbound:unbound unbound-control:unbound nsd:nsd knotd:knot dnsperf:dnsperf \
+            ldns-signzone:ldnsutils \
             wrk:wrk nginx:nginx-light taskset:util-linux python3:python3; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 \
     || need+=("${tool#*:}")
