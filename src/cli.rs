@@ -263,6 +263,10 @@ pub struct ResolverArgs {
     /// Send each server only the labels it needs to see (RFC 9156)
     #[arg(long)]
     pub qname_minimization: bool,
+    /// Send names upstream in the case asked, not in random case checked
+    /// against the answer (0x20, as Unbound's use-caps-for-id)
+    #[arg(long = "no-0x20")]
+    pub no_0x20: bool,
     /// Also answer clients in this network (repeatable); loopback is always allowed
     #[arg(long = "allow", value_name = "CIDR", value_parser = parse_network)]
     pub allow: Vec<IpNet>,
@@ -277,7 +281,9 @@ pub struct ResolverArgs {
     /// Tell each resolution on stdout as the demo tells it
     #[arg(long)]
     pub story: bool,
-    /// Most RRsets, delegations and negative answers kept in the cache
+    /// Most RRsets, delegations and negative answers kept in the cache (a
+    /// quarter of them at most negative, so a flood of names that do not
+    /// exist cannot push out the answers in use)
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub cache_size: usize,
     /// When every server fails, answer with an expired record, TTL 30 (RFC 8767)
@@ -293,7 +299,8 @@ pub struct ResolverArgs {
     /// Questions per second each client address may ask; more get REFUSED
     #[arg(long, value_name = "QPS")]
     pub rate_limit: Option<u32>,
-    /// Upstream questions in flight at once, over all clients
+    /// Upstream questions in flight at once, over all clients (a quarter of
+    /// them at most to one zone's servers)
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_outstanding: usize,
     /// Draw the choices among a zone's servers from this seed, to repeat a run

@@ -100,6 +100,15 @@ pub async fn start_chain_with(
 ) -> Chain {
     let mut stack_config = StackConfig::name_servers(topology, 0);
     stack_config.faults = faults;
+    start_chain_from(stack_config, config, options).await
+}
+
+/// A chain whose name servers are set up as `stack_config` says.
+pub async fn start_chain_from(
+    mut stack_config: StackConfig,
+    config: Config,
+    options: ServeOptions,
+) -> Chain {
     stack_config.resolver = Some(ResolverSetup {
         addrs: vec!["127.0.0.1:0".parse().unwrap()],
         config,
