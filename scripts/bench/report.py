@@ -46,6 +46,7 @@ def short(w, peer):
         "resolver-cached-2cores": "resolver cached q/s, 2 cores",
         "resolver-cached-latency": "resolver cached latency",
         "resolver-cold": "resolver cold, median",
+        "resolver-flood-latency": "resolver cached p99, NXDOMAIN flood",
         "resolver-cold-p90": "resolver cold, p90",
         "nameserver-auth": "auth q/s",
         "nameserver-auth-mix": "auth q/s, mix",
