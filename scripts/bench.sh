@@ -7,10 +7,10 @@
 # target/bench/results.json and target/bench/ratios.svg (scripts/bench/report.py).
 #
 # Knobs (environment): ROUNDS (3), SECS (5) per run, SERVER_CPU (1),
-# CLIENT_CPU (0), ONLY (resolver,nameserver,zone,web,demo), BENCH_PORT_BASE
-# (15300), BENCH_NS_NET (127.0.9: name servers on port 53 of .2-.7),
-# ZONE_RECORDS (1000000: the zone each name server loads for the "zone"
-# rows, written to target/bench/big.zone by scripts/bench/bigzone.py).
+# CLIENT_CPU (0), ONLY (resolver,nameserver,zone,defaults,dnssec,web,demo),
+# BENCH_PORT_BASE (15300), BENCH_NS_NET (127.0.9: name servers on port 53 of
+# .2-.7), ZONE_RECORDS (1000000: the zone each name server loads for the
+# "zone" rows, written to target/bench/big.zone by scripts/bench/bigzone.py).
 # It measures; it does not fail when dnstrail is behind a peer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,7 @@ trap 'exit 130' INT TERM
 
 need=()
 for tool in unbound:unbound unbound-control:unbound nsd:nsd knotd:knot dnsperf:dnsperf \
+            ldns-signzone:ldnsutils \
             wrk:wrk nginx:nginx-light taskset:util-linux python3:python3; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 \
     || need+=("${tool#*:}")

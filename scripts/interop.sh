@@ -34,7 +34,7 @@ fi
 
 # --- 1. packages -------------------------------------------------------------
 # command -> Debian package
-TOOLS="dig:bind9-dnsutils delv:bind9-dnsutils dnssec-signzone:bind9-utils kdig:knot-dnsutils unbound:unbound nsd:nsd knotd:knot
+TOOLS="dig:bind9-dnsutils delv:bind9-dnsutils dnssec-signzone:bind9-utils ldns-signzone:ldnsutils kdig:knot-dnsutils unbound:unbound nsd:nsd knotd:knot
 curl:curl chromium:chromium ss:iproute2 unshare:util-linux"
 NEED=$(for t in $TOOLS; do command -v "${t%%:*}" >/dev/null 2>&1 || echo "${t#*:}"; done | sort -u | paste -sd' ' -)
 if [ -n "$NEED" ] && command -v apt-get >/dev/null 2>&1; then

@@ -263,6 +263,10 @@ pub struct ResolverArgs {
     /// Send each server only the labels it needs to see (RFC 9156)
     #[arg(long)]
     pub qname_minimization: bool,
+    /// Send names upstream in the case asked, not in random case checked
+    /// against the answer (0x20, as Unbound's use-caps-for-id)
+    #[arg(long = "no-0x20")]
+    pub no_0x20: bool,
     /// Also answer clients in this network (repeatable); loopback is always allowed
     #[arg(long = "allow", value_name = "CIDR", value_parser = parse_network)]
     pub allow: Vec<IpNet>,
@@ -277,7 +281,9 @@ pub struct ResolverArgs {
     /// Tell each resolution on stdout as the demo tells it
     #[arg(long)]
     pub story: bool,
-    /// Most RRsets, delegations and negative answers kept in the cache
+    /// Most RRsets, delegations and negative answers kept in the cache (a
+    /// quarter of them at most negative, so a flood of names that do not
+    /// exist cannot push out the answers in use)
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub cache_size: usize,
     /// When every server fails, answer with an expired record, TTL 30 (RFC 8767)
@@ -293,7 +299,8 @@ pub struct ResolverArgs {
     /// Questions per second each client address may ask; more get REFUSED
     #[arg(long, value_name = "QPS")]
     pub rate_limit: Option<u32>,
-    /// Upstream questions in flight at once, over all clients
+    /// Upstream questions in flight at once, over all clients (a quarter of
+    /// them at most to one zone's servers)
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_outstanding: usize,
     /// Draw the choices among a zone's servers from this seed, to repeat a run
@@ -343,14 +350,34 @@ pub struct BrowseArgs {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Args)]
-pub struct DemoArgs {
+/// What `demo` and `shell` start, the same way: the hierarchy, the site,
+/// what fails, and DNSSEC.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StackArgs {
     /// Directory of zone files: any hierarchy [default: the built-in demo zones]
     #[arg(long, value_name = "DIR")]
     pub zones: Option<PathBuf>,
     /// Directory of the web site [default: the built-in site]
     #[arg(long = "static", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
+    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fail: Vec<String>,
+    /// How they fail: drop, servfail, refused, lame, truncate, delay=DURATION, and with
+    /// --dnssec bad-signature, expired-signature, missing-ds, wrong-ds [default: drop]
+    #[arg(long, value_name = "KIND")]
+    pub fault: Option<Fault>,
+    /// Draw the resolver's choices among servers from this seed, to repeat a run
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub dnssec: DnssecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
     /// Visit this URL (repeatable, in order) [default: `http://www.example.com:8080/`]
     #[arg(long = "visit", value_name = "URL")]
     pub visit: Vec<String>,
@@ -374,18 +401,6 @@ pub struct DemoArgs {
     /// Leave the stack running after the visits, until Ctrl-C
     #[arg(long)]
     pub keep_running: bool,
-    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub fail: Vec<String>,
-    /// How they fail: drop, servfail, refused, lame, truncate, delay=DURATION, and with
-    /// --dnssec bad-signature, expired-signature, missing-ds, wrong-ds [default: drop]
-    #[arg(long, value_name = "KIND")]
-    pub fault: Option<Fault>,
-    /// Draw the resolver's choices among servers from this seed, to repeat a run
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    #[command(flatten)]
-    pub dnssec: DnssecArgs,
 }
 
 /// `dnstrail shell`: the chain in network and mount namespaces of its own,
@@ -393,27 +408,12 @@ pub struct DemoArgs {
 /// flags. The options are `demo`'s, where they apply.
 #[derive(Debug, Args)]
 pub struct ShellArgs {
-    /// Directory of zone files: any hierarchy [default: the built-in demo zones]
-    #[arg(long, value_name = "DIR")]
-    pub zones: Option<PathBuf>,
-    /// Directory of the web site [default: the built-in site]
-    #[arg(long = "static", value_name = "DIR")]
-    pub static_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub stack: StackArgs,
     /// The site's URL: its host's addresses in the zones, its port
     /// [default: the demo's URL on port 80]
     #[arg(long, value_name = "URL")]
     pub site: Option<String>,
-    /// Name servers that fail: root, tld, auth, a zone, or names such as ns-2 (comma-separated)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub fail: Vec<String>,
-    /// How they fail: drop, servfail, refused, lame, truncate or delay=DURATION [default: drop]
-    #[arg(long, value_name = "KIND")]
-    pub fault: Option<Fault>,
-    /// Draw the resolver's choices among servers from this seed, to repeat a run
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    // `--dnssec` belongs here once `demo` has it; `shell::demo_args` passes
-    // these options on to the demo's stack.
     /// Print how to enter from another terminal (nsenter), and keep running
     /// after COMMAND ends, until Ctrl-C
     #[arg(long)]

@@ -454,6 +454,7 @@ async fn serve_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
         first_choice: Vec::new(),
         max_ttl: args.max_ttl,
         min_ttl: args.min_ttl,
+        mixed_case: !args.no_0x20,
         trust_anchors: match &args.trust_anchor {
             Some(file) => Some(std::sync::Arc::new(
                 dnstrail::dnssec::TrustAnchors::read(file)

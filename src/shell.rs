@@ -255,8 +255,7 @@ mod linux {
     /// ports, the site where `--site` says.
     fn demo_args(args: &ShellArgs) -> DemoArgs {
         DemoArgs {
-            zones: args.zones.clone(),
-            static_dir: args.static_dir.clone(),
+            stack: args.stack.clone(),
             visit: Vec::new(),
             ask: Vec::new(),
             dns_port: DNS_PORT,
@@ -265,10 +264,6 @@ mod linux {
             control_auth: ControlAuth::default(),
             json: false,
             keep_running: false,
-            fail: args.fail.clone(),
-            fault: args.fault,
-            seed: args.seed,
-            dnssec: crate::cli::DnssecArgs::default(),
         }
     }
 

@@ -116,6 +116,28 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// Why responses were not taken, in words: "2 with the name in another
+/// case than sent (0x20), 1 with another ID or question".
+fn ignored_reasons(ignored: &crate::exchange::Ignored) -> String {
+    [
+        (
+            ignored.wrong_case,
+            "with the name in another case than sent (0x20)",
+        ),
+        (ignored.wrong_cookie, "with a cookie not its own (RFC 7873)"),
+        (
+            ignored.missing_cookie,
+            "without the cookie the server sent before",
+        ),
+        (ignored.mismatched, "with another ID or question"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, why)| format!("{n} {why}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 fn describe_response(response: &ResponseKind) -> String {
     match response {
         ResponseKind::Referral {
@@ -153,6 +175,7 @@ pub fn ede_name(code: u16) -> &'static str {
         12 => "NSEC Missing",
         13 => "Cached Error",
         18 => "Prohibited",
+        21 => "Not Supported",
         22 => "No Reachable Authority",
         23 => "Network Error",
         24 => "Invalid Data",
@@ -586,19 +609,29 @@ impl Storyteller {
                 server,
                 response,
                 rtt_us,
+                nsid,
                 ..
             } => {
                 if let ResponseKind::Referral { servers, .. } = response {
                     state.chooses_from = servers.len();
+                }
+                // A companion's line says which servers failed it, too.
+                if matches!(response, ResponseKind::Timeout | ResponseKind::Failure { .. })
+                    && let Some(asked) = state.asked.last_mut()
+                {
+                    asked.push_str(&format!(" ({})", describe_response(response)));
                 }
                 let line = match response {
                     ResponseKind::Answer { .. } => Line::numbered(
                         6,
                         server.name.trim_end_matches('.'),
                         format!(
-                            "answers with authority: {} [{}]",
+                            "answers with authority: {} [{}]{}",
                             describe_response(response),
-                            human_us(*rtt_us)
+                            human_us(*rtt_us),
+                            nsid.as_ref()
+                                .map(|nsid| format!(" [nsid {nsid}]"))
+                                .unwrap_or_default()
                         ),
                         at,
                     ),
@@ -615,6 +648,20 @@ impl Storyteller {
                     state.pending = Some(line);
                 }
             }
+            TraceEvent::ResponsesIgnored {
+                server,
+                question,
+                ignored,
+            } => lines.push(Line::note(
+                format!(
+                    "resolver: ignores {} for {question} that came as if from {} ({}): {} — forged, or late",
+                    plural(ignored.total() as usize, "response", "responses"),
+                    server.name.trim_end_matches('.'),
+                    server.addr,
+                    ignored_reasons(ignored)
+                ),
+                at,
+            )),
             TraceEvent::ServerLame {
                 server,
                 zone,
@@ -713,6 +760,21 @@ impl Storyteller {
                         .map(|r| format!("{} {}", r.name, r.rtype))
                         .collect::<Vec<_>>()
                         .join(", ")
+                ),
+                at,
+            )),
+            TraceEvent::ForeignSoaIgnored {
+                server,
+                zone,
+                soa,
+                nxdomain,
+            } => lines.push(Line::note(
+                format!(
+                    "resolver: {} sent its {} with the SOA of {}, outside {}: the SOA is dropped, and the denial passed on without one and not cached (its TTL comes from the SOA, RFC 2308 §5)",
+                    server.name.trim_end_matches('.'),
+                    if *nxdomain { "NXDOMAIN" } else { "NODATA" },
+                    soa.name,
+                    zone_name(zone)
                 ),
                 at,
             )),

@@ -201,12 +201,24 @@ pub enum TraceEvent {
         question: Question,
         transport: Transport,
     },
-    /// What that server said, and how long it took.
+    /// What that server said, and how long it took; `nsid` is the name
+    /// it gave itself (RFC 5001), when it did.
     UpstreamResponse {
         server: ServerView,
         question: Question,
         response: ResponseKind,
         rtt_us: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nsid: Option<String>,
+    },
+    /// Responses came for a question to `server` that were not taken as
+    /// its answer: another ID or question, the name in another case than
+    /// sent (0x20), a cookie not ours (RFC 7873). Forgeries, or late
+    /// answers to earlier questions; the real answer is still awaited.
+    ResponsesIgnored {
+        server: ServerView,
+        question: Question,
+        ignored: crate::exchange::Ignored,
     },
     /// Servers of `zone` that failed recently are not asked (RFC 9520);
     /// the longest of them is held down `for_ms` more.
@@ -268,6 +280,16 @@ pub enum TraceEvent {
     RecordsIgnored {
         server: ServerView,
         records: Vec<RecordView>,
+    },
+    /// A server of `zone` denied a name (NXDOMAIN, or NODATA) with the SOA
+    /// of another zone. That SOA says nothing of `zone`: it is dropped, and
+    /// the denial passed on without one, uncached (a denial lives as long
+    /// as its SOA says, RFC 2308 §5).
+    ForeignSoaIgnored {
+        server: ServerView,
+        zone: String,
+        soa: RecordView,
+        nxdomain: bool,
     },
     /// The same question is already being resolved for another client:
     /// this one waits for that answer instead of asking again.

@@ -380,6 +380,32 @@ export function tell(events, { visit = false, doing } = {}) {
           });
         }
         break;
+      case "responses_ignored":
+        if (!r.companion) {
+          const ig = e.ignored || {};
+          const total = (ig.mismatched || 0) + (ig.wrong_case || 0) + (ig.wrong_cookie || 0) + (ig.missing_cookie || 0);
+          const why = [
+            [ig.wrong_case, "name in another case (0x20)"],
+            [ig.wrong_cookie, "a cookie not its own"],
+            [ig.missing_cookie, "no cookie"],
+            [ig.mismatched, "another ID or question"],
+          ].filter(([n]) => n > 0).map(([n, w]) => `${n} with ${w}`).join(", ");
+          row({
+            at: "resolver",
+            what: [`ignores ${plural(total, "response", "responses")} as if from ${bare(e.server && e.server.name)}`],
+            meta: `${why}: forged, or late`,
+          });
+        }
+        break;
+      case "foreign_soa_ignored":
+        if (!r.companion) {
+          row({
+            at: "resolver",
+            what: [`drops the SOA of ${e.soa && e.soa.name} from ${bare(e.server && e.server.name)}`],
+            meta: `outside ${e.zone}: the ${e.nxdomain ? "NXDOMAIN" : "NODATA"} goes on without an SOA, uncached`,
+          });
+        }
+        break;
       case "upstream_query": {
         const party = zoneParty(e.zone);
         r.upstream = true;
@@ -423,7 +449,10 @@ export function tell(events, { visit = false, doing } = {}) {
             });
             break;
           case "answer":
-            row({ ...base, step: 6, what: records(response.records), meta: `answers with authority · ${rtt}` });
+            row({
+              ...base, step: 6, what: records(response.records),
+              meta: `answers with authority · ${rtt}${e.nsid ? ` · nsid ${e.nsid}` : ""}`,
+            });
             break;
           case "nx_domain":
             row({ ...base, what: ["NXDOMAIN: no such name"], meta: rtt });

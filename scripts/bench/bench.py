@@ -331,14 +331,18 @@ zone:
     return ["knotd", "-c", str(d / "knot.conf")]
 
 
-def unbound_conf(zone_dir):
-    d = OUT / "unbound"
+def unbound_conf(zone_dir, anchor=None, threads=1):
+    """Unbound iterating over our name servers; validating from `anchor`
+    (a DS file, `trust-anchor-file`) when given; `threads` threads."""
+    d = OUT / ("unbound-validating" if anchor else "unbound")
     d.mkdir(parents=True, exist_ok=True)
+    modules = "validator iterator" if anchor else "iterator"
+    trust = f'    trust-anchor-file: "{anchor}"\n' if anchor else ""
     conf = f"""server:
     interface: {LO}@{P['unbound']}
     port: {P['unbound']}
     do-ip6: no
-    num-threads: 1
+    num-threads: {threads}
     verbosity: 0
     use-syslog: no
     logfile: ""
@@ -348,8 +352,8 @@ def unbound_conf(zone_dir):
     pidfile: "{d}/unbound.pid"
     root-hints: "{zone_dir}/root.hints"
     do-not-query-localhost: no
-    module-config: "iterator"
-    qname-minimisation: no
+    module-config: "{modules}"
+{trust}    qname-minimisation: no
     minimal-responses: yes
     access-control: 127.0.0.0/8 allow
 remote-control:
@@ -408,10 +412,10 @@ def bench_site():
 # ---------------------------------------------------------------- load tools
 
 
-def run_dnsperf(ip, port, qfile, secs, clients):
+def run_dnsperf(ip, port, qfile, secs, clients, extra=()):
     argv = [
         "taskset", "-c", str(ARGS.client_cpu), "dnsperf", "-s", ip, "-p", str(port),
-        "-d", str(qfile), "-l", str(secs), "-c", str(clients), "-T", "1",
+        "-d", str(qfile), "-l", str(secs), "-c", str(clients), "-T", "1", *extra,
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30).stdout
     m = re.search(r"Queries per second:\s+([\d.]+)", out)
@@ -428,16 +432,16 @@ def run_dnsperf(ip, port, qfile, secs, clients):
     }
 
 
-def dnsperf_checked(ip, port, qfile, secs, clients, who):
+def dnsperf_checked(ip, port, qfile, secs, clients, who, extra=()):
     """A dnsperf run; one that got (almost) nothing back is noted and run
     again once, after checking that the server still answers."""
-    result = run_dnsperf(ip, port, qfile, secs, clients)
+    result = run_dnsperf(ip, port, qfile, secs, clients, extra)
     if result["qps"] > 0 and (result["lost"] or 0) * 100 < max(result["qps"] * secs, 1):
         return result
     r = dnsprobe.ask((ip, port), "www.example.com", "A", False, timeout=1)
     log(f"  {who}: {result['qps']:.0f} q/s, {result['lost']} lost; the server "
         f"{'answers' if r else 'does not answer'} a single question now; running again")
-    again = run_dnsperf(ip, port, qfile, secs, clients)
+    again = run_dnsperf(ip, port, qfile, secs, clients, extra)
     again["retried_after"] = result
     return again
 
@@ -678,7 +682,65 @@ def resolver_workloads(procs, zones):
            "p90 latency", "µs", False,
            {k: [x["p90_us"] for x in v] for k, v in runs.items()}, runs)
 
-    for name in ["ours_resolver", "unbound", "ns_root", "ns_tld", "ns_auth"]:
+    # 2b. Cached answers while a flood of names that do not exist goes on
+    #     (issue 13): dnsperf sends unique NXDOMAIN names from its core, a
+    #     probe asks www.example.com one at a time beside it.
+    flood = write_queries(
+        "resolver-flood",
+        [(f"flood-{os.urandom(6).hex()}.example.com", "A") for _ in range(200_000)],
+    )
+    log(f"resolver cached latency under an NXDOMAIN flood: {ARGS.latency_count} probes per round")
+
+    def under_flood(label):
+        ip, port = addr[label]
+        load = subprocess.Popen(
+            ["taskset", "-c", str(ARGS.client_cpu), "dnsperf", "-s", ip, "-p", str(port),
+             "-d", str(flood), "-l", str(ARGS.secs + 5), "-c", str(ARGS.dns_clients), "-T", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(1)
+            with pinned(int(ARGS.client_cpu)):
+                t, lost = dnsprobe.round_trips_lossy(addr[label], "www.example.com", "A",
+                                                     ARGS.latency_count)
+        finally:
+            load.terminate()
+            load.wait()
+        return {"p50_us": statistics.median(t) if t else None,
+                "p99_us": pct(t, 99) if t else None, "lost": lost}
+
+    runs = alternate(list(addr), under_flood)
+    record("resolver-flood-latency",
+           "Resolver, cached answer under a flood of unique NXDOMAIN names (one at a time)",
+           "p99 latency", "µs", False,
+           {k: [x["p99_us"] or 1e9 for x in v] for k, v in runs.items()}, runs,
+           note="lost probes (1 s each) are in the details; target: p99 ≤ 5 ms, no loss")
+
+    # 3. Nobody pinned, both cores: our resolver as it starts (a reader per
+    #    core) against Unbound with num-threads: 2.
+    procs.stop("ours_resolver")
+    procs.stop("unbound")
+    require_free(LO, P["ours_resolver"])
+    require_free(LO, P["ours_control"], udp=False)
+    command("dnstrail resolver (unpinned)", ["RUST_LOG=warn"] + ours)
+    procs.start("ours_resolver_2", ours, env)
+    require_free(LO, P["unbound"])
+    require_free(LO, P["unbound_control"], udp=False)
+    ub2 = unbound_conf(zones, threads=2)
+    command("unbound (num-threads: 2, unpinned)", ub2)
+    procs.start("unbound_2", ub2)
+    wait_dns(procs, "ours_resolver_2", addr["dnstrail"], "www.example.com", rd=True, want=WWW)
+    wait_dns(procs, "unbound_2", addr["Unbound"], "www.example.com", rd=True, want=WWW)
+    title = "Resolver, cached: www.example.com A, both cores, nobody pinned (Unbound 2 threads)"
+    log(f"{title}: dnsperf, {ARGS.rounds} rounds x {ARGS.secs} s")
+    runs = alternate(
+        list(addr),
+        lambda label: dnsperf_checked(*addr[label], single, ARGS.secs, ARGS.dns_clients, label),
+    )
+    record("resolver-cached-2cores", title, "queries/s", "q/s", True,
+           {k: [x["qps"] for x in v] for k, v in runs.items()}, runs)
+
+    for name in ["ours_resolver_2", "unbound_2", "ns_root", "ns_tld", "ns_auth"]:
         procs.stop(name)
 
 
@@ -812,6 +874,174 @@ def zone_load_workload(procs):
            note="not a target (the issue sets one for memory); for scale")
     record("zone-memory", f"{title}: peak memory", "peak RSS", "MB", False,
            {k: [x["peak_rss_mb"] for x in v] for k, v in runs.items()}, runs, target=2.0)
+
+
+def as_the_readme_starts_them(procs, zones):
+    """Issue 14: each role started exactly as the README starts it (no
+    RUST_LOG, so a log line per query, written by its own thread) against
+    itself with logging off. Target: at most 10% lost."""
+    log("defaults: the roles as the README starts them, beside themselves with RUST_LOG=warn")
+    cpu = ARGS.server_cpu
+    zf = str(zones / "example.com.zone")
+    auth = {"as the README starts it": P["ours_auth"], "RUST_LOG=warn": P["nsd_auth"]}
+    for label, port in auth.items():
+        require_free(LO, port)
+        argv = [str(BIN), "auth", "--zone", zf, "--listen", f"{LO}:{port}"]
+        env = {} if label.startswith("as") else {"RUST_LOG": "warn"}
+        command(f"dnstrail auth ({label})", ["taskset", "-c", cpu] + argv)
+        procs.start(f"defaults_auth_{port}", argv, env, cpu)
+    for label, port in auth.items():
+        wait_dns(procs, f"defaults_auth_{port}", (LO, port), "www.example.com")
+    single = write_queries("defaults-single", [("www.example.com", "A")])
+    title = "Name server as the README starts it (query log on) vs itself, RUST_LOG=warn"
+    log(f"{title}: dnsperf, {ARGS.rounds} rounds x {ARGS.secs} s")
+    runs = alternate(
+        list(auth),
+        lambda label: dnsperf_checked(LO, auth[label], single, ARGS.secs, ARGS.dns_clients, label),
+    )
+    record("defaults-auth", title, "queries/s", "q/s", True,
+           {k: [x["qps"] for x in v] for k, v in runs.items()}, runs, target=0.9)
+    for port in auth.values():
+        procs.stop(f"defaults_auth_{port}")
+
+    # The resolver, both copies over the same name servers (port 53 of NS_NET).
+    ns = [str(BIN), "nameservers", "--zones", str(zones), "--dns-port", "53"]
+    for i in range(2, 8):
+        require_free(f"{NS_NET}.{i}", 53)
+    procs.start("defaults_ns", ns, {"RUST_LOG": "warn"}, cpu)
+    wait_dns(procs, "defaults_ns", (f"{NS_NET}.4", 53), "www.example.com")
+    resolvers = {"as the README starts it": P["ours_resolver"], "RUST_LOG=warn": P["unbound"]}
+    for label, port in resolvers.items():
+        require_free(LO, port)
+        argv = [str(BIN), "resolver", "--listen", f"{LO}:{port}", "--dns-port", "53",
+                "--root-hints", str(zones / "root.hints")]
+        env = {} if label.startswith("as") else {"RUST_LOG": "warn"}
+        command(f"dnstrail resolver ({label})", ["taskset", "-c", cpu] + argv)
+        procs.start(f"defaults_resolver_{port}", argv, env, cpu)
+    for label, port in resolvers.items():
+        wait_dns(procs, f"defaults_resolver_{port}", (LO, port), "www.example.com", rd=True,
+                 want=WWW)
+    title = "Resolver as the README starts it (query log on) vs itself, RUST_LOG=warn: cached"
+    log(f"{title}: dnsperf, {ARGS.rounds} rounds x {ARGS.secs} s")
+    runs = alternate(
+        list(resolvers),
+        lambda label: dnsperf_checked(LO, resolvers[label], single, ARGS.secs, ARGS.dns_clients,
+                                      label),
+    )
+    record("defaults-resolver", title, "queries/s", "q/s", True,
+           {k: [x["qps"] for x in v] for k, v in runs.items()}, runs, target=0.9)
+    for port in resolvers.values():
+        procs.stop(f"defaults_resolver_{port}")
+    procs.stop("defaults_ns")
+
+
+def dnssec_workloads(procs, zones):
+    """Issue 16: our signing name server answering DO=1 against NSD serving
+    the same zone signed by ldns-signzone (ECDSA P-256, NSEC, as ours); our
+    validating resolver against Unbound's validator, both trusting our root."""
+    log("dnssec workloads: signing, then name servers and validating resolvers")
+    cpu = ARGS.server_cpu
+    env = {"RUST_LOG": "warn"}
+    keys = OUT / "dnssec-keys"
+    shutil.rmtree(keys, ignore_errors=True)
+
+    # The same zone, signed by ldns-signzone for NSD.
+    signed = OUT / "ldns-signed"
+    shutil.rmtree(signed, ignore_errors=True)
+    signed.mkdir(parents=True)
+    shutil.copy(zones / "example.com.zone", signed / "example.com.zone")
+    names = []
+    for ksk in (True, False):
+        argv = ["ldns-keygen", "-a", "ECDSAP256SHA256"] + (["-k"] if ksk else []) + ["example.com"]
+        out = subprocess.run(argv, cwd=signed, capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            die(f"ldns-keygen: {out.stderr}")
+        names.append(out.stdout.strip())
+    out = subprocess.run(["ldns-signzone", "-o", "example.com.", "-f", "example.com.zone.signed",
+                          "example.com.zone", *names], cwd=signed, capture_output=True, text=True,
+                         timeout=60)
+    if out.returncode != 0:
+        die(f"ldns-signzone: {out.stderr}")
+
+    ours_port, nsd_port = P["ours_auth"], P["nsd_auth"]
+    require_free(LO, ours_port)
+    require_free(LO, nsd_port)
+    ours = [str(BIN), "auth", "--zone", str(zones / "example.com.zone"), "--listen",
+            f"{LO}:{ours_port}", "--dnssec", "--keys", str(keys)]
+    command("dnstrail auth --dnssec", ["RUST_LOG=warn", "taskset", "-c", cpu] + ours)
+    procs.start("dnssec_ours_auth", ours, env, cpu)
+    nsd = nsd_conf("nsd-signed", [f"{LO}@{nsd_port}"], "example.com.",
+                   str(signed / "example.com.zone.signed"))
+    command("nsd (example.com signed by ldns-signzone)", ["taskset", "-c", cpu] + nsd)
+    procs.start("dnssec_nsd", nsd, None, cpu)
+    auth = {"dnstrail": ours_port, "NSD": nsd_port}
+    wait_dns(procs, "dnssec_ours_auth", (LO, ours_port), "www.example.com")
+    wait_dns(procs, "dnssec_nsd", (LO, nsd_port), "www.example.com")
+    single = write_queries("dnssec-single", [("www.example.com", "A")])
+    title = "Name server, example.com signed: www.example.com A, DO=1 (A and its RRSIG)"
+    log(f"{title}: dnsperf -D, {ARGS.rounds} rounds x {ARGS.secs} s")
+    runs = alternate(
+        list(auth),
+        lambda label: dnsperf_checked(LO, auth[label], single, ARGS.secs, ARGS.dns_clients,
+                                      label, extra=["-D"]),
+    )
+    record("dnssec-auth", title, "queries/s", "q/s", True,
+           {k: [x["qps"] for x in v] for k, v in runs.items()}, runs)
+    procs.stop("dnssec_ours_auth")
+    procs.stop("dnssec_nsd")
+
+    # The whole hierarchy signed (DS in every parent), on port 53 of NS_NET.
+    for i in range(2, 8):
+        require_free(f"{NS_NET}.{i}", 53)
+    ns = [str(BIN), "nameservers", "--zones", str(zones), "--dnssec", "--keys", str(keys),
+          "--dns-port", "53"]
+    command("dnstrail nameservers --dnssec", ["RUST_LOG=warn", "taskset", "-c", cpu] + ns)
+    procs.start("dnssec_ns", ns, env, cpu)
+    wait_dns(procs, "dnssec_ns", (f"{NS_NET}.4", 53), "www.example.com")
+    anchor = keys / "root.key"
+    require_free(LO, P["ours_resolver"])
+    require_free(LO, P["ours_control"], udp=False)
+    resolver = [str(BIN), "resolver", "--listen", f"{LO}:{P['ours_resolver']}", "--dns-port",
+                "53", "--root-hints", str(zones / "root.hints"), "--trust-anchor", str(anchor),
+                "--control", f"{LO}:{P['ours_control']}"]
+    command("dnstrail resolver --trust-anchor", ["RUST_LOG=warn", "taskset", "-c", cpu] + resolver)
+    procs.start("dnssec_resolver", resolver, env, cpu)
+    require_free(LO, P["unbound"])
+    require_free(LO, P["unbound_control"], udp=False)
+    ub = unbound_conf(zones, anchor)
+    command("unbound (validator iterator)", ["taskset", "-c", cpu] + ub)
+    procs.start("dnssec_unbound", ub, None, cpu)
+    addr = {"dnstrail": (LO, P["ours_resolver"]), "Unbound": (LO, P["unbound"])}
+    wait_dns(procs, "dnssec_resolver", addr["dnstrail"], "www.example.com", rd=True, want=WWW)
+    wait_dns(procs, "dnssec_unbound", addr["Unbound"], "www.example.com", rd=True, want=WWW)
+    wait_tcp(procs, "dnssec_resolver", (LO, P["ours_control"]))
+    title = "Validating resolver, cached: www.example.com A"
+    log(f"{title}: dnsperf -D, {ARGS.rounds} rounds x {ARGS.secs} s")
+    runs = alternate(
+        list(addr),
+        lambda label: dnsperf_checked(*addr[label], single, ARGS.secs, ARGS.dns_clients, label,
+                                      extra=["-D"]),
+    )
+    record("dnssec-resolver-cached", title, "queries/s", "q/s", True,
+           {k: [x["qps"] for x in v] for k, v in runs.items()}, runs)
+    flush = {
+        "dnstrail": lambda: dnsprobe.flush_dnstrail((LO, P["ours_control"])),
+        "Unbound": lambda: dnsprobe.flush_unbound((LO, P["unbound_control"])),
+    }
+
+    def cold(label):
+        with pinned(int(ARGS.server_cpu)):
+            t = dnsprobe.cold_resolutions(addr[label], "www.example.com", flush[label],
+                                          ARGS.cold_count, WWW)
+        return {"p50_us": statistics.median(t), "p90_us": pct(t, 90)}
+
+    log(f"validating resolver cold resolution: {ARGS.cold_count} samples per round")
+    runs = alternate(list(addr), cold)
+    title = "Validating resolver, cold: www.example.com A (DNSKEYs and DSes fetched and checked)"
+    record("dnssec-resolver-cold", title, "median latency", "µs", False,
+           {k: [x["p50_us"] for x in v] for k, v in runs.items()}, runs)
+    for name in ["dnssec_resolver", "dnssec_unbound", "dnssec_ns"]:
+        procs.stop(name)
 
 
 def web_workloads(procs):
@@ -1008,7 +1238,8 @@ def main():
                     default=int(os.environ.get("ZONE_RECORDS", 1_000_000)))
     ap.add_argument("--zone-deadline", type=float, default=120.0,
                     help="seconds a server may take to load the big zone")
-    ap.add_argument("--only", default=os.environ.get("ONLY", "resolver,nameserver,zone,web,demo"),
+    ap.add_argument("--only", default=os.environ.get(
+                        "ONLY", "resolver,nameserver,zone,defaults,dnssec,web,demo"),
                     help="comma-separated workload groups")
     ARGS = ap.parse_args()
 
@@ -1037,6 +1268,10 @@ def main():
             nameserver_workloads(procs, zones)
         if "zone" in only:
             zone_load_workload(procs)
+        if "defaults" in only:
+            as_the_readme_starts_them(procs, zones)
+        if "dnssec" in only:
+            dnssec_workloads(procs, zones)
         if "web" in only:
             web_workloads(procs)
         if "demo" in only:

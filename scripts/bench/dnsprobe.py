@@ -117,6 +117,28 @@ def round_trips(addr, name, qtype, count, rd=True):
     return times
 
 
+def round_trips_lossy(addr, name, qtype, count, timeout=1.0, rd=True):
+    """Like round_trips, but a question unanswered within `timeout` is
+    counted lost instead of failing: (microseconds of each answer, lost)."""
+    times, lost = [], 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.connect(addr)
+        for i in range(count):
+            packet = query((i * 40503) & 0xFFFF, name, qtype, rd)
+            t0 = time.perf_counter_ns()
+            s.send(packet)
+            try:
+                while True:
+                    msg = s.recv(65535)
+                    if msg[:2] == packet[:2]:
+                        break
+                times.append((time.perf_counter_ns() - t0) / 1000.0)
+            except (socket.timeout, ConnectionRefusedError):
+                lost += 1
+    return times, lost
+
+
 def flush_dnstrail(control):
     """Empty our resolver's cache: POST /flush on its control endpoint."""
     conn = http.client.HTTPConnection(control[0], control[1], timeout=5)

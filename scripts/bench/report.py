@@ -43,8 +43,10 @@ def short(w, peer):
     names = {
         "resolver-cached": "resolver cached q/s",
         "resolver-mix": "resolver cached q/s, mix",
+        "resolver-cached-2cores": "resolver cached q/s, 2 cores",
         "resolver-cached-latency": "resolver cached latency",
         "resolver-cold": "resolver cold, median",
+        "resolver-flood-latency": "resolver cached p99, NXDOMAIN flood",
         "resolver-cold-p90": "resolver cold, p90",
         "nameserver-auth": "auth q/s",
         "nameserver-auth-mix": "auth q/s, mix",
@@ -56,6 +58,11 @@ def short(w, peer):
         "web-index-p50": "web index latency",
         "web-100k": "web 100 KB req/s",
         "web-100k-p50": "web 100 KB latency",
+        "defaults-auth": "auth as README starts it",
+        "defaults-resolver": "resolver as README starts it",
+        "dnssec-auth": "signed auth DO=1 q/s",
+        "dnssec-resolver-cached": "validating cached q/s",
+        "dnssec-resolver-cold": "validating cold, median",
         "stack-first-answer": "stack to 1st answer",
         "stack-memory": "stack peak memory",
     }

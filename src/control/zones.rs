@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::exchange::{Transport, exchange, make_query};
 use crate::nameserver::update::{Refused, apply_records};
-use crate::nameserver::{LiveZone, lookup, replication};
+use crate::nameserver::{LiveZone, answer_from, replication};
 use crate::resolver::Resolver;
 use crate::trace::{RecordView, rcode_name, rtype_name};
 use crate::zone::Zone;
@@ -184,13 +184,17 @@ impl Change {
             .to_ascii_uppercase()
             .parse()
             .map_err(|_| format!("`{rtype_text}` is not a record type"))?;
+        // Seconds, 0 to 2^31-1 (RFC 2181 §8).
         let ttl = match one("ttl").filter(|t| !t.is_empty()) {
             None => None,
             Some(t) => Some(
-                crate::cli::parse_duration(&t)
-                    .map(|d| d.as_secs().min(u64::from(i32::MAX as u32)) as u32)
-                    .or_else(|_| t.parse::<u32>().map_err(|e| e.to_string()))
-                    .map_err(|_| format!("ttl `{t}` is not a number of seconds"))?,
+                t.trim_end_matches('s')
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|ttl| *ttl <= i32::MAX as u32)
+                    .ok_or_else(|| {
+                        format!("ttl `{t}` is not a number of seconds up to 2147483647")
+                    })?,
             ),
         };
         let data: Vec<String> = pairs
@@ -271,24 +275,28 @@ pub fn apply(zone: &HostedZone, change: &Change) -> Result<Option<Applied>, Refu
     }))
 }
 
+/// A name as the lab takes it: `@` for the apex, relative to the zone
+/// (`www`), or absolute (`www.example.com.`).
+fn owner_in(zone: &Zone, name: &str) -> Result<Name, String> {
+    if name == "@" {
+        return Ok(zone.origin().clone());
+    }
+    let parsed = Name::from_ascii(name).map_err(|e| format!("`{name}` is not a name: {e}"))?;
+    if parsed.is_fqdn() {
+        return Ok(parsed);
+    }
+    parsed
+        .append_domain(zone.origin())
+        .map_err(|e| format!("`{name}` is too long under {}: {e}", zone.origin()))
+}
+
 /// The records `change` deletes and adds, worked out from the zone as it is.
 fn records_of(zone: &Zone, change: &Change) -> Result<(Vec<Record>, Vec<Record>), Refused> {
     let bad = |why: String| Refused {
         rcode: ResponseCode::FormErr,
         why,
     };
-    let owner = if change.name == "@" {
-        zone.origin().clone()
-    } else {
-        let name = Name::from_ascii(&change.name)
-            .map_err(|e| bad(format!("`{}` is not a name: {e}", change.name)))?;
-        if name.is_fqdn() {
-            name
-        } else {
-            name.append_domain(zone.origin())
-                .map_err(|e| bad(format!("`{}` is too long: {e}", change.name)))?
-        }
-    };
+    let owner = owner_in(zone, &change.name).map_err(bad)?;
     let existing: Vec<Record> = zone
         .rrset(&LowerName::new(&owner), change.rtype)
         .map(|rrset| rrset.records.to_vec())
@@ -376,22 +384,12 @@ pub fn compare(
     rtype: RecordType,
 ) -> Result<Comparison, String> {
     let snapshot = zone.live.snapshot();
-    let owner = match Name::from_ascii(name) {
-        Ok(n) if n.is_fqdn() => n,
-        Ok(n) if name == "@" => {
-            let _ = n;
-            snapshot.origin().clone()
-        }
-        Ok(n) => n
-            .append_domain(snapshot.origin())
-            .map_err(|e| e.to_string())?,
-        Err(e) => return Err(format!("`{name}` is not a name: {e}")),
-    };
+    let owner = owner_in(&snapshot, name)?;
     let lower = LowerName::new(&owner);
     if !snapshot.contains(&lower) {
         return Err(format!("{owner} is not in {}", snapshot.origin()));
     }
-    let answer = lookup(&snapshot, &lower, rtype);
+    let answer = answer_from(&snapshot, &lower, rtype);
     let name_servers = Said {
         rcode: said_rcode(answer.rcode, answer.answers.is_empty()),
         records: answer.answers.iter().map(RecordView::from).collect(),

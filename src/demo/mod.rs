@@ -271,32 +271,36 @@ impl Demo {
     /// Load the zones, check the options, open the site and start every
     /// role, bound before anything is visited.
     pub async fn start(args: &DemoArgs, items: Vec<Item>) -> anyhow::Result<Demo> {
-        let topology = Topology::load_or_builtin(args.zones.as_deref()).context("loading zones")?;
+        let topology =
+            Topology::load_or_builtin(args.stack.zones.as_deref()).context("loading zones")?;
         let items = if items.is_empty() {
             vec![Item::Visit(DEFAULT_URL.to_string())]
         } else {
             items
         };
         anyhow::ensure!(
-            args.fault.is_none() || !args.fail.is_empty(),
+            args.stack.fault.is_none() || !args.stack.fail.is_empty(),
             "--fault says how servers fail, --fail which: give --fail too (e.g. --fail ns-2 --fault {})",
-            args.fault.map_or("drop".to_string(), |f| f.to_string())
+            args.stack
+                .fault
+                .map_or("drop".to_string(), |f| f.to_string())
         );
-        let fault = args.fault.unwrap_or(Fault::Drop);
+        let fault = args.stack.fault.unwrap_or(Fault::Drop);
         anyhow::ensure!(
-            !fault.is_dnssec() || args.dnssec.dnssec,
+            !fault.is_dnssec() || args.stack.dnssec.dnssec,
             "--fault {fault} breaks the chain of trust: give --dnssec too"
         );
         let mut faults = HashMap::new();
-        for which in &args.fail {
+        for which in &args.stack.fail {
             let which = parent_for_fault(&topology, which, fault);
             for server in topology.find_servers(&which).map_err(anyhow::Error::msg)? {
                 faults.insert(server.name.clone(), fault);
             }
         }
         let keys = args
+            .stack
             .dnssec
-            .key_store(args.zones.as_deref())
+            .key_store(args.stack.zones.as_deref())
             .map_err(anyhow::Error::msg)?;
 
         let urls: Vec<String> = items
@@ -313,7 +317,7 @@ impl Demo {
             let placement = topology
                 .place_site(&urls, args.web_port)
                 .map_err(anyhow::Error::msg)?;
-            let source = match &args.static_dir {
+            let source = match &args.stack.static_dir {
                 Some(dir) => SiteSource::Dir(dir.clone()),
                 None => SiteSource::BuiltIn,
             };
@@ -331,7 +335,7 @@ impl Demo {
             )
         };
 
-        let seed = args.seed.unwrap_or_else(rand::random);
+        let seed = args.stack.seed.unwrap_or_else(rand::random);
         // The servers set to fail go first among the servers the resolver knows
         // nothing about, so the first visit meets them: the failure shows on
         // every run, not only when the draw happens to pick them.

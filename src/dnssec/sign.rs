@@ -35,7 +35,7 @@ use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType, Se
 use super::keys::{Key, KeyStore, ZoneKeys};
 use super::{INCEPTION_SKEW, RENEW_BEFORE, SIGNATURE_VALIDITY, unix_now};
 use crate::fault::Fault;
-use crate::nameserver::answer::{Outcome, Response};
+use crate::nameserver::answer::{AnswerKind, ZoneAnswer};
 use crate::zone::{Zone, zone_cut_above};
 
 /// Every signed zone of a set of name servers.
@@ -415,7 +415,7 @@ impl ZoneSigning {
         zone: &Zone,
         qname: &LowerName,
         qtype: RecordType,
-        response: &mut Response,
+        response: &mut ZoneAnswer,
         fault: Option<Fault>,
     ) {
         let now = unix_now();
@@ -430,7 +430,7 @@ impl ZoneSigning {
                 .answers
                 .retain(|r| r.record_type() != RecordType::DS);
             if response.answers.is_empty() {
-                response.outcome = Outcome::NoData;
+                response.kind = AnswerKind::NoData;
                 response.authorities.push(zone.negative_soa().clone());
             }
         }
@@ -482,8 +482,8 @@ impl ZoneSigning {
         response.answers = signed_answers;
 
         let last = last_name(qname, &response.answers);
-        match response.outcome {
-            Outcome::Referral => {
+        match response.kind {
+            AnswerKind::Referral => {
                 let cut = response
                     .authorities
                     .iter()
@@ -507,7 +507,7 @@ impl ZoneSigning {
                     }
                 }
             }
-            Outcome::NxDomain => {
+            AnswerKind::NxDomain => {
                 self.sign_soa(zone, response, now, fault);
                 self.add_nsec(
                     zone,
@@ -521,7 +521,7 @@ impl ZoneSigning {
                     self.add_nsec(zone, &self.covering(&wildcard), &mut proofs, now, fault);
                 }
             }
-            Outcome::NoData => {
+            AnswerKind::NoData => {
                 self.sign_soa(zone, response, now, fault);
                 let name = Name::from(&last);
                 if self.chain.binary_search(&name).is_ok() {
@@ -535,7 +535,7 @@ impl ZoneSigning {
                     }
                 }
             }
-            Outcome::Answer => {}
+            AnswerKind::Answer => {}
         }
         for record in proofs {
             if !response.authorities.contains(&record) {
@@ -545,7 +545,7 @@ impl ZoneSigning {
     }
 
     /// The SOA of a negative answer, signed.
-    fn sign_soa(&self, zone: &Zone, response: &mut Response, now: u32, fault: Option<Fault>) {
+    fn sign_soa(&self, zone: &Zone, response: &mut ZoneAnswer, now: u32, fault: Option<Fault>) {
         let soa = zone.negative_soa().clone();
         let mut sigs = self.rrsigs_with_fault(
             zone,

@@ -33,7 +33,7 @@ const MAX_CNAME_CHAIN: usize = 8;
 
 /// The kind of answer, for logs and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum AnswerKind {
     Answer,
     Referral,
     NxDomain,
@@ -42,8 +42,8 @@ pub enum Outcome {
 
 /// The sections of a response, ready to send.
 #[derive(Debug, Clone)]
-pub struct Response {
-    pub outcome: Outcome,
+pub struct ZoneAnswer {
+    pub kind: AnswerKind,
     pub rcode: ResponseCode,
     pub authoritative: bool,
     pub answers: Vec<Record>,
@@ -51,10 +51,10 @@ pub struct Response {
     pub additionals: Vec<Record>,
 }
 
-impl Response {
-    fn new() -> Response {
-        Response {
-            outcome: Outcome::Answer,
+impl ZoneAnswer {
+    fn new() -> ZoneAnswer {
+        ZoneAnswer {
+            kind: AnswerKind::Answer,
             rcode: ResponseCode::NoError,
             authoritative: true,
             answers: Vec::new(),
@@ -65,8 +65,8 @@ impl Response {
 }
 
 /// Answer `qname`/`qtype` from `zone`; `qname` must be in the zone.
-pub fn lookup(zone: &Zone, qname: &LowerName, qtype: RecordType) -> Response {
-    let mut response = Response::new();
+pub fn answer_from(zone: &Zone, qname: &LowerName, qtype: RecordType) -> ZoneAnswer {
+    let mut response = ZoneAnswer::new();
     if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         // Transfers are not answered here: only over TCP, to clients that
         // were allowed (see `transfer`), and a transfer to anyone is a gift
@@ -99,7 +99,7 @@ fn step(
     zone: &Zone,
     name: &LowerName,
     qtype: RecordType,
-    response: &mut Response,
+    response: &mut ZoneAnswer,
 ) -> Option<LowerName> {
     // A delegation at or above the name: refer, unless this is the parent's
     // own DS at the cut (RFC 4035 §3.1.4.1).
@@ -115,7 +115,7 @@ fn step(
     {
         let record = &rrset.records[0];
         add_answer(response, record.clone());
-        response.outcome = Outcome::Answer;
+        response.kind = AnswerKind::Answer;
         return match dname::synthesize(record, &Name::from(name)) {
             Some(cname) => {
                 let target = match &cname.data {
@@ -138,7 +138,7 @@ fn step(
         None => match wildcard_for(zone, name) {
             Some(node) => (node, Some(Name::from(name))),
             None => {
-                negative(zone, Outcome::NxDomain, response);
+                negative(zone, AnswerKind::NxDomain, response);
                 return None;
             }
         },
@@ -158,14 +158,14 @@ fn step(
                 .answers
                 .extend(rrset.records.iter().map(synthesize));
         }
-        response.outcome = Outcome::Answer;
+        response.kind = AnswerKind::Answer;
         return None;
     }
     if let Some(rrset) = node.get(qtype) {
         response
             .answers
             .extend(rrset.records.iter().map(synthesize));
-        response.outcome = Outcome::Answer;
+        response.kind = AnswerKind::Answer;
         return None;
     }
     if let Some(cname) = node.get(RecordType::CNAME) {
@@ -175,15 +175,15 @@ fn step(
             _ => unreachable!("a CNAME RRset holds CNAME data"),
         };
         add_answer(response, record);
-        response.outcome = Outcome::Answer;
+        response.kind = AnswerKind::Answer;
         return Some(target);
     }
-    negative(zone, Outcome::NoData, response);
+    negative(zone, AnswerKind::NoData, response);
     None
 }
 
 /// A record into the answer section, unless it is there already.
-fn add_answer(response: &mut Response, record: Record) {
+fn add_answer(response: &mut ZoneAnswer, record: Record) {
     if !response.answers.contains(&record) {
         response.answers.push(record);
     }
@@ -221,28 +221,28 @@ fn wildcard_for(zone: &Zone, name: &LowerName) -> Option<Node> {
 
 /// A referral: not authoritative, the child's NS set in the authority
 /// section and every address we hold for those servers in the additional.
-fn refer(zone: &Zone, cut: &LowerName, response: &mut Response) {
+fn refer(zone: &Zone, cut: &LowerName, response: &mut ZoneAnswer) {
     let ns = zone
         .rrset(cut, RecordType::NS)
         .expect("a zone cut holds an NS RRset");
     response.authorities.extend(ns.records.iter().cloned());
     response.authoritative = false;
-    response.outcome = Outcome::Referral;
+    response.kind = AnswerKind::Referral;
 }
 
 /// NXDOMAIN or NODATA: the SOA goes in the authority section.
-fn negative(zone: &Zone, outcome: Outcome, response: &mut Response) {
-    if outcome == Outcome::NxDomain {
+fn negative(zone: &Zone, kind: AnswerKind, response: &mut ZoneAnswer) {
+    if kind == AnswerKind::NxDomain {
         response.rcode = ResponseCode::NXDomain;
     }
-    response.outcome = outcome;
+    response.kind = kind;
     response.authorities.push(zone.negative_soa().clone());
 }
 
 /// Addresses of the servers named in NS, MX and SRV records of the response,
 /// where the zone has them: for a referral this is the glue, for answers it
 /// saves the resolver a question.
-fn add_additional_addresses(zone: &Zone, response: &mut Response) {
+fn add_additional_addresses(zone: &Zone, response: &mut ZoneAnswer) {
     let targets: Vec<LowerName> = response
         .answers
         .iter()
@@ -258,7 +258,7 @@ fn add_additional_addresses(zone: &Zone, response: &mut Response) {
         // Outside the zone we know nothing; below a cut we hold only glue,
         // which belongs in referrals, not beside authoritative answers.
         let is_glue = zone_cut_above(zone, &target).is_some();
-        if !zone.contains(&target) || (is_glue && response.outcome != Outcome::Referral) {
+        if !zone.contains(&target) || (is_glue && response.kind != AnswerKind::Referral) {
             continue;
         }
         for rtype in [RecordType::A, RecordType::AAAA] {

@@ -15,7 +15,7 @@
 //! (RFC 7766), FORMERR for packets that do not parse, truncation with TC=1
 //! when a UDP answer exceeds the client's buffer, answers replayed once
 //! encoded, optional response-rate limiting. The answers come from
-//! [`answer::lookup`], ours: hickory's catalog gets referrals wrong (AA set,
+//! [`answer::answer_from`], ours: hickory's catalog gets referrals wrong (AA set,
 //! glue missing; hickory issue 2810). With DNSSEC ([`crate::dnssec`]), a
 //! question with DO=1 gets, after that lookup, the RRSIGs, DS and NSEC
 //! records that let its asker check the answer.
@@ -41,7 +41,7 @@ use crate::listen::DnsSockets;
 use crate::serve::{ExtendedError, Reply, Request, Responder, ServeOptions};
 use crate::zone::Zone;
 
-pub use answer::{Outcome, lookup};
+pub use answer::{AnswerKind, answer_from};
 pub use live::LiveZone;
 pub use replication::Replication;
 
@@ -58,12 +58,21 @@ pub struct UpdatePolicy {
 impl UpdatePolicy {
     /// A client signed with a key we know may, from anywhere (the key is
     /// the permission, as BIND's `allow-update { key ...; }`); an unsigned
-    /// one only from loopback or an allowed network, and only when no key
+    /// one only from this host (loopback or one of its own addresses, as
+    /// BIND's `localhost` ACL) or an allowed network, and only when no key
     /// is required.
     fn allows(&self, client: IpAddr, signed: bool) -> bool {
-        let near = client.is_loopback() || self.networks.iter().any(|n| n.contains(&client));
+        let near = client.is_loopback()
+            || self.networks.iter().any(|n| n.contains(&client))
+            || is_own_address(client);
         signed || (near && !self.require_key)
     }
+}
+
+/// Whether `ip` is an address of this host: one a socket can be bound to.
+/// Asked only for updates, which are rare, so one syscall is cheap.
+fn is_own_address(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
 }
 
 /// An authoritative server for one or more zones.
@@ -306,7 +315,7 @@ impl Responder for NameServer {
                 ..Reply::default()
             };
         }
-        let mut answer = lookup(&zone, &name, query.query_type());
+        let mut answer = answer_from(&zone, &name, query.query_type());
         if request.dnssec_ok()
             && let Some(signed) = self
                 .dnssec

@@ -18,9 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpSocket;
 
 use super::live::LiveZone;
+use crate::dns::{read_tcp_message, tcp_frame};
 use crate::exchange::{Transport, exchange_from, make_query};
 use crate::zone::Zone;
 
@@ -125,30 +128,69 @@ async fn fetch_if_newer(
     if !super::update::serial_newer(theirs, ours.serial()) {
         return Ok(None);
     }
-    let transfer = exchange_from(
-        Some(me),
-        primary,
-        &make_query(apex, RecordType::AXFR, false, false),
-        Transport::Tcp,
-        Duration::from_secs(5),
-    )
-    .await
-    .map_err(|e| e.to_string())?
-    .response;
-    if transfer.metadata.response_code != ResponseCode::NoError {
-        return Err(format!(
-            "{primary} refused the transfer of {apex}: {}",
-            crate::trace::rcode_name(transfer.metadata.response_code)
-        ));
-    }
+    let mut records = transfer(me, primary, apex).await?;
     // The SOA comes first and last (RFC 5936 §2.2): keep one.
-    let mut records = transfer.answers;
-    if records.len() > 1 && records.last().map(|r| r.record_type()) == Some(RecordType::SOA) {
-        records.pop();
-    }
+    records.pop();
     Zone::from_records(records, ours.file())
         .map(Some)
         .map_err(|e| format!("the zone from {primary} does not load: {}", e.reason))
+}
+
+/// How long one message of a transfer may take to arrive, and the whole.
+const MESSAGE_WAIT: Duration = Duration::from_secs(5);
+const TRANSFER_WAIT: Duration = Duration::from_secs(120);
+
+/// The whole zone `apex` from `primary`, asked from `me` over one TCP
+/// connection: every message until the SOA comes round again, which ends
+/// a transfer however many messages it took (RFC 5936 §2.2).
+async fn transfer(me: IpAddr, primary: SocketAddr, apex: &Name) -> Result<Vec<Record>, String> {
+    let failed = |e: std::io::Error| format!("transfer of {apex} from {primary}: {e}");
+    let query = make_query(apex, RecordType::AXFR, false, false);
+    let bytes = query.to_vec().map_err(|e| e.to_string())?;
+    let work = async {
+        let socket = if me.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(failed)?;
+        socket.bind(SocketAddr::new(me, 0)).map_err(failed)?;
+        let mut stream = socket.connect(primary).await.map_err(failed)?;
+        stream.write_all(&tcp_frame(&bytes)).await.map_err(failed)?;
+        let mut records: Vec<Record> = Vec::new();
+        loop {
+            let raw = tokio::time::timeout(MESSAGE_WAIT, read_tcp_message(&mut stream))
+                .await
+                .map_err(|_| format!("{primary} stopped sending the transfer of {apex}"))?
+                .map_err(failed)?;
+            let message = Message::from_vec(&raw).map_err(|e| e.to_string())?;
+            if message.metadata.id != query.metadata.id {
+                return Err(format!("{primary} answered another transfer"));
+            }
+            if message.metadata.response_code != ResponseCode::NoError {
+                return Err(format!(
+                    "{primary} refused the transfer of {apex}: {}",
+                    crate::trace::rcode_name(message.metadata.response_code)
+                ));
+            }
+            if records.is_empty()
+                && message.answers.first().map(|r| r.record_type()) != Some(RecordType::SOA)
+            {
+                return Err(format!(
+                    "{primary}'s transfer of {apex} does not start with its SOA"
+                ));
+            }
+            records.extend(message.answers);
+            let ended = records.len() > 1
+                && records.last().map(|r| r.record_type()) == Some(RecordType::SOA);
+            if ended {
+                return Ok(records);
+            }
+        }
+    };
+    tokio::time::timeout(TRANSFER_WAIT, work)
+        .await
+        .map_err(|_| format!("the transfer of {apex} from {primary} took over {TRANSFER_WAIT:?}"))?
 }
 
 /// A secondary's watch on its primaries: at start, then every refresh

@@ -24,8 +24,21 @@
 //! (RFC 2181 §5.4.1), but never outlives it.
 //!
 //! Time comes from a [`Clock`] so tests and `demo` can move it forward.
-//! TTLs count down in everything served from here. The cache is bounded:
-//! when full, expired entries go first, then those closest to expiry.
+//! TTLs count down in everything served from here.
+//!
+//! The cache is bounded, in two budgets, so that a flood of questions for
+//! names that do not exist (each a one-shot denial) cannot push out the
+//! answers and delegations in use:
+//!
+//! ```text
+//!  --cache-size N:  answers + delegations  ¾ N  │  denials + failures  ¼ N
+//!                   evicted among themselves    │  evicted among themselves
+//! ```
+//!
+//! Within a budget, when it is full, expired entries go first, then those
+//! closest to expiry; but an entry used since it was stored (or since it
+//! was last spared) is spared once, as in second-chance (CLOCK) eviction:
+//! a popular answer outlives a flood of one-shot names that expire later.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -114,14 +127,72 @@ struct Entry {
     ttl: u32,
     expires: Duration,
     seq: u64,
+    /// Read since it was stored or last spared: spared once when its
+    /// budget is full (second chance).
+    used: bool,
+}
+
+/// One share of the cache's room, and its entries in order of expiry.
+#[derive(Default)]
+struct Budget {
+    /// (expires, seq) → key, for eviction.
+    by_expiry: BTreeMap<(Duration, u64), Key>,
+    capacity: usize,
 }
 
 #[derive(Default)]
 struct Inner {
     entries: HashMap<Key, Entry>,
-    /// Entries by expiry, for eviction: (expires, seq) → key.
-    by_expiry: BTreeMap<(Duration, u64), Key>,
+    /// Answers and delegations.
+    data: Budget,
+    /// Negative answers and remembered failures.
+    denials: Budget,
     next_seq: u64,
+}
+
+/// The budget `key` is kept in: answers and delegations, or denials and
+/// failures.
+fn budget_of<'a>(data: &'a mut Budget, denials: &'a mut Budget, key: &Key) -> &'a mut Budget {
+    match key {
+        Key::Answer(..) | Key::Delegation(..) => data,
+        Key::Negative(..) | Key::Failure(..) => denials,
+    }
+}
+
+impl Inner {
+    fn budget(&mut self, key: &Key) -> &mut Budget {
+        budget_of(&mut self.data, &mut self.denials, key)
+    }
+
+    /// Make room in `key`'s budget for one more entry: expired entries
+    /// first, then the soonest to expire, sparing once any that were used.
+    fn make_room(&mut self, key: &Key, now: Duration) {
+        let budget = budget_of(&mut self.data, &mut self.denials, key);
+        let entries = &mut self.entries;
+        let mut spared = Vec::new();
+        while budget.by_expiry.len() + spared.len() >= budget.capacity {
+            let Some(victim) = budget.by_expiry.pop_first() else {
+                // Every entry was in use: the soonest to expire goes.
+                if spared.is_empty() {
+                    break;
+                }
+                let (_, key): ((Duration, u64), Key) = spared.remove(0);
+                entries.remove(&key);
+                continue;
+            };
+            let ((expires, _), victim_key) = &victim;
+            if let Some(entry) = entries.get_mut(victim_key)
+                && entry.used
+                && *expires > now
+            {
+                entry.used = false;
+                spared.push(victim);
+                continue;
+            }
+            entries.remove(victim_key);
+        }
+        budget.by_expiry.extend(spared);
+    }
 }
 
 /// A cache hit, with TTLs already counted down to what remains.
@@ -154,7 +225,6 @@ pub struct Cache {
     /// Bumped by every flush, so what was built from the cache before (the
     /// message cache's replies) knows it is gone.
     generation: std::sync::atomic::AtomicU64,
-    capacity: usize,
     clock: Clock,
     /// The shortest and longest an answer or a denial is kept
     /// (`--min-ttl`, `--max-ttl`).
@@ -176,10 +246,22 @@ fn with_ttl(records: &[Record], remaining: u32) -> Vec<Record> {
 
 impl Cache {
     pub fn new(capacity: usize, clock: Clock) -> Cache {
+        let capacity = capacity.max(1);
+        let denials = (capacity / 4).max(1);
+        let inner = Inner {
+            data: Budget {
+                capacity: capacity.saturating_sub(denials).max(1),
+                ..Budget::default()
+            },
+            denials: Budget {
+                capacity: denials,
+                ..Budget::default()
+            },
+            ..Inner::default()
+        };
         Cache {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(inner),
             generation: std::sync::atomic::AtomicU64::new(0),
-            capacity: capacity.max(1),
             clock,
             min_ttl: 0,
             max_ttl: DEFAULT_MAX_ANSWER_TTL,
@@ -210,11 +292,12 @@ impl Cache {
     /// copies out only what the caller needs.
     fn get<T>(&self, key: &Key, read: impl FnOnce(&Value, u32) -> Option<T>) -> Option<T> {
         let now = self.clock.now();
-        let inner = self.inner.lock().expect("cache lock");
-        let entry = inner.entries.get(key)?;
+        let mut inner = self.inner.lock().expect("cache lock");
+        let entry = inner.entries.get_mut(key)?;
         if entry.expires <= now {
             return None;
         }
+        entry.used = true;
         read(&entry.value, (entry.expires - now).as_secs() as u32)
     }
 
@@ -224,21 +307,16 @@ impl Cache {
         let mut inner = self.inner.lock().expect("cache lock");
         let inner = &mut *inner;
         if let Some(old) = inner.entries.remove(&key) {
-            inner.by_expiry.remove(&(old.expires, old.seq));
+            inner.budget(&key).by_expiry.remove(&(old.expires, old.seq));
         }
-        if inner.entries.len() >= self.capacity {
-            // Expired entries first, then whatever expires soonest.
-            while inner.entries.len() >= self.capacity {
-                let Some((_, victim)) = inner.by_expiry.pop_first() else {
-                    break;
-                };
-                inner.entries.remove(&victim);
-            }
-        }
+        inner.make_room(&key, now);
         let seq = inner.next_seq;
         inner.next_seq += 1;
         let expires = now + Duration::from_secs(u64::from(ttl));
-        inner.by_expiry.insert((expires, seq), key.clone());
+        inner
+            .budget(&key)
+            .by_expiry
+            .insert((expires, seq), key.clone());
         inner.entries.insert(
             key,
             Entry {
@@ -246,6 +324,7 @@ impl Cache {
                 ttl,
                 expires,
                 seq,
+                used: false,
             },
         );
     }
@@ -410,15 +489,21 @@ impl Cache {
             .or_else(|| self.get(&Key::Negative(name.clone(), Some(rtype)), read))
     }
 
-    /// Store a negative answer for min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
-    pub fn put_negative(&self, name: &LowerName, rtype: RecordType, negative: Negative) -> u32 {
-        let ttl = negative
+    /// How long a denial is kept: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5),
+    /// within three hours and `--max-ttl`; 0 without an SOA.
+    pub fn denial_ttl(&self, negative: &Negative) -> u32 {
+        negative
             .soa
             .as_ref()
             .map(negative_ttl)
             .unwrap_or(0)
             .min(MAX_NEGATIVE_TTL)
-            .min(self.max_ttl);
+            .min(self.max_ttl)
+    }
+
+    /// Store a negative answer for [`Cache::denial_ttl`].
+    pub fn put_negative(&self, name: &LowerName, rtype: RecordType, negative: Negative) -> u32 {
+        let ttl = self.denial_ttl(&negative);
         if ttl == 0 {
             return 0;
         }
@@ -477,7 +562,8 @@ impl Cache {
     pub fn clear(&self) {
         let mut inner = self.inner.lock().expect("cache lock");
         inner.entries.clear();
-        inner.by_expiry.clear();
+        inner.data.by_expiry.clear();
+        inner.denials.by_expiry.clear();
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -652,7 +738,8 @@ mod tests {
 
     #[test]
     fn a_full_cache_evicts_what_expires_soonest() {
-        let cache = Cache::new(3, Clock::new());
+        // Room for three answers (and one denial).
+        let cache = Cache::new(4, Clock::new());
         cache.put_answer(vec![a("short.example.", 10)]);
         cache.put_answer(vec![a("long1.example.", 1000)]);
         cache.put_answer(vec![a("long2.example.", 1000)]);
@@ -676,8 +763,28 @@ mod tests {
     }
 
     #[test]
-    fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
-        let cache = Cache::new(10, Clock::new());
+    fn an_answer_in_use_is_spared_once() {
+        let cache = Cache::new(4, Clock::new());
+        cache.put_answer(vec![a("popular.example.", 10)]);
+        cache.put_answer(vec![a("b.example.", 1000)]);
+        cache.put_answer(vec![a("c.example.", 1000)]);
+        assert!(
+            cache
+                .answer(&lower("popular.example."), RecordType::A)
+                .is_some()
+        );
+        cache.put_answer(vec![a("d.example.", 500)]);
+        // Looked at as the control endpoint does, which is not a use.
+        let kept = |name: &str| cache.entries().iter().any(|e| e.name == name);
+        assert!(!kept("b.example."), "the next soonest went instead");
+        assert!(kept("popular.example."));
+        // Spared once: not read again since, it goes next.
+        cache.put_answer(vec![a("e.example.", 500)]);
+        assert!(!kept("popular.example."));
+    }
+
+    /// An NXDOMAIN with the SOA of `example.`: TTL 900, and `minimum`.
+    fn nxdomain(minimum: u32) -> Negative {
         let soa = Record::from_rdata(
             Name::from_str("example.").unwrap(),
             900,
@@ -688,19 +795,44 @@ mod tests {
                 2,
                 3,
                 4,
-                60,
+                minimum,
             )),
         );
-        let ttl = cache.put_negative(
-            &lower("nope.example."),
-            RecordType::A,
-            Negative {
-                nxdomain: true,
-                soa: Some(soa),
-                ns: Vec::new(),
-                dnssec: Vec::new(),
-            },
+        Negative {
+            nxdomain: true,
+            soa: Some(soa),
+            ns: Vec::new(),
+            dnssec: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_flood_of_denials_evicts_only_denials() {
+        let cache = Cache::new(8, Clock::new());
+        // Shorter-lived than every denial, and never read: by expiry alone
+        // it would be the first to go.
+        cache.put_answer(vec![a("www.example.", 60)]);
+        for i in 0..1000 {
+            let name = lower(&format!("n{i}.example."));
+            assert_eq!(cache.put_negative(&name, RecordType::A, nxdomain(900)), 900);
+        }
+        assert!(
+            cache
+                .answer(&lower("www.example."), RecordType::A)
+                .is_some()
         );
+        assert_eq!(cache.len(), 1 + 2, "the answer and a quarter of 8 denials");
+        assert!(
+            cache
+                .negative(&lower("n999.example."), RecordType::A)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum() {
+        let cache = Cache::new(10, Clock::new());
+        let ttl = cache.put_negative(&lower("nope.example."), RecordType::A, nxdomain(60));
         assert_eq!(ttl, 60);
         // NXDOMAIN covers every type.
         assert!(

@@ -329,6 +329,23 @@ pub fn apex_delegation(response: &Message, zone: &Name) -> Option<Delegation> {
     })
 }
 
+/// An SOA in the authority section of a denial from a server of `zone`
+/// whose owner is outside `zone`: the classification leaves it out (the
+/// denial then has none), and the trace says why.
+pub fn foreign_soa(response: &Message, classified: &Classified, zone: &Name) -> Option<Record> {
+    if !matches!(classified, Classified::Negative { soa: None, .. }) {
+        return None;
+    }
+    let bailiwick = LowerName::new(zone);
+    response
+        .authorities
+        .iter()
+        .find(|r| {
+            r.record_type() == RecordType::SOA && !bailiwick.zone_of(&LowerName::new(&r.name))
+        })
+        .cloned()
+}
+
 /// Records of the answer section that the classification did not use:
 /// other types, other names, data from outside the zone. They are ignored.
 pub fn unused_answers(response: &Message, classified: &Classified) -> Vec<Record> {

@@ -28,6 +28,9 @@ pub enum FailureKind {
     CachedError,
     /// The client may not use this resolver (§4.19, code 18).
     Prohibited,
+    /// A question a resolver does not answer: a zone transfer (§4.22,
+    /// code 21).
+    NotSupported,
     /// A limit of the walk: too many referrals, queries or CNAMEs, or the
     /// time budget spent (§4.1, code 0 with text).
     Other,
@@ -55,6 +58,7 @@ impl FailureKind {
             FailureKind::Other => 0,
             FailureKind::CachedError => 13,
             FailureKind::Prohibited => 18,
+            FailureKind::NotSupported => 21,
             FailureKind::NoReachableAuthority => 22,
             FailureKind::NetworkError => 23,
             FailureKind::InvalidData => 24,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 
+use crate::exchange::Ignored;
 use crate::trace::CacheKind;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
@@ -31,6 +32,11 @@ pub struct Metrics {
     replayed: AtomicU64,
     upstream_queries: AtomicU64,
     upstream_timeouts: AtomicU64,
+    /// Upstream responses not taken, by why (see [`Ignored`]).
+    ignored_mismatched: AtomicU64,
+    ignored_wrong_case: AtomicU64,
+    ignored_wrong_cookie: AtomicU64,
+    ignored_missing_cookie: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_sum_us: AtomicU64,
 }
@@ -92,6 +98,31 @@ impl Metrics {
         self.upstream_timeouts.load(Relaxed)
     }
 
+    /// Responses to upstream questions that were not taken as answers.
+    pub fn responses_ignored(&self, ignored: &Ignored) {
+        for (counter, n) in [
+            (&self.ignored_mismatched, ignored.mismatched),
+            (&self.ignored_wrong_case, ignored.wrong_case),
+            (&self.ignored_wrong_cookie, ignored.wrong_cookie),
+            (&self.ignored_missing_cookie, ignored.missing_cookie),
+        ] {
+            if n > 0 {
+                counter.fetch_add(u64::from(n), Relaxed);
+            }
+        }
+    }
+
+    /// Every upstream response not taken so far, by why.
+    pub fn upstream_ignored(&self) -> Ignored {
+        let read = |c: &AtomicU64| u32::try_from(c.load(Relaxed)).unwrap_or(u32::MAX);
+        Ignored {
+            mismatched: read(&self.ignored_mismatched),
+            wrong_case: read(&self.ignored_wrong_case),
+            wrong_cookie: read(&self.ignored_wrong_cookie),
+            missing_cookie: read(&self.ignored_missing_cookie),
+        }
+    }
+
     pub fn upstream_queries(&self) -> u64 {
         self.upstream_queries.load(Relaxed)
     }
@@ -150,6 +181,28 @@ impl Metrics {
             "dnstrail_upstream_timeouts_total",
             "Questions to name servers that got no response in time.",
             &[("", self.upstream_timeouts.load(Relaxed))],
+        );
+        counter(
+            "dnstrail_upstream_ignored_total",
+            "Responses to upstream questions not taken as answers, by why: forged or late.",
+            &[
+                (
+                    "{reason=\"mismatched\"}",
+                    self.ignored_mismatched.load(Relaxed),
+                ),
+                (
+                    "{reason=\"wrong_case\"}",
+                    self.ignored_wrong_case.load(Relaxed),
+                ),
+                (
+                    "{reason=\"wrong_cookie\"}",
+                    self.ignored_wrong_cookie.load(Relaxed),
+                ),
+                (
+                    "{reason=\"missing_cookie\"}",
+                    self.ignored_missing_cookie.load(Relaxed),
+                ),
+            ],
         );
         counter(
             "dnstrail_query_log_dropped_total",

@@ -9,8 +9,10 @@
 //!
 //! Stub clients (the browser, `dig`) ask with RD=1; the resolver answers from
 //! its [`cache`] when it can and otherwise walks the hierarchy itself
-//! ([`walk`]), asking each name server with RD=0, choosing among a zone's
-//! servers by measured round-trip time ([`servers`]). Every step becomes a
+//! ([`walk`]), asking each name server with RD=0 ([`upstream`]: the name in
+//! random case, a DNS cookie, within a share of the [`slots`] per zone),
+//! choosing among a zone's servers by measured round-trip time
+//! ([`servers`]). Every step becomes a
 //! [`TraceEvent`], which the demo, `--json`, the
 //! control endpoint ([`crate::control`]) and the tests all read.
 //!
@@ -25,6 +27,8 @@ pub mod failure;
 pub mod metrics;
 pub mod msgcache;
 pub mod servers;
+pub mod slots;
+pub mod upstream;
 pub mod validation;
 pub mod walk;
 
@@ -39,7 +43,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use ipnet::IpNet;
 use serde::Serialize;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -54,6 +58,7 @@ use failure::{Failure, FailureKind};
 use metrics::Metrics;
 use msgcache::MessageCache;
 use servers::ServerStats;
+use slots::UpstreamSlots;
 use walk::{Resolved, Trail, Walk};
 
 /// How many finished resolutions the control endpoint can show.
@@ -73,11 +78,13 @@ pub struct Config {
     pub qname_minimization: bool,
     /// Networks whose clients are answered, besides loopback.
     pub allow: Vec<IpNet>,
-    /// Most entries the cache holds.
+    /// Most entries the cache holds; a quarter of them at most denials
+    /// and failures (see [`cache`]).
     pub cache_size: usize,
     /// When every server fails, answer with an expired RRset (RFC 8767).
     pub serve_stale: bool,
-    /// Upstream questions in flight at once, over all clients.
+    /// Upstream questions in flight at once, over all clients; a quarter
+    /// of them at most to any one zone's servers.
     pub max_outstanding: usize,
     /// Where the server choices' randomness comes from (`--seed`): the same
     /// seed, the same choices.
@@ -91,6 +98,9 @@ pub struct Config {
     pub min_ttl: u32,
     /// Validate with these anchors (`--trust-anchor`): DNSSEC on.
     pub trust_anchors: Option<Arc<crate::dnssec::TrustAnchors>>,
+    /// Send each question's name upstream in random case, and take only an
+    /// answer that echoes it (0x20; off with `--no-0x20`).
+    pub mixed_case: bool,
 }
 
 impl Default for Config {
@@ -107,6 +117,7 @@ impl Default for Config {
             max_ttl: DEFAULT_MAX_ANSWER_TTL,
             min_ttl: 0,
             trust_anchors: None,
+            mixed_case: true,
         }
     }
 }
@@ -261,8 +272,8 @@ struct Shared {
     /// Questions being resolved now, so that the same question from another
     /// client waits for that resolution instead of starting its own.
     in_flight: Mutex<HashMap<FlightKey, Flight>>,
-    /// Bounds the upstream questions in flight at once.
-    upstream_slots: Semaphore,
+    /// Bounds the upstream questions in flight at once, in all and per zone.
+    upstream_slots: UpstreamSlots,
     /// The addresses the resolver serves clients on, learned when it starts
     /// serving: never to be asked as a name server (a loop to itself).
     own_addrs: Mutex<Vec<SocketAddr>>,
@@ -341,7 +352,7 @@ impl Resolver {
         clock: Clock,
         sink: TraceSink,
     ) -> Resolver {
-        let slots = config.max_outstanding.max(1);
+        let slots = UpstreamSlots::new(config.max_outstanding);
         Resolver {
             shared: Arc::new(Shared {
                 cache: Cache::new(config.cache_size, clock)
@@ -355,7 +366,7 @@ impl Resolver {
                 next_id: AtomicU64::new(1),
                 in_flight: Mutex::new(HashMap::new()),
                 config,
-                upstream_slots: Semaphore::new(slots),
+                upstream_slots: slots,
                 own_addrs: Mutex::new(Vec::new()),
             }),
         }
@@ -491,6 +502,19 @@ impl Resolver {
                     format!(
                         "{} is not allowed to use this resolver (--allow)",
                         client.ip()
+                    ),
+                )),
+                ..Resolved::new(ResponseCode::Refused, Vec::new(), Vec::new())
+            }
+        } else if matches!(rtype, RecordType::AXFR | RecordType::IXFR) {
+            // A zone is transferred from its own servers; a resolver has
+            // no zone to give, and refuses as Unbound does.
+            Resolved {
+                failure: Some(Failure::new(
+                    FailureKind::NotSupported,
+                    format!(
+                        "a resolver does not transfer zones: ask a server of the zone for {}",
+                        crate::trace::rtype_name(rtype)
                     ),
                 )),
                 ..Resolved::new(ResponseCode::Refused, Vec::new(), Vec::new())

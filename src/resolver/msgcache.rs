@@ -21,6 +21,11 @@
 //!
 //! Only plain answers are kept: NOERROR or NXDOMAIN, to allowed clients,
 //! not truncated, not stale, no error to explain, no TTL of zero.
+//!
+//! Denials (NXDOMAIN, NODATA) have a quarter of the room: when it is full
+//! they all start over, and the answers stay. A flood of questions for
+//! names that do not exist, each asked once, never pushes out the reply
+//! everyone asks for, which stays on the hot path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -34,9 +39,11 @@ use crate::dns::Transport;
 use crate::serve::Quick;
 use crate::trace::{Question, RecordView};
 
-/// Replies kept at most; past that the oldest half of the memory starts
-/// over (cheaper than tracking use, and the hot ones come back at once).
+/// Replies kept at most; past that the memory starts over (cheaper than
+/// tracking use, and the hot ones come back at once).
 const DEFAULT_CAPACITY: usize = 16_384;
+/// The share of that room denials may take.
+const DENIAL_SHARE: usize = 4;
 
 /// What the trace tells of a replayed reply.
 #[derive(Debug)]
@@ -70,10 +77,18 @@ pub struct Replayed {
     pub aged: u32,
 }
 
+/// Encoded replies by query bytes, for one transport.
+#[derive(Default)]
+struct Replies {
+    entries: HashMap<Box<[u8]>, Stored>,
+    /// How many of them are denials.
+    denials: usize,
+}
+
 /// Encoded replies by query bytes, one map per transport.
 pub struct MessageCache {
-    udp: RwLock<HashMap<Box<[u8]>, Stored>>,
-    tcp: RwLock<HashMap<Box<[u8]>, Stored>>,
+    udp: RwLock<Replies>,
+    tcp: RwLock<Replies>,
     capacity: usize,
 }
 
@@ -86,13 +101,13 @@ impl Default for MessageCache {
 impl MessageCache {
     pub fn new(capacity: usize) -> MessageCache {
         MessageCache {
-            udp: RwLock::new(HashMap::new()),
-            tcp: RwLock::new(HashMap::new()),
+            udp: RwLock::default(),
+            tcp: RwLock::default(),
             capacity: capacity.max(1),
         }
     }
 
-    fn map(&self, transport: Transport) -> &RwLock<HashMap<Box<[u8]>, Stored>> {
+    fn map(&self, transport: Transport) -> &RwLock<Replies> {
         match transport {
             Transport::Udp => &self.udp,
             Transport::Tcp => &self.tcp,
@@ -110,11 +125,11 @@ impl MessageCache {
         out: &mut Vec<u8>,
     ) -> Option<Replayed> {
         let key = query.get(2..)?;
-        let entries = self
+        let replies = self
             .map(transport)
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        let stored = entries.get(key)?;
+        let stored = replies.entries.get(key)?;
         if stored.generation != generation || now >= stored.expires {
             return None;
         }
@@ -174,29 +189,54 @@ impl MessageCache {
             quick,
             remembered: Arc::new(remembered),
         };
-        let mut entries = self
+        let denial = stored.remembered.negative;
+        let mut replies = self
             .map(transport)
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.capacity {
-            entries.retain(|_, s| s.expires > now && s.generation == generation);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
+        if replies.entries.len() >= self.capacity
+            || (denial && replies.denials >= self.capacity / DENIAL_SHARE)
+        {
+            replies.sweep(now, generation);
         }
-        entries.insert(query[2..].into(), stored);
+        if denial && replies.denials >= self.capacity / DENIAL_SHARE {
+            // Denials start over among themselves; the answers stay.
+            replies.entries.retain(|_, s| !s.remembered.negative);
+            replies.denials = 0;
+        }
+        if replies.entries.len() >= self.capacity {
+            replies.entries.clear();
+            replies.denials = 0;
+        }
+        if let Some(old) = replies.entries.insert(query[2..].into(), stored) {
+            replies.denials -= usize::from(old.remembered.negative);
+        }
+        replies.denials += usize::from(denial);
     }
 
     /// How many replies are kept (expired ones too, until they are swept).
     pub fn len(&self) -> usize {
         [&self.udp, &self.tcp]
             .iter()
-            .map(|m| m.read().unwrap_or_else(|e| e.into_inner()).len())
+            .map(|m| m.read().unwrap_or_else(|e| e.into_inner()).entries.len())
             .sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Replies {
+    /// Forget replies that have run out, or outlived a flush.
+    fn sweep(&mut self, now: Duration, generation: u64) {
+        self.entries
+            .retain(|_, s| s.expires > now && s.generation == generation);
+        self.denials = self
+            .entries
+            .values()
+            .filter(|s| s.remembered.negative)
+            .count();
     }
 }
 
@@ -258,6 +298,57 @@ mod tests {
             negative: false,
             authentic: false,
         }
+    }
+
+    fn query_for(name: &str) -> Vec<u8> {
+        let mut q = Message::new(7, MessageType::Query, OpCode::Query);
+        q.add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+        q.to_vec().unwrap()
+    }
+
+    /// An NXDOMAIN for `name`, with an SOA to give it a TTL.
+    fn denial(name: &str) -> (Vec<u8>, Remembered) {
+        let mut message = Message::new(7, MessageType::Response, OpCode::Query);
+        message.metadata.response_code = ResponseCode::NXDomain;
+        message.add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+        message.add_authority(Record::from_rdata(
+            Name::from_str("example.").unwrap(),
+            60,
+            RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                Name::from_str("ns.example.").unwrap(),
+                Name::from_str("admin.example.").unwrap(),
+                1,
+                2,
+                3,
+                4,
+                60,
+            )),
+        ));
+        let remembered = Remembered {
+            question: Question::new(&name, RecordType::A),
+            rcode: ResponseCode::NXDomain,
+            negative: true,
+            ..remembered()
+        };
+        (message.to_vec().unwrap(), remembered)
+    }
+
+    #[test]
+    fn a_flood_of_denials_never_pushes_out_an_answer() {
+        let cache = MessageCache::new(8);
+        let udp = Transport::Udp;
+        let now = Duration::from_secs(1);
+        let www = query_for("www.example.");
+        cache.keep(udp, &www, &reply(7, 300), now, 0, remembered());
+        for i in 0..1000 {
+            let name = format!("n{i}.example.");
+            let (bytes, remembered) = denial(&name);
+            cache.keep(udp, &query_for(&name), &bytes, now, 0, remembered);
+        }
+        assert!(cache.replay(udp, &www, now, 0, &mut Vec::new()).is_some());
+        assert!(cache.len() <= 1 + 8 / DENIAL_SHARE, "{}", cache.len());
+        let last = query_for("n999.example.");
+        assert!(cache.replay(udp, &last, now, 0, &mut Vec::new()).is_some());
     }
 
     #[test]

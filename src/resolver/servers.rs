@@ -21,6 +21,12 @@
 //! asked about it again for 15 minutes (Unbound's infra-lame-ttl), while
 //! still asked about the other zones it serves.
 //!
+//! It also remembers how to talk to each server, as Unbound's and BIND's
+//! infrastructure caches do: whether it echoes the case of a question's
+//! name (0x20; one that does not is asked in the case asked, for 15
+//! minutes), and the server cookie it last sent (RFC 7873), which goes
+//! back to it with the resolver's client cookie for it.
+//!
 //! These figures are real time, not the demo's advanceable clock: round
 //! trips happen in real time.
 
@@ -32,6 +38,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::LowerName;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::serve::cookies::{CookieSecret, MAX_SERVER_COOKIE};
 
 /// Weight of a new sample in the smoothed RTT (BIND uses 0.3).
 const ALPHA: f64 = 0.3;
@@ -46,6 +54,10 @@ const FIRST_HOLD: Duration = Duration::from_secs(1);
 const MAX_HOLD: Duration = Duration::from_secs(300);
 /// How long a server stays lame for a zone (Unbound's infra-lame-ttl).
 pub const LAME_HOLD: Duration = Duration::from_secs(900);
+/// How long a server that did not echo a question's case is asked without
+/// 0x20 (Unbound keeps what it learns of a server this long,
+/// infra-host-ttl).
+pub const CASE_BLIND_HOLD: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Clone, Copy)]
 struct Stats {
@@ -56,6 +68,37 @@ struct Stats {
     /// Failures since the last good answer.
     failures: u32,
     held_until: Option<Instant>,
+    /// It answered a mixed-case question only in another case: not asked
+    /// with 0x20 until then.
+    case_blind_until: Option<Instant>,
+    /// The server cookie from its last answer, if it sent one.
+    server_cookie: Option<ServerCookie>,
+}
+
+/// A server cookie, as a server sent it (8 to 32 bytes), kept inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerCookie {
+    bytes: [u8; MAX_SERVER_COOKIE],
+    len: u8,
+}
+
+impl ServerCookie {
+    /// `None` for a length no server cookie has.
+    pub fn new(bytes: &[u8]) -> Option<ServerCookie> {
+        if !(8..=MAX_SERVER_COOKIE).contains(&bytes.len()) {
+            return None;
+        }
+        let mut cookie = ServerCookie {
+            bytes: [0; MAX_SERVER_COOKIE],
+            len: bytes.len() as u8,
+        };
+        cookie.bytes[..bytes.len()].copy_from_slice(bytes);
+        Some(cookie)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 struct State {
@@ -70,6 +113,8 @@ struct State {
 pub struct ServerStats {
     state: Mutex<State>,
     first_choice: Vec<IpAddr>,
+    /// What the client cookies sent to servers are made from.
+    cookie_secret: CookieSecret,
 }
 
 /// A zone's servers in the order to ask them, and those held down.
@@ -93,6 +138,7 @@ impl ServerStats {
                 rng: StdRng::seed_from_u64(seed),
             }),
             first_choice,
+            cookie_secret: CookieSecret::default(),
         }
     }
 
@@ -113,6 +159,8 @@ impl ServerStats {
             measured: false,
             failures: 0,
             held_until: None,
+            case_blind_until: None,
+            server_cookie: None,
         })
     }
 
@@ -202,6 +250,39 @@ impl ServerStats {
             .min(MAX_HOLD);
         s.held_until = Some(Instant::now() + hold);
         hold
+    }
+
+    /// Whether questions to `ip` may have their case mixed (0x20): not
+    /// for a while after it failed to echo it.
+    pub fn echoes_case(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        self.lock()
+            .servers
+            .get(&ip)
+            .and_then(|s| s.case_blind_until)
+            .is_none_or(|until| until <= now)
+    }
+
+    /// The server at `ip` answered a mixed-case question only in another
+    /// case: ask it in the case asked for [`CASE_BLIND_HOLD`].
+    pub fn mark_case_blind(&self, ip: IpAddr) {
+        let mut state = self.lock();
+        let s = Self::stats(&mut state, &self.first_choice, ip);
+        s.case_blind_until = Some(Instant::now() + CASE_BLIND_HOLD);
+    }
+
+    /// The cookies for a question to `ip`: our client cookie for it, and
+    /// the server cookie from its last answer, if any.
+    pub fn cookies_for(&self, ip: IpAddr) -> ([u8; 8], Option<ServerCookie>) {
+        let server = self.lock().servers.get(&ip).and_then(|s| s.server_cookie);
+        (self.cookie_secret.client_cookie(ip), server)
+    }
+
+    /// Keep the server cookie `ip` just sent, to send it back next time;
+    /// `None` forgets it (the server no longer sends one).
+    pub fn keep_server_cookie(&self, ip: IpAddr, cookie: Option<ServerCookie>) {
+        let mut state = self.lock();
+        Self::stats(&mut state, &self.first_choice, ip).server_cookie = cookie;
     }
 
     /// How long to wait for this server: a few SRTTs, within sane bounds.

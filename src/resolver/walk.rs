@@ -38,25 +38,19 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
-use tokio::sync::Semaphore;
 
 use super::Config;
 use super::cache::{Cache, Delegation, Negative};
-use super::classify::{
-    Classified, MAX_CNAME_CHAIN, apex_delegation, classify, cname_target, dedup, describe,
-    ns_names, unused_answers,
-};
+use super::classify::{Classified, MAX_CNAME_CHAIN, cname_target, dedup, ns_names};
 use super::failure::{Failure, FailureKind, stale_answer};
 use super::metrics::Metrics;
 use super::servers::{LAME_HOLD, ServerStats};
-use super::validation::{self, Signed};
-use crate::dns::{Transport, address_of};
-use crate::exchange::{ExchangeError, exchange, make_query};
+use super::slots::UpstreamSlots;
+use super::validation::Signed;
+use crate::dns::address_of;
 use crate::nameserver::dname;
 use crate::serve::ExtendedError;
-use crate::trace::{
-    CacheKind, Question, RecordView, ResponseKind, ServerView, TraceEvent, TraceSink, Traced,
-};
+use crate::trace::{CacheKind, Question, RecordView, ServerView, TraceEvent, TraceSink, Traced};
 
 /// How many referrals one lookup follows before giving up.
 pub const MAX_REFERRALS: usize = 16;
@@ -168,7 +162,7 @@ pub(super) enum Link {
 }
 
 /// What one server said, once classified.
-enum Asked {
+pub(super) enum Asked {
     /// Something to go on: a referral, an answer, a denial; and the zone's
     /// own NS set, if the server sent it with authority.
     Usable(Box<(Classified, Signed)>, Option<Delegation>),
@@ -235,7 +229,7 @@ pub struct Walk<'r> {
     pub config: &'r Config,
     pub hints: &'r Delegation,
     /// Bounds the upstream questions in flight at once, over all walks.
-    pub upstream_slots: &'r Semaphore,
+    pub upstream_slots: &'r UpstreamSlots,
     /// Where this resolver serves clients: never asked as a name server.
     pub own_addrs: Vec<SocketAddr>,
     /// The client set CD=1: its answer is not validated (DNSSEC records
@@ -557,20 +551,30 @@ impl Walk<'_> {
                         self.limit_ttls(&mut rrsets);
                         self.tell_dnames(&rrsets);
                         self.cache_rrsets(&rrsets);
-                        self.cache_negative(
-                            &LowerName::new(&last),
-                            rtype,
-                            Negative {
-                                nxdomain,
-                                soa: soa.clone(),
-                                ns: ns.clone(),
-                                dnssec: dnssec.clone(),
-                            },
-                        );
+                        let negative = Negative {
+                            nxdomain,
+                            soa,
+                            ns,
+                            dnssec,
+                        };
+                        // The client is told the denial lasts as long as
+                        // the cache keeps it, the first time as from the
+                        // cache: never an SOA's TTL of 68 years.
+                        let lasts = self.cache.denial_ttl(&negative);
+                        let authorities = (negative.soa.iter())
+                            .chain(&negative.ns)
+                            .chain(&negative.dnssec)
+                            .map(|record| {
+                                let mut record = record.clone();
+                                record.ttl = record.ttl.min(lasts);
+                                record
+                            })
+                            .collect();
+                        self.cache_negative(&LowerName::new(&last), rtype, negative);
                         return Link::Negative {
                             prefix: rrsets.into_iter().flatten().collect(),
                             nxdomain,
-                            authorities: soa.into_iter().chain(ns).chain(dnssec).collect(),
+                            authorities,
                         };
                     }
                     Classified::Failure(reason) | Classified::Lame(reason) => {
@@ -1005,185 +1009,5 @@ impl Walk<'_> {
             self.skip(zone, skipped, reasons.join("; "));
         }
         (known, unknown)
-    }
-
-    /// One question to one server, over UDP and, if truncated, over TCP.
-    /// `Err` only when the walk's budget is spent.
-    async fn query_server(
-        &mut self,
-        server: &ServerView,
-        zone: &Name,
-        name: &Name,
-        rtype: RecordType,
-        minimised: bool,
-    ) -> Result<Asked, Failure> {
-        let mut transport = Transport::Udp;
-        // EDNS unless the server has shown it does not understand it.
-        let mut edns = true;
-        loop {
-            if Instant::now() >= self.trail.deadline {
-                return Err(Failure::limit(format!("gave up after {MAX_WALL_TIME:?}")));
-            }
-            if self.trail.upstream_queries >= MAX_UPSTREAM_QUERIES {
-                return Err(Failure::limit(format!(
-                    "more than {MAX_UPSTREAM_QUERIES} upstream queries"
-                )));
-            }
-            // A bounded number of upstream questions are in flight at once:
-            // a flood of client questions must not become a flood upstream.
-            let Ok(Ok(_slot)) =
-                tokio::time::timeout_at(self.trail.deadline.into(), self.upstream_slots.acquire())
-                    .await
-            else {
-                return Err(Failure::limit("too many upstream queries in flight"));
-            };
-            self.trail.upstream_queries += 1;
-            self.metrics.upstream_query();
-            let question = Question::new(name, rtype);
-            self.trail.emit(TraceEvent::UpstreamQuery {
-                server: server.clone(),
-                zone: zone.to_string(),
-                question: question.clone(),
-                transport,
-            });
-            let mut query = make_query(name, rtype, false, edns);
-            // Validating: ask for the signatures (RFC 3225, RFC 4035 §4.1).
-            if self.config.trust_anchors.is_some()
-                && let Some(opt) = query.edns.as_mut()
-            {
-                opt.set_dnssec_ok(true);
-            }
-            let ip = server.addr.ip();
-            let timeout = self.servers.timeout_for(ip).min(
-                self.trail
-                    .deadline
-                    .saturating_duration_since(Instant::now()),
-            );
-            let sent = Instant::now();
-            let result = exchange(server.addr, &query, transport, timeout).await;
-            let rtt_us = sent.elapsed().as_micros() as u64;
-            let response = match result {
-                Ok(exchanged) => {
-                    let response = exchanged.response;
-                    let rcode = response.metadata.response_code;
-                    if response.metadata.truncation && transport == Transport::Udp {
-                        self.servers.record_rtt(ip, exchanged.rtt);
-                        self.trail.emit(TraceEvent::UpstreamResponse {
-                            server: server.clone(),
-                            question,
-                            response: ResponseKind::Truncated,
-                            rtt_us,
-                        });
-                        transport = Transport::Tcp;
-                        continue;
-                    }
-                    if edns && matches!(rcode, ResponseCode::FormErr | ResponseCode::NotImp) {
-                        // A server from before EDNS: ask again without it
-                        // (RFC 6891 §7).
-                        self.servers.record_rtt(ip, exchanged.rtt);
-                        self.trail.emit(TraceEvent::UpstreamResponse {
-                            server: server.clone(),
-                            question,
-                            response: ResponseKind::Failure {
-                                reason: format!(
-                                    "{} to a query with EDNS; asking again without",
-                                    crate::trace::rcode_name(rcode)
-                                ),
-                            },
-                            rtt_us,
-                        });
-                        edns = false;
-                        continue;
-                    }
-                    // A server that cannot answer now is held down; one
-                    // that does not serve the zone (REFUSED) is lame for it.
-                    // A minimised question proves neither: the server may
-                    // only choke on the shorter name.
-                    if rcode == ResponseCode::ServFail && !minimised {
-                        self.servers.record_failure(ip, exchanged.rtt);
-                    } else {
-                        self.servers.record_rtt(ip, exchanged.rtt);
-                    }
-                    response
-                }
-                Err(error) => {
-                    // No response: the server is held down, whatever was asked.
-                    self.servers.record_failure(ip, timeout);
-                    let (kind, response, reason) = match error {
-                        ExchangeError::Timeout { .. } => {
-                            self.metrics.upstream_timeout();
-                            (
-                                FailureKind::NoReachableAuthority,
-                                ResponseKind::Timeout,
-                                format!("{} ({}) did not answer", server.name, server.addr),
-                            )
-                        }
-                        ExchangeError::Malformed { .. } => {
-                            let reason = error.to_string();
-                            (
-                                FailureKind::InvalidData,
-                                ResponseKind::Failure {
-                                    reason: reason.clone(),
-                                },
-                                reason,
-                            )
-                        }
-                        ExchangeError::Io { .. } => {
-                            // Refused connections and ICMP errors: as good as dead.
-                            let reason = error.to_string();
-                            (
-                                FailureKind::NetworkError,
-                                ResponseKind::Failure {
-                                    reason: reason.clone(),
-                                },
-                                reason,
-                            )
-                        }
-                    };
-                    self.trail.emit(TraceEvent::UpstreamResponse {
-                        server: server.clone(),
-                        question,
-                        response,
-                        rtt_us,
-                    });
-                    return Ok(Asked::Failed(kind, reason));
-                }
-            };
-
-            let mut classified = classify(&response, zone, name, rtype);
-            if response.metadata.response_code == ResponseCode::Refused {
-                classified = Classified::Lame("REFUSED: it does not serve the zone".into());
-            }
-            self.trail.emit(TraceEvent::UpstreamResponse {
-                server: server.clone(),
-                question,
-                response: describe(&classified),
-                rtt_us,
-            });
-            let ignored = unused_answers(&response, &classified);
-            if !ignored.is_empty() {
-                self.trail.emit(TraceEvent::RecordsIgnored {
-                    server: server.clone(),
-                    records: ignored.iter().map(RecordView::from).collect(),
-                });
-            }
-            return Ok(match classified {
-                Classified::Lame(reason) => Asked::Lame(reason),
-                Classified::Failure(reason) => Asked::Failed(
-                    FailureKind::NoReachableAuthority,
-                    format!("{} ({}) answered {reason}", server.name, server.addr),
-                ),
-                usable => {
-                    let apex = match &usable {
-                        Classified::Answer { .. } | Classified::Negative { .. } => {
-                            apex_delegation(&response, zone)
-                        }
-                        _ => None,
-                    };
-                    let signed = validation::signed_records(&response, zone);
-                    Asked::Usable(Box::new((usable, signed)), apex)
-                }
-            });
-        }
     }
 }

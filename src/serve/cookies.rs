@@ -1,5 +1,6 @@
-//! DNS cookies, the server's side (RFC 7873, with the interoperable server
-//! cookie of RFC 9018).
+//! DNS cookies (RFC 7873, with the interoperable server cookie of RFC
+//! 9018): the server's side in every role, and the resolver's side as a
+//! client of the name servers it asks.
 //!
 //! ```text
 //!  query:  COOKIE option = client cookie (8 bytes) [+ our server cookie from before]
@@ -13,6 +14,11 @@
 //! cannot: so a query carrying a valid one is exempt from response-rate
 //! limiting. A query without cookies is answered as before (RFC 7873 §5.2.3
 //! lets a server choose). A malformed COOKIE option gets FORMERR (§5.2.2).
+//!
+//! As a client, the resolver sends each server a client cookie of its own,
+//! SipHash-2-4 of the server's address under a secret (as BIND makes it),
+//! and the server cookie it last got from that server: an answer must
+//! carry that client cookie back, which a blind forger cannot know.
 
 use std::hash::Hasher;
 use std::net::IpAddr;
@@ -24,6 +30,8 @@ use siphasher::sip::SipHasher24;
 
 /// The EDNS option code of COOKIE (RFC 7873 §4).
 const COOKIE: u16 = 10;
+/// A server cookie is 8 to 32 bytes (RFC 7873 §4.2).
+pub const MAX_SERVER_COOKIE: usize = 32;
 /// How old a server cookie may be, and how far in the future (RFC 9018
 /// §4.3: one hour back, five minutes ahead).
 const MAX_AGE: u32 = 3600;
@@ -64,14 +72,26 @@ fn now() -> u32 {
         .map_or(0, |d| d.as_secs() as u32)
 }
 
+/// The bytes of a message's COOKIE option, if it has one.
+pub fn option_data(message: &Message) -> Option<&[u8]> {
+    match message.edns.as_ref()?.option(EdnsCode::Cookie)? {
+        EdnsOption::Unknown(_, data) => Some(data),
+        _ => None,
+    }
+}
+
+/// The COOKIE option of a query: the client cookie, and the server cookie
+/// from the server's last answer, if there was one.
+pub fn query_option(client_cookie: &[u8; 8], server_cookie: Option<&[u8]>) -> EdnsOption {
+    let mut data = client_cookie.to_vec();
+    data.extend_from_slice(server_cookie.unwrap_or_default());
+    EdnsOption::Unknown(COOKIE, data)
+}
+
 impl CookieSecret {
     /// What `query` says about cookies, from `client`.
     pub fn read(&self, query: &Message, client: IpAddr) -> Cookies {
-        let Some(EdnsOption::Unknown(_, data)) = query
-            .edns
-            .as_ref()
-            .and_then(|e| e.option(EdnsCode::from(COOKIE)))
-        else {
+        let Some(data) = option_data(query) else {
             return Cookies::None;
         };
         if !(data.len() == 8 || (16..=40).contains(&data.len())) {
@@ -94,21 +114,36 @@ impl CookieSecret {
         EdnsOption::Unknown(COOKIE, data)
     }
 
+    /// Our client cookie for the server at `server`: the same for every
+    /// question to it, and another for every server, so that one server
+    /// cannot tell a forger what another expects (RFC 7873 §4.1; BIND
+    /// hashes the server's address alone, as here).
+    pub fn client_cookie(&self, server: IpAddr) -> [u8; 8] {
+        self.hash(&[], server)
+    }
+
     /// RFC 9018 §4.2: version 1, three reserved bytes, the time, and the
     /// hash over all of it with the client's cookie and address.
     fn server_cookie(&self, client_cookie: &[u8; 8], time: u32, client: IpAddr) -> [u8; 16] {
         let mut cookie = [0u8; 16];
         cookie[0] = 1;
         cookie[4..8].copy_from_slice(&time.to_be_bytes());
+        let hash = self.hash(&[client_cookie, &cookie[..8]], client);
+        cookie[8..].copy_from_slice(&hash);
+        cookie
+    }
+
+    /// SipHash-2-4 under the secret of `parts`, then an address.
+    fn hash(&self, parts: &[&[u8]], addr: IpAddr) -> [u8; 8] {
         let mut hasher = SipHasher24::new_with_key(&self.0);
-        hasher.write(client_cookie);
-        hasher.write(&cookie[..8]);
-        match client {
+        for part in parts {
+            hasher.write(part);
+        }
+        match addr {
             IpAddr::V4(v4) => hasher.write(&v4.octets()),
             IpAddr::V6(v6) => hasher.write(&v6.octets()),
         }
-        cookie[8..].copy_from_slice(&hasher.finish().to_be_bytes());
-        cookie
+        hasher.finish().to_be_bytes()
     }
 
     fn is_ours(&self, client_cookie: &[u8; 8], server: &[u8], client: IpAddr) -> bool {
@@ -135,6 +170,23 @@ mod tests {
             .insert(EdnsOption::Unknown(COOKIE, cookie));
         message.set_edns(edns);
         message
+    }
+
+    #[test]
+    fn a_client_cookie_is_the_same_for_one_server_and_another_for_the_next() {
+        let secret = CookieSecret::default();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        assert_eq!(secret.client_cookie(a), secret.client_cookie(a));
+        assert_ne!(secret.client_cookie(a), secret.client_cookie(b));
+        // Another secret (another process) makes other cookies.
+        assert_ne!(
+            CookieSecret::default().client_cookie(a),
+            secret.client_cookie(a)
+        );
+        let EdnsOption::Unknown(10, first) = query_option(&secret.client_cookie(a), None) else {
+            unreachable!()
+        };
+        assert_eq!(first.len(), 8);
     }
 
     #[test]

@@ -77,6 +77,39 @@ fn encode_whole(
     (!header.metadata.truncation || metadata.truncation).then_some(bytes)
 }
 
+/// A zone transfer too big for one message, as several (RFC 5936 §2.2):
+/// the records in order, each message whole and within `limit`, the
+/// question and OPT in each. Records are packed a chunk at a time; a chunk
+/// that does not fit is halved until it does.
+pub fn encode_transfer(
+    metadata: &Metadata,
+    queries: &[Query],
+    records: &[Record],
+    edns: Option<&Edns>,
+    limit: usize,
+) -> Vec<Vec<u8>> {
+    const CHUNK: usize = 256;
+    let mut messages = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let mut take = CHUNK.min(rest.len());
+        loop {
+            let sections = [&rest[..take], &[][..], &[][..]];
+            if let Some(bytes) = encode_whole(metadata, queries, sections, edns, limit, None) {
+                messages.push(bytes);
+                rest = &rest[take..];
+                break;
+            }
+            if take == 1 {
+                // One record larger than a message: nothing can carry it.
+                return Vec::new();
+            }
+            take /= 2;
+        }
+    }
+    messages
+}
+
 /// A header alone: the last resort when nothing else can be encoded.
 pub fn bare_header(metadata: &Metadata) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(12);

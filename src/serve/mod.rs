@@ -19,6 +19,7 @@
 //! core; a name server's answers encoded once and replayed) and [`tcp`]
 //! (bounded connections, RFC 7766).
 
+pub mod batch;
 pub mod cookies;
 pub mod encode;
 pub mod identity;
@@ -265,6 +266,9 @@ pub async fn run<R: Responder>(
 /// A response ready to send, and what the query log says of it.
 pub struct Answer {
     pub bytes: Vec<u8>,
+    /// The messages after the first, for a zone transfer too big for one
+    /// (TCP only, RFC 5936 §2.2).
+    pub more: Vec<Vec<u8>>,
     pub log: Option<LogEntry>,
     /// Whether the same question's bytes will always get these bytes back
     /// (ID aside): the UDP transport may replay them.
@@ -388,6 +392,7 @@ impl<R: Responder> Pipeline<R> {
             Verdict::Slip => {
                 return ratelimit::slip_response(packet).map(|bytes| Answer {
                     bytes,
+                    more: Vec::new(),
                     log: None,
                     replayable: false,
                 });
@@ -494,6 +499,36 @@ impl<R: Responder> Pipeline<R> {
             limit,
             None,
         );
+        // A transfer too big for one message goes as several (unsigned: a
+        // signed one would need each message's MAC chained to the last's,
+        // RFC 8945 §5.3.1, so it is refused below as too large instead).
+        let mut more = Vec::new();
+        let too_big = metadata.truncation && !reply.truncated && transport == Transport::Tcp;
+        if too_big
+            && signing.is_none()
+            && refusal.is_none()
+            && message.metadata.op_code == OpCode::Query
+            && message
+                .queries
+                .first()
+                .is_some_and(|q| q.query_type() == hickory_proto::rr::RecordType::AXFR)
+        {
+            metadata.truncation = false;
+            let mut messages = encode::encode_transfer(
+                &metadata,
+                &message.queries,
+                &reply.answers,
+                edns.as_ref(),
+                limit,
+            )
+            .into_iter();
+            if let Some(first) = messages.next() {
+                bytes = first;
+                more = messages.collect();
+            } else {
+                metadata.truncation = true;
+            }
+        }
         // A signed query gets a signed answer (or an error in a TSIG record):
         // the MAC covers the answer's bytes, so they are encoded again with
         // the record added at the end.
@@ -539,6 +574,7 @@ impl<R: Responder> Pipeline<R> {
         });
         Some(Answer {
             bytes,
+            more,
             log,
             replayable: checked.is_ok()
                 && message.metadata.op_code == OpCode::Query
@@ -614,6 +650,7 @@ impl<R: Responder> Pipeline<R> {
         metadata.response_code = ResponseCode::FormErr;
         Answer {
             bytes: bare_header(&metadata),
+            more: Vec::new(),
             log: querylog::enabled().then(|| LogEntry {
                 client: src,
                 transport,

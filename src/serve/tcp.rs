@@ -201,6 +201,7 @@ async fn connection<R: Responder>(
     let _ = stream.set_nodelay(true);
     let mut out = Vec::with_capacity(512);
     let mut full;
+    let mut more = Vec::new();
     for _ in 0..registry.limits.max_messages.max(1) {
         let idle = registry.idle_allowed();
         let Ok(Ok(length)) = timeout(idle, stream.read_u16()).await else {
@@ -220,6 +221,7 @@ async fn connection<R: Responder>(
             None => match pipeline.handle(&message, client, Transport::Tcp).await {
                 Some(answer) => {
                     full = answer.bytes;
+                    more = answer.more;
                     (&full[..], answer.log)
                 }
                 None => continue,
@@ -231,6 +233,17 @@ async fn connection<R: Responder>(
             Ok(Ok(()))
         ) {
             return;
+        }
+        // The rest of a zone transfer, each message framed on its own.
+        for message in more.drain(..) {
+            registry.touch(id);
+            let framed = tcp_frame(&message);
+            if !matches!(
+                timeout(registry.limits.idle, stream.write_all(&framed)).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
         }
         if let Some(log) = log {
             querylog::record(log);

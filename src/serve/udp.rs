@@ -35,6 +35,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::batch::{Inbox, Outbox};
 use super::querylog::{self, LogEntry};
 use super::ratelimit::Verdict;
 use super::{Pipeline, Responder, Transport};
@@ -95,12 +96,14 @@ async fn serve_task<R: Responder>(
     // The role's version the remembered answers were made at: a zone
     // changed since means they are thrown away.
     let mut version = pipeline.version();
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut out = Vec::with_capacity(512);
+    // Every datagram waiting is read in one call, and the answers made on
+    // the way sent in one more (see `batch`).
+    let mut inbox = Inbox::new(MAX_DATAGRAM);
+    let mut outbox = Outbox::default();
     loop {
-        let (len, src) = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(r) => r,
+        let count = tokio::select! {
+            received = inbox.recv(&socket) => match received {
+                Ok(count) => count,
                 Err(error) => {
                     // ICMP errors for earlier answers surface here; the
                     // socket itself is still good.
@@ -110,83 +113,88 @@ async fn serve_task<R: Responder>(
             },
             _ = shutdown.cancelled() => return,
         };
-        if !can_answer(src) || len < 12 {
-            continue;
-        }
-        let packet = &buf[..len];
-        let verdict = pipeline.admit(src, Transport::Udp);
+        for i in 0..count {
+            let (packet, src) = inbox.get(i);
+            let Some(src) = src else { continue };
+            if !can_answer(src) || packet.len() < 12 {
+                continue;
+            }
+            let verdict = pipeline.admit(src, Transport::Udp);
 
-        if !pipeline.replays() {
-            // What the role holds already is answered here, on the receive
-            // path: a cached answer never waits behind a cold resolution.
-            out.clear();
-            if let Some(log) = pipeline.answer_now(packet, src, Transport::Udp, &mut out) {
-                send(&socket, &out, src).await;
-                if let Some(log) = log {
-                    querylog::record(log);
+            if !pipeline.replays() {
+                // What the role holds already is answered here, on the
+                // receive path: a cached answer never waits behind a cold
+                // resolution.
+                let out = outbox.next(src);
+                if let Some(log) = pipeline.answer_now(packet, src, Transport::Udp, out) {
+                    if let Some(log) = log {
+                        querylog::record(log);
+                    }
+                    continue;
+                }
+                outbox.discard_last();
+                // The rest in a task of its own: a cold resolution (or a
+                // delaying fault) must not hold up the questions behind it.
+                let (pipeline, socket, packet) =
+                    (pipeline.clone(), socket.clone(), packet.to_vec());
+                tokio::spawn(async move {
+                    if let Some(answer) = pipeline
+                        .handle_admitted(&packet, src, Transport::Udp, verdict)
+                        .await
+                    {
+                        send(&socket, &answer.bytes, src).await;
+                        if let Some(log) = answer.log {
+                            querylog::record(log);
+                        }
+                    }
+                });
+                continue;
+            }
+
+            let now = pipeline.version();
+            if now != version {
+                remembered.clear();
+                version = now;
+            }
+            if verdict == Verdict::Send
+                && let Some(hit) = remembered.get(&packet[2..])
+            {
+                let out = outbox.next(src);
+                out.extend_from_slice(&packet[..2]);
+                out.extend_from_slice(&hit.bytes[2..]);
+                if let Some(log) = &hit.log {
+                    querylog::record(LogEntry {
+                        client: src,
+                        ..log.clone()
+                    });
                 }
                 continue;
             }
-            // The rest in a task of its own: a cold resolution (or a
-            // delaying fault) must not hold up the questions behind it.
-            let (pipeline, socket, packet) = (pipeline.clone(), socket.clone(), packet.to_vec());
-            tokio::spawn(async move {
-                if let Some(answer) = pipeline
-                    .handle_admitted(&packet, src, Transport::Udp, verdict)
-                    .await
-                {
-                    send(&socket, &answer.bytes, src).await;
-                    if let Some(log) = answer.log {
-                        querylog::record(log);
-                    }
+
+            let Some(answer) = pipeline
+                .handle_admitted(packet, src, Transport::Udp, verdict)
+                .await
+            else {
+                continue;
+            };
+            outbox.next(src).extend_from_slice(&answer.bytes);
+            if answer.replayable && packet.len() <= MAX_KEY {
+                if remembered.len() >= MAX_ENTRIES {
+                    remembered.clear();
                 }
-            });
-            continue;
-        }
-
-        let now = pipeline.version();
-        if now != version {
-            remembered.clear();
-            version = now;
-        }
-        if verdict == Verdict::Send
-            && let Some(hit) = remembered.get(&packet[2..])
-        {
-            out.clear();
-            out.extend_from_slice(&packet[..2]);
-            out.extend_from_slice(&hit.bytes[2..]);
-            send(&socket, &out, src).await;
-            if let Some(log) = &hit.log {
-                querylog::record(LogEntry {
-                    client: src,
-                    ..log.clone()
-                });
+                remembered.insert(
+                    packet[2..].into(),
+                    Encoded {
+                        bytes: answer.bytes.into(),
+                        log: answer.log.clone(),
+                    },
+                );
             }
-            continue;
-        }
-
-        let Some(answer) = pipeline
-            .handle_admitted(packet, src, Transport::Udp, verdict)
-            .await
-        else {
-            continue;
-        };
-        send(&socket, &answer.bytes, src).await;
-        if answer.replayable && len <= MAX_KEY {
-            if remembered.len() >= MAX_ENTRIES {
-                remembered.clear();
+            if let Some(log) = answer.log {
+                querylog::record(log);
             }
-            remembered.insert(
-                packet[2..].into(),
-                Encoded {
-                    bytes: answer.bytes.into(),
-                    log: answer.log.clone(),
-                },
-            );
         }
-        if let Some(log) = answer.log {
-            querylog::record(log);
-        }
+        outbox.flush(&socket).await;
     }
 }
 

@@ -103,9 +103,9 @@ async fn resolver_runs_alone_prints_json_trace_and_stops_on_sigterm() {
 #[tokio::test]
 async fn name_server_roles_run_alone_answer_and_stop_on_sigterm() {
     for (role, listen, zone, question) in [
-        ("root", "127.0.0.2:0", ".", "www.example.com."),
-        ("tld", "127.0.0.3:0", "com.", "www.example.com."),
-        ("auth", "127.0.0.4:0", "example.com.", "www.example.com."),
+        ("root", "127.0.77.2:0", ".", "www.example.com."),
+        ("tld", "127.0.77.3:0", "com.", "www.example.com."),
+        ("auth", "127.0.77.4:0", "example.com.", "www.example.com."),
     ] {
         let mut child = dnstrail()
             .args([role, "--listen", listen])

@@ -34,8 +34,8 @@ fn demo_args(extra: &[&str]) -> DemoArgs {
 /// The demo of `demo-zones/` on ports of its own, visiting the default URL.
 async fn start_demo(extra: &[&str]) -> Demo {
     let mut args = demo_args(extra);
-    if args.zones.is_none() {
-        args.zones = Some(zones_dir());
+    if args.stack.zones.is_none() {
+        args.stack.zones = Some(zones_dir());
     }
     Demo::start(&args, Vec::new()).await.expect("demo starts")
 }

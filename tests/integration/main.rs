@@ -12,6 +12,7 @@ mod edns;
 mod faults;
 mod forgery;
 mod fuzz_corpus;
+mod hardening;
 mod hierarchy;
 mod lab;
 #[cfg(target_os = "linux")]

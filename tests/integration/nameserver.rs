@@ -399,7 +399,32 @@ async fn zone_transfers_are_refused() {
     stack.stop().await;
 }
 
-/// example.com served over TCP alone on 127.0.0.4, with these limits.
+/// A normal client asking `addr` `count` times over TCP, each answer
+/// required within 2 s; the times it took, shortest first.
+async fn normal_tcp_client(addr: std::net::SocketAddr, count: usize) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..count {
+        let started = std::time::Instant::now();
+        let response = tokio::time::timeout(
+            Duration::from_secs(2),
+            ask_with(
+                addr,
+                "www.example.com.",
+                RecordType::A,
+                Transport::Tcp,
+                false,
+            ),
+        )
+        .await
+        .expect("answered despite the hostile connections");
+        assert!(response.metadata.authoritative);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times
+}
+
+/// example.com served over TCP alone (at `ALONE`), with these limits.
 async fn serve_tcp_alone(
     limits: dnstrail::serve::TcpLimits,
 ) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
@@ -408,7 +433,7 @@ async fn serve_tcp_alone(
     use dnstrail::zone::Zone;
 
     let zone = Zone::load(zones_dir().join("example.com.zone")).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(ALONE).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     let pipeline = std::sync::Arc::new(Pipeline::new(
@@ -485,24 +510,8 @@ async fn one_client_cannot_hold_every_tcp_connection() {
         hostile.push(stream);
     }
     // A normal client from another address is answered, every time, fast.
-    let mut slowest = Duration::ZERO;
-    for _ in 0..20 {
-        let started = std::time::Instant::now();
-        let response = tokio::time::timeout(
-            Duration::from_secs(2),
-            ask_with(
-                addr,
-                "www.example.com.",
-                RecordType::A,
-                Transport::Tcp,
-                false,
-            ),
-        )
-        .await
-        .expect("answered despite the hostile connections");
-        assert!(response.metadata.authoritative);
-        slowest = slowest.max(started.elapsed());
-    }
+    let times = normal_tcp_client(addr, 20).await;
+    let slowest = *times.last().unwrap();
     assert!(slowest < Duration::from_millis(500), "slowest {slowest:?}");
     stop.cancel();
 }
@@ -699,25 +708,7 @@ async fn two_thousand_hostile_connections_do_not_keep_a_normal_client_out() {
         hostile
     });
 
-    let mut times = Vec::new();
-    for _ in 0..100 {
-        let started = std::time::Instant::now();
-        let response = tokio::time::timeout(
-            Duration::from_secs(2),
-            ask_with(
-                addr,
-                "www.example.com.",
-                RecordType::A,
-                Transport::Tcp,
-                false,
-            ),
-        )
-        .await
-        .expect("answered despite 2,000 hostile connections");
-        assert!(response.metadata.authoritative);
-        times.push(started.elapsed());
-    }
-    times.sort();
+    let times = normal_tcp_client(addr, 100).await;
     let p99 = times[98];
     eprintln!(
         "TCP under 2,000 hostile connections: p50 {:?}, p99 {p99:?}",
@@ -726,5 +717,98 @@ async fn two_thousand_hostile_connections_do_not_keep_a_normal_client_out() {
     // The target is 100 ms; a loaded test machine gets ten times that.
     assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
     drop(trickle.await);
+    stop.cancel();
+}
+
+/// A zone of `n` TXT records of 100 bytes each, far past one 64 KiB message.
+fn big_zone(serial: u32, n: usize) -> dnstrail::zone::Zone {
+    let mut text = format!(
+        "$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns hostmaster {serial} 3600 900 604800 300\n@ IN NS ns\nns IN A 127.0.0.4\n"
+    );
+    for i in 0..n {
+        text.push_str(&format!("r{i} IN TXT \"{}\"\n", "x".repeat(100)));
+    }
+    dnstrail::zone::Zone::parse(&text, "big.test.zone").unwrap()
+}
+
+/// A transfer too big for one message goes as several, each whole, the
+/// SOA first and last (RFC 5936 §2.2); dig reads it as one transfer, and a
+/// secondary fetching it gets every record.
+#[tokio::test]
+async fn a_zone_too_big_for_one_message_is_transferred_in_several() {
+    use dnstrail::nameserver::{LiveZone, NameServer, replication};
+    use tokio::io::AsyncWriteExt;
+
+    let zone = big_zone(2, 3000);
+    let records = zone.records().count();
+    let server =
+        NameServer::new(vec![zone]).with_transfers_to(vec!["127.0.0.0/8".parse().unwrap()]);
+    let (addr, stop) = serve_alone(server, Default::default()).await;
+
+    // Read the messages as they come, on one connection.
+    let query = dnstrail::exchange::make_query(&name("big.test."), RecordType::AXFR, false, false);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(&dnstrail::dns::tcp_frame(&query.to_vec().unwrap()))
+        .await
+        .unwrap();
+    let mut messages = 0;
+    let mut got = Vec::new();
+    while got.len() < 2
+        || got
+            .last()
+            .map(|r: &hickory_proto::rr::Record| r.record_type())
+            != Some(RecordType::SOA)
+    {
+        let raw = tokio::time::timeout(
+            Duration::from_secs(5),
+            dnstrail::dns::read_tcp_message(&mut stream),
+        )
+        .await
+        .expect("the next message of the transfer")
+        .unwrap();
+        let message = assert_whole(&raw);
+        assert_eq!(message.metadata.id, query.metadata.id);
+        assert!(!message.metadata.truncation);
+        assert!(message.metadata.authoritative);
+        messages += 1;
+        got.extend(message.answers);
+    }
+    assert!(messages > 4, "{messages} messages");
+    assert_eq!(got.len(), records + 1);
+    assert_eq!(got[0].record_type(), RecordType::SOA);
+
+    if let Some(dig) = tool("dig") {
+        let output = tokio::process::Command::new(dig)
+            .args([
+                "+noall",
+                "+stats",
+                "-p",
+                &addr.port().to_string(),
+                &format!("@{}", addr.ip()),
+                "big.test.",
+                "AXFR",
+            ])
+            .output()
+            .await
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            said.contains(&format!(
+                "XFR size: {} records (messages {messages},",
+                records + 1
+            )),
+            "{said}"
+        );
+    }
+
+    // A secondary at serial 1 fetches the whole zone, every message.
+    let secondary = LiveZone::new(big_zone(1, 1));
+    let fetched = replication::refresh(&secondary, "127.0.0.1".parse().unwrap(), &[addr])
+        .await
+        .unwrap();
+    assert!(fetched);
+    assert_eq!(secondary.snapshot().serial(), 2);
+    assert_eq!(secondary.snapshot().records().count(), records);
     stop.cancel();
 }

@@ -161,3 +161,90 @@ async fn readme_dig_commands_say_what_the_readme_says() {
     }
     chain.stop().await;
 }
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// The README's `nsupdate` script, run against name servers serving a copy
+/// of the demo zones (its port substituted): every server of the zone then
+/// answers what the script added. Then the README's `/zones` curl lines,
+/// against the same stack's control endpoint.
+#[tokio::test]
+async fn readme_nsupdate_and_zone_endpoints_do_what_the_readme_says() {
+    let text = readme();
+    let script: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("nsupdate <<'EOF'"))
+        .skip(1)
+        .take_while(|l| *l != "EOF")
+        .collect();
+    assert!(
+        script.iter().any(|l| l.starts_with("update add ")),
+        "the README lost its nsupdate script"
+    );
+    // What the script adds: `update add NAME TTL TYPE DATA`.
+    let added: Vec<&str> = script
+        .iter()
+        .find(|l| l.starts_with("update add "))
+        .unwrap()
+        .split_whitespace()
+        .skip(2)
+        .collect();
+    let (owner, ttl, data) = (added[0], added[1], added[3]);
+
+    let dir = copy_of_demo_zones("readme-nsupdate");
+    let topology = dnstrail::topology::Topology::load(&dir).unwrap();
+    let mut config = dnstrail::stack::StackConfig::name_servers(topology, 0);
+    config.control = Some("127.0.0.1:0".parse().unwrap());
+    let stack = dnstrail::stack::Stack::start(config).await.unwrap();
+    let port = stack.dns_port.to_string();
+
+    if let Some(nsupdate) = tool("nsupdate") {
+        let script: String = script
+            .iter()
+            .map(|l| format!("{}\n", l.replace(" 5300", &format!(" {port}"))))
+            .collect();
+        let (ok, said) = run_nsupdate(&nsupdate, &script).await;
+        assert!(ok, "{said}");
+        for host in stack
+            .servers()
+            .filter(|h| h.server.zones.iter().any(|z| z == "example.com."))
+        {
+            let at = std::net::SocketAddr::new(host.server.addrs[0], stack.dns_port);
+            let reply = ask(at, owner, hickory_proto::rr::RecordType::A).await;
+            let records: Vec<(u32, String)> = reply
+                .answers
+                .iter()
+                .map(|r| (r.ttl, r.data.to_string()))
+                .collect();
+            assert_eq!(records, [(ttl.parse().unwrap(), data.to_string())], "{at}");
+        }
+    }
+
+    // The README's curl lines for /zones, on the stack's control endpoint.
+    let control = stack.control_addr.unwrap();
+    let curls: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("curl -s") && l.contains("/zones"))
+        .collect();
+    assert!(curls.len() >= 3, "{curls:?}");
+    for line in curls {
+        let method = if line.contains("-X POST") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let url = line
+            .split_whitespace()
+            .find(|w| w.contains("/zones"))
+            .unwrap()
+            .trim_matches('\'');
+        let path = &url[url.find("/zones").unwrap()..];
+        let (status, body) = http_request(control, method, path, &[]).await;
+        assert!(status.contains(" 200 "), "`{line}`: {status} {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(!json.is_null(), "`{line}`: {body}");
+    }
+    stack.stop().await;
+}

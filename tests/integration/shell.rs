@@ -16,23 +16,6 @@ use crate::support::*;
 /// The longest any shell here may take, Chromium included.
 const BOUND: Duration = Duration::from_secs(60);
 
-/// Say a test is skipped, past the harness's capture; with
-/// `DNSTRAIL_REQUIRE_TOOLS=1` (CI) fail instead.
-pub fn skip(reason: &str) {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("a test")
-        .to_string();
-    if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-        panic!("{test}: {reason}, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {reason} (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
-    );
-}
-
 fn dnstrail_shell(args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnstrail"));
     command
@@ -470,5 +453,33 @@ async fn elsewhere_one_line_says_what_to_do_instead() {
         stderr.contains("namespaces are not allowed here")
             && stderr.contains("demo --keep-running"),
         "{stderr}"
+    );
+}
+
+/// `--dnssec` as for `demo`: inside, `dig +dnssec` gets a validated answer
+/// (the `ad` flag) with its signature, from our own root down.
+#[tokio::test]
+async fn with_dnssec_dig_inside_gets_a_validated_answer() {
+    if tool("dig").is_none() {
+        return;
+    }
+    let (host, _) = site();
+    let keys = temp_dir("shell-keys");
+    let keys = keys.to_str().unwrap();
+    let script = format!("dig +dnssec +tries=1 +time=5 {host} A");
+    let Some(stdout) = shell_ok(&["--dnssec", "--keys", keys], &script).await else {
+        return;
+    };
+    let flags = stdout
+        .lines()
+        .find(|l| l.starts_with(";; flags:"))
+        .unwrap_or_else(|| panic!("no flags line:\n{stdout}"));
+    assert!(flags.contains(" ad"), "{stdout}");
+    assert!(stdout.contains("status: NOERROR"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{host}.")) && l.contains("RRSIG")),
+        "{stdout}"
     );
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dnstrail::clock::Clock;
@@ -100,6 +100,15 @@ pub async fn start_chain_with(
 ) -> Chain {
     let mut stack_config = StackConfig::name_servers(topology, 0);
     stack_config.faults = faults;
+    start_chain_from(stack_config, config, options).await
+}
+
+/// A chain whose name servers are set up as `stack_config` says.
+pub async fn start_chain_from(
+    mut stack_config: StackConfig,
+    config: Config,
+    options: ServeOptions,
+) -> Chain {
     stack_config.resolver = Some(ResolverSetup {
         addrs: vec!["127.0.0.1:0".parse().unwrap()],
         config,
@@ -184,6 +193,33 @@ pub fn copy_of_demo_zones(tag: &str) -> PathBuf {
     dir
 }
 
+/// Run `nsupdate` (at `tool`) with `script` on its standard input: whether
+/// it succeeded, and what it said.
+pub async fn run_nsupdate(tool: &Path, script: &str) -> (bool, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(tool)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .await
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("nsupdate finishes")
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), said)
+}
+
 /// Ask a child process to stop, as `kill` or a service manager would.
 pub fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().expect("running") as libc::pid_t;
@@ -247,12 +283,17 @@ pub fn assert_whole(raw: &[u8]) -> Message {
     message
 }
 
+/// Where a server started alone listens (any port): an address no stack
+/// of the zones uses, so a port a stack's server gives back (a test
+/// stopping a server) is never taken by one of these meanwhile.
+pub const ALONE: &str = "127.0.77.4:0";
+
 /// One name server, on an address of its own, until the token is cancelled.
 pub async fn serve_alone(
     server: dnstrail::nameserver::NameServer,
     options: ServeOptions,
 ) -> (SocketAddr, tokio_util::sync::CancellationToken) {
-    let sockets = dnstrail::listen::bind_dns("127.0.0.4:0".parse().unwrap())
+    let sockets = dnstrail::listen::bind_dns(ALONE.parse().unwrap())
         .await
         .unwrap();
     let addr = sockets.local_addr();
@@ -286,20 +327,26 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             .find(|path| path.is_file())
     });
     if found.is_none() {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_string();
-        if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-            panic!("{name} is not installed, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: {name} is not installed (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
-        );
+        skip(&format!("{name} is not installed"));
     }
     found
+}
+
+/// Say a test is skipped, past the harness's capture; with
+/// `DNSTRAIL_REQUIRE_TOOLS=1` (CI) fail instead.
+pub fn skip(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if std::env::var_os("DNSTRAIL_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!("{test}: {reason}, and DNSTRAIL_REQUIRE_TOOLS=1 requires it");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {reason} (DNSTRAIL_REQUIRE_TOOLS=1 makes this a failure)"
+    );
 }
 
 /// One HTTP/1.1 request with extra headers, over a fresh connection: the

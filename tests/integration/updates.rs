@@ -17,7 +17,7 @@ use dnstrail::topology::Topology;
 use hickory_proto::op::{Message, ResponseCode, update_message};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordSet, RecordType};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::*;
 
@@ -37,35 +37,14 @@ fn ips(reply: &Message) -> Vec<IpAddr> {
     addresses(&reply.answers)
 }
 
-/// Run `nsupdate` with `commands` against `server`; its exit status and
-/// what it said.
+/// Run `nsupdate` with `commands` against `server`, in example.com.
 async fn nsupdate(tool: &Path, server: SocketAddr, commands: &str) -> (bool, String) {
     let script = format!(
         "server {} {}\nzone example.com.\n{commands}send\n",
         server.ip(),
         server.port()
     );
-    let mut child = tokio::process::Command::new(tool)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .await
-        .unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("nsupdate finishes")
-        .unwrap();
-    let said = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), said)
+    run_nsupdate(tool, &script).await
 }
 
 /// Every address the servers of `apex` listen on, at the stack's port.

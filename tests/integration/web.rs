@@ -570,6 +570,7 @@ fn sample_trace() -> serde_json::Value {
                     glue: 1,
                 },
                 rtt_us: 410,
+                nsid: None,
             },
         },
     ];

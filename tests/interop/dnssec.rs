@@ -1,8 +1,9 @@
 //! DNSSEC against real validators and signers: our signed name servers
 //! (`--dnssec`) under Unbound's validator and `delv +vtrace`, each fault of
 //! the chain of trust seen by Unbound, and our resolver validating a zone
-//! signed by BIND's `dnssec-signzone` and served by NSD, with the DS in our
-//! parent zone.
+//! signed by BIND's `dnssec-signzone` (NSEC) or NLnet Labs'
+//! `ldns-signzone` (NSEC3) and served by NSD, with the DS in our parent
+//! zone.
 //!
 //! ```text
 //!   dnstrail root, tld, auth --dnssec (port 53) ──► keys/root.key, root.anchors
@@ -10,7 +11,7 @@
 //!   Unbound (validator, root.key) │  delv -a root.anchors +vtrace
 //!   dnstrail resolver --trust-anchor root.key
 //!
-//!   dnssec-keygen + dnssec-signzone example.com ──► NSD on ns-1…ns-4
+//!   dnssec-keygen + dnssec-signzone (or ldns-*) example.com ──► NSD on ns-1…ns-4
 //!   its dsset into our com. zone ──► dnstrail root, tld --dnssec
 //! ```
 
@@ -413,18 +414,142 @@ async fn dnssec_our_signed_chain_under_unbound_and_delv() {
     report.finish();
 }
 
+/// A signer of zones other than ours, with its own key generator.
+#[derive(Clone, Copy)]
+enum Signer {
+    /// BIND's `dnssec-keygen` and `dnssec-signzone`: NSEC.
+    Bind,
+    /// NLnet Labs' `ldns-keygen` and `ldns-signzone -n`: NSEC3, no extra
+    /// iterations and no salt (RFC 9276).
+    Ldns,
+}
+
+impl Signer {
+    fn name(self) -> &'static str {
+        match self {
+            Signer::Bind => "dnssec-signzone",
+            Signer::Ldns => "ldns-signzone",
+        }
+    }
+
+    fn denial(self) -> &'static str {
+        match self {
+            Signer::Bind => "NSEC",
+            Signer::Ldns => "NSEC3",
+        }
+    }
+
+    fn tools(self) -> [&'static str; 2] {
+        match self {
+            Signer::Bind => ["dnssec-keygen", "dnssec-signzone"],
+            Signer::Ldns => ["ldns-keygen", "ldns-signzone"],
+        }
+    }
+
+    /// Make a KSK and a ZSK in `home`, sign `home/example.com.zone` into
+    /// `home/example.com.zone.signed`; the KSK's DS, as a registrar gets it.
+    async fn sign(
+        self,
+        keygen: &Path,
+        signzone: &Path,
+        home: &Path,
+        log: &Path,
+    ) -> Result<String, String> {
+        let step = |what: &str| log.join(format!("{what}.txt"));
+        let succeeded = |o: crate::process::Output| {
+            if o.status.success() {
+                Ok(o)
+            } else {
+                Err(o.complaint())
+            }
+        };
+        let mut names = Vec::new();
+        for ksk in [true, false] {
+            let mut command = Command::new(keygen);
+            command.current_dir(home);
+            match self {
+                Signer::Bind => {
+                    command.args(["-q", "-a", "ECDSAP256SHA256"]);
+                    if ksk {
+                        command.args(["-f", "KSK"]);
+                    }
+                }
+                Signer::Ldns => {
+                    command.args(["-a", "ECDSAP256SHA256"]);
+                    if ksk {
+                        command.arg("-k");
+                    }
+                }
+            }
+            command.arg("example.com");
+            let what = format!("{} ({})", keygen.display(), if ksk { "KSK" } else { "ZSK" });
+            let out = succeeded(run(command, Duration::from_secs(30), &step(&what)).await?)
+                .map_err(|why| format!("{what}: {why}"))?;
+            names.push(out.stdout.trim().to_string());
+        }
+        let mut command = Command::new(signzone);
+        command.current_dir(home);
+        match self {
+            Signer::Bind => {
+                command.args([
+                    "-S",
+                    "-K",
+                    ".",
+                    "-o",
+                    "example.com",
+                    "-f",
+                    "example.com.zone.signed",
+                    "example.com.zone",
+                ]);
+            }
+            Signer::Ldns => {
+                command
+                    .args([
+                        "-n",
+                        "-t",
+                        "0",
+                        "-o",
+                        "example.com.",
+                        "-f",
+                        "example.com.zone.signed",
+                        "example.com.zone",
+                    ])
+                    .args(&names);
+            }
+        }
+        succeeded(run(command, Duration::from_secs(30), &step(self.name())).await?)
+            .map_err(|why| format!("{}: {why}", self.name()))?;
+        let ds = match self {
+            Signer::Bind => home.join("dsset-example.com."),
+            Signer::Ldns => home.join(format!("{}.ds", names[0])),
+        };
+        std::fs::read_to_string(&ds).map_err(|e| format!("{}: {e}", ds.display()))
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs root and Debian's nsd and bind9-utils: make interop"]
 async fn dnssec_our_resolver_over_a_zone_signed_by_dnssec_signzone_on_nsd() {
+    signed_elsewhere_served_by_nsd(Signer::Bind).await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and Debian's nsd and ldnsutils: make interop"]
+async fn dnssec_our_resolver_over_a_zone_signed_by_ldns_signzone_with_nsec3_on_nsd() {
+    signed_elsewhere_served_by_nsd(Signer::Ldns).await;
+}
+
+/// Our resolver validating example.com signed by another tool and served
+/// by NSD, under our signed root and com. (with its DS added); Unbound
+/// agreeing.
+async fn signed_elsewhere_served_by_nsd(signer: Signer) {
     let _one = crate::ONE_AT_A_TIME.lock().await;
-    let mut report = Report::new("dnssec-signzone");
+    let mut report = Report::new(signer.name());
     if !crate::differential::prerequisites(&mut report) {
         return report.finish();
     }
-    let Some(found) = tools(
-        &mut report,
-        &["nsd", "dnssec-keygen", "dnssec-signzone", "unbound"],
-    ) else {
+    let [keygen, signzone] = signer.tools();
+    let Some(found) = tools(&mut report, &["nsd", keygen, signzone, "unbound"]) else {
         return report.finish();
     };
     let (nsd, keygen, signzone) = (found[0].clone(), found[1].clone(), found[2].clone());
@@ -439,74 +564,25 @@ async fn dnssec_our_resolver_over_a_zone_signed_by_dnssec_signzone_on_nsd() {
     std::fs::create_dir_all(&bind).unwrap();
     let unsigned = bind.join("example.com.zone");
     std::fs::copy(demo_zones().join("example.com.zone"), &unsigned).unwrap();
-    for ksk in [true, false] {
-        let mut command = Command::new(&keygen);
-        command
-            .current_dir(&bind)
-            .args(["-q", "-a", "ECDSAP256SHA256"]);
-        if ksk {
-            command.args(["-f", "KSK"]);
-        }
-        command.arg("example.com");
-        let step = if ksk {
-            "dnssec-keygen (KSK)"
-        } else {
-            "dnssec-keygen (ZSK)"
-        };
-        if let Err(why) = run(
-            command,
-            Duration::from_secs(30),
-            &dir.join(format!("{step}.txt")),
-        )
-        .await
-        .and_then(|o| {
-            if o.status.success() {
-                Ok(())
-            } else {
-                Err(o.complaint())
-            }
-        }) {
-            report.fail(step, why);
-            return report.finish();
-        }
-    }
-    let mut command = Command::new(&signzone);
-    command
-        .current_dir(&bind)
-        .args([
-            "-S",
-            "-K",
-            ".",
-            "-o",
-            "example.com",
-            "-f",
-            "example.com.zone.signed",
-        ])
-        .arg(&unsigned);
-    match run(
-        command,
-        Duration::from_secs(30),
-        &dir.join("dnssec-signzone.txt"),
-    )
-    .await
-    {
-        Ok(o) if o.status.success() => report.pass(
-            "dnssec-signzone example.com",
-            "NSEC, keys from dnssec-keygen",
-        ),
-        Ok(o) => {
-            report.fail("dnssec-signzone example.com", o.complaint());
-            return report.finish();
+    let dsset = match signer.sign(&keygen, &signzone, &bind, &dir).await {
+        Ok(ds) => {
+            report.pass(
+                format!("{} example.com", signer.name()),
+                format!("{}, keys from {}", signer.denial(), keygen.display()),
+            );
+            ds
         }
         Err(why) => {
-            report.fail("dnssec-signzone example.com", why);
+            report.fail(format!("{} example.com", signer.name()), why);
             return report.finish();
         }
-    }
+    };
     // The DS goes into our com. zone, as a registrar would put it.
-    let dsset = std::fs::read_to_string(bind.join("dsset-example.com.")).unwrap_or_default();
     let mut com = std::fs::read_to_string(zones.join("com.zone")).unwrap();
-    com.push_str("\n; The DS of example.com., from dnssec-signzone's dsset\n");
+    com.push_str(&format!(
+        "\n; The DS of example.com., from {}\n",
+        signer.name()
+    ));
     com.push_str(&dsset);
     std::fs::write(zones.join("com.zone"), com).unwrap();
 
@@ -561,7 +637,10 @@ async fn dnssec_our_resolver_over_a_zone_signed_by_dnssec_signzone_on_nsd() {
     match our_resolver(&anchor, &dir).await {
         Ok(resolver) => {
             report.check(
-                "dnstrail resolver validates www.example.com signed by dnssec-signzone on NSD",
+                format!(
+                    "dnstrail resolver validates www.example.com signed by {} on NSD",
+                    signer.name()
+                ),
                 expect(
                     OUR_RESOLVER,
                     "www.example.com.",
@@ -571,7 +650,11 @@ async fn dnssec_our_resolver_over_a_zone_signed_by_dnssec_signzone_on_nsd() {
                 .await,
             );
             report.check(
-                "dnstrail resolver: NXDOMAIN proven by dnssec-signzone's NSEC (AD)",
+                format!(
+                    "dnstrail resolver: NXDOMAIN proven by {}'s {} (AD)",
+                    signer.name(),
+                    signer.denial()
+                ),
                 expect(
                     OUR_RESOLVER,
                     "nope.example.com.",

@@ -35,7 +35,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::shell::skip;
+use crate::support::skip;
 use crate::support::{tool, zones_dir};
 use network::{Network, Role};
 
@@ -201,6 +201,21 @@ async fn ask_within(
             .map_err(|e| e.to_string())
     })
     .await
+}
+
+/// The serial of `apex`'s SOA at `server`, asked from `host`.
+async fn serial_at(net: &Network, host: &str, server: SocketAddr, apex: &str) -> u32 {
+    let answer = ask(net, host, server, apex, RecordType::SOA)
+        .await
+        .unwrap_or_else(|e| panic!("{server}: {e}"));
+    answer
+        .answers
+        .iter()
+        .find_map(|r| match &r.data {
+            hickory_proto::rr::RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{server} sent no SOA for {apex}: {answer:?}"))
 }
 
 /// An answer as a comparable set: rcode and (type, data) of each record.
@@ -831,6 +846,94 @@ async fn every_role_on_a_host_of_its_own() {
                     per_server.join(", "),
                     chosen.join(" "),
                     fastest.host
+                ),
+            )
+        },
+    )
+    .await;
+
+    // 6b. A change at the zone's primary (the server its SOA names) reaches
+    //     every secondary, each a process on a host of its own: NOTIFY
+    //     from the primary's address, then a transfer. An update from
+    //     another host is refused; one from the primary's own host is not.
+    let zone = topology
+        .zones
+        .iter()
+        .find(|z| z.origin().to_ascii() == domain)
+        .unwrap();
+    let mname = match &zone.soa().data {
+        hickory_proto::rr::RData::SOA(soa) => soa.mname.to_ascii(),
+        _ => unreachable!("an SOA"),
+    };
+    let primary = *domain_servers
+        .iter()
+        .find(|s| format!("{}.", s.server).eq_ignore_ascii_case(&mname))
+        .expect("the SOA names one of the zone's servers");
+    check(
+        "an update at the primary reaches every secondary (NOTIFY, AXFR)",
+        Duration::from_secs(30),
+        async {
+            let domain = &domain;
+            let at_primary = SocketAddr::new(primary.ip.into(), 53);
+            let before = serial_at(&net, "client", at_primary, domain).await;
+            let apex = domain.clone();
+            let update = move || {
+                let owner = Name::from_ascii(format!("changed.{apex}")).unwrap();
+                let mut rrset = hickory_proto::rr::RecordSet::new(owner.clone(), RecordType::TXT, 60);
+                rrset.insert(
+                    hickory_proto::rr::Record::from_rdata(
+                        owner,
+                        60,
+                        hickory_proto::rr::RData::TXT(hickory_proto::rr::rdata::TXT::new(vec![
+                            "changed at the primary".into(),
+                        ])),
+                    ),
+                    0,
+                );
+                let zone = Name::from_ascii(&apex).unwrap();
+                hickory_proto::op::update_message::append(rrset, zone, false, false)
+            };
+            let network = &net;
+            let send = |host: String| {
+                let message = update();
+                async move {
+                    network
+                        .on(&host, move || async move {
+                            exchange(at_primary, &message, Transport::Udp, Duration::from_secs(5))
+                                .await
+                                .map(|e| e.response.metadata.response_code)
+                                .map_err(|e| e.to_string())
+                        })
+                        .await
+                }
+            };
+            let from_client = send("client".into()).await;
+            assert_eq!(from_client, Ok(ResponseCode::Refused), "from the client host");
+            let from_primary = send(primary.host.clone()).await;
+            assert_eq!(from_primary, Ok(ResponseCode::NoError), "from the primary's host");
+            let want = before.wrapping_add(1);
+            let mut caught_up = Vec::new();
+            for secondary in domain_servers.iter().filter(|s| s.host != primary.host) {
+                let at = SocketAddr::new(secondary.ip.into(), 53);
+                let started = Instant::now();
+                // The secondary is another process on another host: its
+                // serial is polled over DNS, as an operator would, bounded.
+                while serial_at(&net, "client", at, domain).await != want {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "{} never reached serial {want}",
+                        secondary.host
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                caught_up.push(format!("{} in {} ms", secondary.host, started.elapsed().as_millis()));
+            }
+            (
+                (),
+                format!(
+                    "from the client: REFUSED; from {}'s host: NOERROR, serial {before} → {want}; at {want}: {}",
+                    primary.host,
+                    caught_up.join(", ")
                 ),
             )
         },
