@@ -29,7 +29,7 @@ use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use siphasher::sip::SipHasher24;
 
 /// The EDNS option code of COOKIE (RFC 7873 §4).
-const COOKIE: u16 = 10;
+pub const COOKIE: u16 = 10;
 /// A server cookie is 8 to 32 bytes (RFC 7873 §4.2).
 pub const MAX_SERVER_COOKIE: usize = 32;
 /// How old a server cookie may be, and how far in the future (RFC 9018
@@ -112,6 +112,12 @@ impl CookieSecret {
         let mut data = client_cookie.to_vec();
         data.extend_from_slice(&self.server_cookie(client_cookie, now(), client));
         EdnsOption::Unknown(COOKIE, data)
+    }
+
+    /// A server cookie for `client_cookie` from `client`, made now (a
+    /// replayed answer gets one of its own; see `super::replay`).
+    pub fn fresh_server_cookie(&self, client_cookie: &[u8; 8], client: IpAddr) -> [u8; 16] {
+        self.server_cookie(client_cookie, now(), client)
     }
 
     /// Our client cookie for the server at `server`: the same for every

@@ -16,7 +16,7 @@
 //! applies to every role (EDNS, truncation, rate limits, the query log,
 //! faults) lives here once; a role sees only a checked question and answers
 //! with sections and flags. The transports are [`udp`] (reading tasks per
-//! core; a name server's answers encoded once and replayed) and [`tcp`]
+//! core; a name server's answers encoded once and replayed, see [`replay`]) and [`tcp`]
 //! (bounded connections, RFC 7766).
 
 pub mod batch;
@@ -25,6 +25,7 @@ pub mod encode;
 pub mod identity;
 pub mod querylog;
 pub mod ratelimit;
+pub mod replay;
 pub mod tcp;
 pub mod tsig;
 pub mod udp;
@@ -576,10 +577,11 @@ impl<R: Responder> Pipeline<R> {
             bytes,
             more,
             log,
+            // A cookie is patched into a replayed answer (see `replay`).
             replayable: checked.is_ok()
                 && message.metadata.op_code == OpCode::Query
                 && message.signature.is_none()
-                && cookies == Cookies::None
+                && cookies != Cookies::Malformed
                 && verdict == Verdict::Send
                 && fault.is_none()
                 && self.responder.replayable(),

@@ -9,12 +9,14 @@
 //! ```
 //!
 //! A name server's answer depends on nothing but the question's bytes: the
-//! zones are fixed once loaded, and the header flags and EDNS the answer
-//! echoes are in those bytes. So the bytes after the ID are the key, and the
-//! remembered answer is exactly what the full path would have encoded,
-//! truncation (TC=1) included. Each serving task owns its memory: no lock,
-//! and no allocation for a question asked before. A server set to fail
-//! (see [`crate::fault`]) takes the full path, so its faults show.
+//! zones are fixed until a change bumps the role's version, and the header
+//! flags and EDNS the answer echoes are in those bytes. So the bytes after
+//! the ID are the key (the name's case and a cookie aside: see
+//! [`super::replay`]), and the remembered answer is what the full path
+//! would have encoded, truncation (TC=1) included. Each serving task owns
+//! its memory: no lock, and no allocation for a question asked before. A
+//! server set to fail (see [`crate::fault`]) takes the full path, so its
+//! faults show.
 //!
 //! A resolver's answers change by the second (TTLs count down) and may take
 //! a while (a cold walk). What it holds already it answers at once, on the
@@ -27,7 +29,6 @@
 //! too short for a header, or a response sent to us. TCP is in
 //! [`super::tcp`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -38,22 +39,11 @@ use tracing::debug;
 use super::batch::{Inbox, Outbox};
 use super::querylog::{self, LogEntry};
 use super::ratelimit::Verdict;
+use super::replay::{Replays, Shape};
 use super::{Pipeline, Responder, Transport};
 
 /// The largest datagram read.
 const MAX_DATAGRAM: usize = 4096;
-/// Questions longer than this are answered but not remembered.
-const MAX_KEY: usize = 512;
-/// Answers remembered per task; when full, the memory starts over, so a
-/// flood of distinct questions costs memory once and the hot ones come back.
-const MAX_ENTRIES: usize = 4096;
-
-/// An answer ready to send again: its bytes (ID aside), and its log line.
-struct Encoded {
-    bytes: Box<[u8]>,
-    log: Option<LogEntry>,
-}
-
 /// Serve `pipeline` on `socket` until `shutdown`: `tasks` tasks read the
 /// same socket, so that a busy server uses every core it may run on.
 pub async fn serve<R: Responder>(
@@ -92,10 +82,8 @@ async fn serve_task<R: Responder>(
     socket: Arc<UdpSocket>,
     shutdown: CancellationToken,
 ) {
-    let mut remembered: HashMap<Box<[u8]>, Encoded> = HashMap::new();
-    // The role's version the remembered answers were made at: a zone
-    // changed since means they are thrown away.
-    let mut version = pipeline.version();
+    let mut replays = Replays::new(pipeline.version());
+    let secret = pipeline.cookies.as_ref();
     // Every datagram waiting is read in one call, and the answers made on
     // the way sent in one more (see `batch`).
     let mut inbox = Inbox::new(MAX_DATAGRAM);
@@ -151,24 +139,22 @@ async fn serve_task<R: Responder>(
                 continue;
             }
 
-            let now = pipeline.version();
-            if now != version {
-                remembered.clear();
-                version = now;
-            }
+            replays.keep_to(pipeline.version());
+            let shape = Shape::of(packet);
             if verdict == Verdict::Send
-                && let Some(hit) = remembered.get(&packet[2..])
+                && let Some(shape) = &shape
             {
                 let out = outbox.next(src);
-                out.extend_from_slice(&packet[..2]);
-                out.extend_from_slice(&hit.bytes[2..]);
-                if let Some(log) = &hit.log {
-                    querylog::record(LogEntry {
-                        client: src,
-                        ..log.clone()
-                    });
+                if let Some(log) = replays.replay(packet, shape, src, secret, out) {
+                    if let Some(log) = log {
+                        querylog::record(LogEntry {
+                            client: src,
+                            ..log.clone()
+                        });
+                    }
+                    continue;
                 }
-                continue;
+                outbox.discard_last();
             }
 
             let Some(answer) = pipeline
@@ -178,17 +164,10 @@ async fn serve_task<R: Responder>(
                 continue;
             };
             outbox.next(src).extend_from_slice(&answer.bytes);
-            if answer.replayable && packet.len() <= MAX_KEY {
-                if remembered.len() >= MAX_ENTRIES {
-                    remembered.clear();
-                }
-                remembered.insert(
-                    packet[2..].into(),
-                    Encoded {
-                        bytes: answer.bytes.into(),
-                        log: answer.log.clone(),
-                    },
-                );
+            if answer.replayable
+                && let Some(shape) = &shape
+            {
+                replays.remember(packet, shape, &answer.bytes, answer.log.clone(), secret);
             }
             if let Some(log) = answer.log {
                 querylog::record(log);

@@ -471,3 +471,87 @@ async fn cookies_are_answered_and_a_good_one_passes_the_rate_limit() {
 
     stop.cancel();
 }
+
+fn query_named(qname: &str, cookie: Vec<u8>) -> Vec<u8> {
+    let mut query = cookie_query(cookie);
+    query.queries[0] = Query::query(name(qname), RecordType::A);
+    query.to_vec().unwrap()
+}
+
+/// A name server answers a question asked before from the bytes it made
+/// the first time (see `serve::replay`), patched for each asker: the
+/// question exactly as asked, letters' case and all (0x20 resolvers check
+/// it), the asker's client cookie, and a server cookie that is good for
+/// the asker (it carries the asker past the rate limit).
+#[tokio::test]
+async fn a_remembered_answer_is_patched_for_each_askers_case_and_cookie() {
+    let (server, stop) = hosted_zone(ServeOptions {
+        rate_limit: Some(dnstrail::serve::ratelimit::RateLimit::responses(50)),
+        ..ServeOptions::default()
+    })
+    .await;
+    // Every serving task sees the question once and remembers its answer.
+    let first = Message::from_vec(
+        &raw_exchange(server, &query_named("www.example.com.", vec![1; 8])).await,
+    )
+    .unwrap();
+    for _ in 0..4 {
+        raw_exchange(server, &query_named("www.example.com.", vec![1; 8])).await;
+    }
+
+    for (i, spelling) in ["WWW.EXAMPLE.COM.", "wWw.ExAmPlE.cOm.", "www.example.COM."]
+        .into_iter()
+        .enumerate()
+    {
+        // Each asker from a network of its own: the rate limit counts per
+        // network.
+        let socket = UdpSocket::bind(format!("127.0.{}.1:0", 90 + i))
+            .await
+            .unwrap();
+        let client = vec![10 + i as u8; 8];
+        let asked = query_named(spelling, client.clone());
+        socket.send_to(&asked, server).await.unwrap();
+        let mut buf = [0u8; 1232];
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let raw = &buf[..n];
+        let reply = assert_whole(raw);
+        let question = 12..12 + "www.example.com.".len() + 1;
+        assert_eq!(
+            raw[question.clone()],
+            asked[question],
+            "{spelling}: the question as asked"
+        );
+        assert_eq!(reply.answers, first.answers, "{spelling}");
+        assert!(reply.metadata.authoritative);
+        let cookie = cookie_of(&reply).expect("a COOKIE option back");
+        assert_eq!(
+            cookie[..8],
+            client[..],
+            "{spelling}: the asker's client cookie"
+        );
+        assert_eq!(cookie[8], 1, "RFC 9018 version 1");
+
+        // Brought back, the server cookie is ours for this asker: 60
+        // questions at once, past the 50 a second without one, are all
+        // answered in full.
+        let with = query_named(spelling, cookie);
+        for _ in 0..60 {
+            socket.send_to(&with, server).await.unwrap();
+        }
+        for _ in 0..60 {
+            let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+                .await
+                .expect("every question answered")
+                .unwrap();
+            let reply = Message::from_vec(&buf[..n]).unwrap();
+            assert!(
+                !reply.metadata.truncation,
+                "{spelling}: slipped, not exempt"
+            );
+        }
+    }
+    stop.cancel();
+}
