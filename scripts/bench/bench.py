@@ -45,6 +45,7 @@ ZONES = REPO / "demo-zones"
 STATIC = REPO / "static"
 
 WWW = "127.0.0.44"  # www.example.com in the demo zones
+FILL = "fill.example.com"  # a wildcard the bench adds to its copy of the zone
 
 # Where our name servers sit for the resolver workloads: port 53 (Unbound
 # iterates on port 53 only), on a /24 of their own so the bench never meets a
@@ -162,6 +163,17 @@ def peak_rss_kb(pid):
     return 0
 
 
+def rss_kb(pid):
+    """Resident memory now (VmRSS), in kB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 def port_holder(port):
     try:
         out = subprocess.run(["ss", "-Hlnpu", f"sport = :{port}"], capture_output=True, text=True)
@@ -223,6 +235,10 @@ def relocated_zones():
     for f in ["root.zone", "com.zone", "example.com.zone", "root.hints"]:
         text = (ZONES / f).read_text()
         text = re.sub(r"\b127\.0\.0\.([2-7])\b", NS_NET + r".\1", text)
+        if f == "example.com.zone":
+            # Names without end for the resolver memory row: every
+            # fill-N.fill.example.com has an address.
+            text += f"*.{FILL}. 300 IN A {WWW}\n"
         (d / f).write_text(text)
     return d
 
@@ -256,7 +272,7 @@ def zone_questions(zone_dir):
                 name = owner + "." + (origin if origin != "." else "")
             rtype = next(x for x in fields if x in dnsprobe.TYPES)
             q = (name.lower(), rtype)
-            if q not in seen:
+            if q not in seen and not name.startswith("*"):
                 seen.append(q)
     seen.append(("blog.example.com.", "A"))  # the CNAME, followed to www
     seen.append(("nope.example.com.", "A"))  # NXDOMAIN
@@ -715,6 +731,43 @@ def resolver_workloads(procs, zones):
            "p99 latency", "µs", False,
            {k: [x["p99_us"] or 1e9 for x in v] for k, v in runs.items()}, runs,
            note="lost probes (1 s each) are in the details; target: p99 ≤ 5 ms, no loss")
+
+    # 2c. Memory (issue 14): RSS with the cache full (100,000 names that
+    #     exist, the default --cache-size), then after 200,000 more that do
+    #     not: ours must stay bounded by --cache-size. Unbound's beside,
+    #     with its default caches (bounded in bytes: 4 MB of messages, 4 MB
+    #     of RRsets).
+    fill = write_queries("resolver-fill",
+                         [(f"fill-{i}.{FILL}", "A") for i in range(100_000)])
+    nx = write_queries("resolver-nx",
+                       [(f"nx-{os.urandom(6).hex()}.example.com", "A") for _ in range(200_000)])
+    nx2 = write_queries("resolver-nx2",
+                        [(f"nx-{os.urandom(6).hex()}.example.com", "A") for _ in range(200_000)])
+    pid = {"dnstrail": "ours_resolver", "Unbound": "unbound"}
+    rss = {k: {} for k in addr}
+    log("resolver memory: 100,000 names that exist, then twice 200,000 that do not")
+    for label, (ip, port) in addr.items():
+        for step, qfile in [("full", fill), ("flooded", nx), ("flooded-twice", nx2)]:
+            subprocess.run(
+                ["taskset", "-c", str(ARGS.client_cpu), "dnsperf", "-s", ip, "-p", str(port),
+                 "-d", str(qfile), "-n", "1", "-c", str(ARGS.dns_clients), "-T", "1",
+                 "-q", "200", "-t", "10"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300,
+            )
+            rss[label][step] = sum(rss_kb(p) for p in procs.group_pids(pid[label])) / 1024
+        log(f"  {label}: {rss[label]['full']:.0f} MB with the cache full, "
+            f"{rss[label]['flooded']:.0f} MB after the flood, "
+            f"{rss[label]['flooded-twice']:.0f} MB after 200,000 more")
+    for step, title in [
+        ("full", "Resolver memory: cache full (100,000 names that exist)"),
+        ("flooded", "Resolver memory: then 200,000 names that do not exist"),
+        ("flooded-twice", "Resolver memory: then 200,000 more that do not exist"),
+    ]:
+        record(f"resolver-rss-{step}", title, "RSS", "MB", False,
+               {k: [v[step]] for k, v in rss.items()}, {},
+               note="not a target beside Unbound (its caches are bounded in bytes, 8 MB by "
+                    "default); ours must stay bounded by --cache-size: the last two rows "
+                    "level")
 
     # 3. Nobody pinned, both cores: our resolver as it starts (a reader per
     #    core) against Unbound with num-threads: 2.
