@@ -142,7 +142,7 @@ def markdown(results, notes):
     for w, p in rows(results):
         o = w["ours"]
         u = w["unit"]
-        target = (("≥ " if w["higher_is_better"] else "≤ ") + f"{w['target_ratio']:.1f}") \
+        target = (("≥ " if w["higher_is_better"] else "≤ ") + f"{w['target_ratio']:g}") \
             if is_target(w) else "—"
         verdict = ("✅" if p["meets_target"] else "❌ short") if is_target(w) else ""
         L.append(

@@ -181,8 +181,8 @@ impl Replays {
 
     /// Remember `bytes`, the answer the full path made for `packet`, if
     /// it can be patched for the next asker: its question where the
-    /// query's is, and (when the query has a cookie and `secret` answers
-    /// cookies) the client's cookie in its last COOKIE option.
+    /// query's is, and (when the query's cookie ends it and `secret`
+    /// answers cookies) the client's cookie in its last COOKIE option.
     pub fn remember(
         &mut self,
         packet: &[u8],
@@ -195,26 +195,29 @@ impl Replays {
         if bytes.len() < name.end || !bytes[name.clone()].eq_ignore_ascii_case(&packet[name]) {
             return;
         }
+        // hickory's reading of the query must agree about its cookie: none,
+        // or the one the key leaves out (a COOKIE option anywhere else
+        // would be answered with a server cookie for this asker alone).
+        let Ok(message) = Message::from_vec(packet) else {
+            return;
+        };
         let mut cookie = None;
-        if let Some(data) = &shape.cookie {
-            // hickory's reading of the query must agree that this is its
-            // COOKIE option.
-            let agrees = Message::from_vec(packet)
-                .is_ok_and(|message| cookies::option_data(&message) == Some(&packet[data.clone()]));
-            if !agrees {
-                return;
+        match (&shape.cookie, cookies::option_data(&message)) {
+            (None, None) => {}
+            (Some(data), Some(found)) if found == &packet[data.clone()] => {
+                if secret.is_some() {
+                    // Ours is the answer's last COOKIE option, of a client
+                    // cookie and 16 bytes: the OPT record ends a replayable
+                    // answer, so nothing the zone holds comes after it.
+                    let mut wanted = option_header(24).to_vec();
+                    wanted.extend_from_slice(&packet[data.start..data.start + 8]);
+                    let Some(at) = rfind(bytes, &wanted) else {
+                        return;
+                    };
+                    cookie = Some(at + 4);
+                }
             }
-            if secret.is_some() {
-                // Ours is the answer's last COOKIE option, of a client
-                // cookie and 16 bytes: the OPT record ends a replayable
-                // answer, so nothing the zone holds comes after it.
-                let mut wanted = option_header(24).to_vec();
-                wanted.extend_from_slice(&packet[data.start..data.start + 8]);
-                let Some(at) = rfind(bytes, &wanted) else {
-                    return;
-                };
-                cookie = Some(at + 4);
-            }
+            _ => return,
         }
         if self.remembered.len() >= MAX_ENTRIES {
             self.remembered.clear();
@@ -304,6 +307,40 @@ mod tests {
         packet.truncate(12);
         packet.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1]);
         assert_eq!(Shape::of(&packet), None);
+    }
+
+    #[test]
+    fn a_cookie_before_another_option_is_never_remembered() {
+        let asker: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        let mut replays = Replays::new(0);
+        let mut message =
+            Message::from_vec(&query("www.example.com.", RecordType::A, Some(&[1; 8]))).unwrap();
+        let last = message.edns.as_mut().unwrap().options_mut();
+        last.insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(
+            12,
+            vec![0; 4],
+        ));
+        let middle = message.to_vec().unwrap();
+        let shape = Shape::of(&middle).unwrap();
+        assert_eq!(shape.cookie, None);
+        // The query's own bytes stand in for an answer: its question is
+        // where the answer's is.
+        replays.remember(&middle, &shape, &middle, None, None);
+        assert!(
+            replays
+                .replay(&middle, &shape, asker, None, &mut Vec::new())
+                .is_none()
+        );
+
+        // The same with the cookie last is remembered.
+        let last = query("www.example.com.", RecordType::A, Some(&[1; 8]));
+        let shape = Shape::of(&last).unwrap();
+        replays.remember(&last, &shape, &last, None, None);
+        assert!(
+            replays
+                .replay(&last, &shape, asker, None, &mut Vec::new())
+                .is_some()
+        );
     }
 
     #[test]
