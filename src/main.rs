@@ -52,6 +52,7 @@ fn main() -> ExitCode {
     // Whatever is still running (a resolution waiting on a dead server)
     // does not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(50));
+    dnstrail::serve::querylog::finish();
     match result {
         Ok(code) => code,
         // `dnstrail demo | head` is not an error worth a message.

@@ -274,3 +274,62 @@ async fn a_role_started_with_a_fault_misbehaves() {
     }
     stop_cleanly(&mut child, "dnstrail auth --fault servfail").await;
 }
+
+/// The query log, on as the README starts a role: one line per question,
+/// in the order asked, none lost, and the last ones written out before the
+/// role exits on SIGTERM (the writer batches lines; it must not take a
+/// batch down with it).
+#[tokio::test]
+async fn every_question_is_in_the_query_log_even_just_before_a_stop() {
+    let mut child = dnstrail()
+        .args(["auth", "--listen", "127.0.77.4:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = listening(&mut stderr, "dns").await[0];
+    // Read stderr as it comes, so the writer never waits on a full pipe.
+    let reader = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            lines.push(line);
+        }
+        lines
+    });
+
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.connect(addr).await.unwrap();
+    let asked = 300;
+    let mut buf = [0u8; 512];
+    for i in 0..asked {
+        let qtype = if i % 2 == 0 {
+            RecordType::A
+        } else {
+            RecordType::AAAA
+        };
+        let query = make_query(&name("www.example.com."), qtype, false, false);
+        socket.send(&query.to_vec().unwrap()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+    }
+    stop_cleanly(&mut child, "dnstrail auth").await;
+
+    let client = socket.local_addr().unwrap().to_string();
+    let logged: Vec<String> = reader
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|line| line.contains(&format!(" INFO {client} UDP www.example.com. ")))
+        .collect();
+    assert_eq!(logged.len(), asked, "{:?}", logged.last());
+    for (i, line) in logged.iter().enumerate() {
+        let expected = if i % 2 == 0 {
+            "A -> NOERROR flags=[qr aa] answers=1"
+        } else {
+            "AAAA -> NOERROR flags=[qr aa] answers=0"
+        };
+        assert!(line.ends_with(expected), "line {i}: {line}");
+    }
+}
