@@ -428,19 +428,44 @@ def bench_site():
 # ---------------------------------------------------------------- load tools
 
 
-def run_dnsperf(ip, port, qfile, secs, clients, extra=()):
+def cpu_ticks(pids):
+    """User and system time so far of `pids`, in clock ticks (fields 14 and
+    15 of /proc/PID/stat, counted after the command name, which may hold
+    spaces)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, IndexError, ValueError):
+            pass
+    return total
+
+
+def run_dnsperf(ip, port, qfile, secs, clients, extra=(), server=None):
+    """One dnsperf run. With `server` (a callable giving the server's
+    pids), also the server's CPU time per answer: on this machine one core
+    of dnsperf is about as fast as one core of server, so q/s alone can hide
+    a difference that the CPU each answer took shows."""
     argv = [
         "taskset", "-c", str(ARGS.client_cpu), "dnsperf", "-s", ip, "-p", str(port),
         "-d", str(qfile), "-l", str(secs), "-c", str(clients), "-T", "1", *extra,
     ]
+    pids = server() if server else []
+    before = cpu_ticks(pids)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30).stdout
+    used = cpu_ticks(pids) - before
     m = re.search(r"Queries per second:\s+([\d.]+)", out)
     if not m:
         die(f"dnsperf gave no result:\n{out[-2000:]}")
     lat = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
     codes = re.search(r"Response codes:\s+(.*)", out)
+    done = re.search(r"Queries completed:\s+(\d+)", out)
+    answered = int(done.group(1)) if done else 0
     return {
+        "server_cpu_us_per_answer": (used * 1e6 / os.sysconf("SC_CLK_TCK") / answered
+                                     if pids and answered else None),
         "qps": float(m.group(1)),
         "avg_latency_us": float(lat.group(1)) * 1e6 if lat else None,
         "lost": int(lost.group(1)) if lost else None,
@@ -448,16 +473,16 @@ def run_dnsperf(ip, port, qfile, secs, clients, extra=()):
     }
 
 
-def dnsperf_checked(ip, port, qfile, secs, clients, who, extra=()):
+def dnsperf_checked(ip, port, qfile, secs, clients, who, extra=(), server=None):
     """A dnsperf run; one that got (almost) nothing back is noted and run
     again once, after checking that the server still answers."""
-    result = run_dnsperf(ip, port, qfile, secs, clients, extra)
+    result = run_dnsperf(ip, port, qfile, secs, clients, extra, server)
     if result["qps"] > 0 and (result["lost"] or 0) * 100 < max(result["qps"] * secs, 1):
         return result
     r = dnsprobe.ask((ip, port), "www.example.com", "A", False, timeout=1)
     log(f"  {who}: {result['qps']:.0f} q/s, {result['lost']} lost; the server "
         f"{'answers' if r else 'does not answer'} a single question now; running again")
-    again = run_dnsperf(ip, port, qfile, secs, clients, extra)
+    again = run_dnsperf(ip, port, qfile, secs, clients, extra, server)
     again["retried_after"] = result
     return again
 
@@ -562,6 +587,16 @@ def record(wid, title, metric, unit, higher_better, samples, details, target=1.0
     save()
 
 
+def record_cpu(wid, title, runs):
+    """The server CPU time each answer took in `runs` (dnsperf runs given
+    the server's pids), as a row of its own beside the q/s row."""
+    samples = {k: [x["server_cpu_us_per_answer"] for x in v] for k, v in runs.items()}
+    if all(all(x is not None for x in v) for v in samples.values()):
+        record(f"{wid}-cpu", title, "server CPU per answer", "µs", False, samples, {},
+               note="not a target; the q/s row above may be limited by dnsperf's core, "
+                    "this one is not")
+
+
 def save():
     (OUT / "results.json").write_text(json.dumps(RESULTS, indent=2) + "\n")
 
@@ -631,6 +666,11 @@ def resolver_workloads(procs, zones):
     wait_dns(procs, "unbound", addr["Unbound"], "www.example.com", rd=True, want=WWW)
     wait_tcp(procs, "ours_resolver", (LO, P["ours_control"]))
 
+    pids_of = {
+        "dnstrail": lambda: procs.group_pids("ours_resolver"),
+        "Unbound": lambda: procs.group_pids("unbound"),
+    }
+
     # 1. Cached answers: warm both caches with every question, then load.
     mix = zone_questions(zones)
     single = write_queries("resolver-single", [("www.example.com", "A")])
@@ -652,10 +692,11 @@ def resolver_workloads(procs, zones):
         runs = alternate(
             list(addr),
             lambda label: dnsperf_checked(*addr[label], qfile, ARGS.secs, ARGS.dns_clients,
-                                          label),
+                                          label, server=pids_of[label]),
         )
         record(wid, title, "queries/s", "q/s", True,
                {k: [x["qps"] for x in v] for k, v in runs.items()}, runs, target=1.2)
+        record_cpu(wid, title, runs)
 
     # Cached latency: one question at a time, client on the server's core.
     log(f"resolver cached latency: {ARGS.latency_count} sequential questions per round")
@@ -859,10 +900,12 @@ def nameserver_workloads(procs, zones):
         runs = alternate(
             labels,
             lambda label: dnsperf_checked(LO, servers[(key, label)][1], qfile, ARGS.secs,
-                                          ARGS.dns_clients, label),
+                                          ARGS.dns_clients, label,
+                                          server=lambda: procs.group_pids(servers[(key, label)][0])),
         )
         record(f"nameserver-{wid}", title, "queries/s", "q/s", True,
                {k: [x["qps"] for x in v] for k, v in runs.items()}, runs, target=1.05)
+        record_cpu(f"nameserver-{wid}", title, runs)
 
     for name, _ in servers.values():
         procs.stop(name)

@@ -65,7 +65,13 @@ def short(w, peer):
         "dnssec-resolver-cold": "validating cold, median",
         "stack-first-answer": "stack to 1st answer",
         "stack-memory": "stack peak memory",
+        "resolver-rss-full": "resolver RSS, cache full",
+        "resolver-rss-flooded": "resolver RSS, flooded",
+        "resolver-rss-flooded-twice": "resolver RSS, flooded twice",
     }
+    if w["id"].endswith("-cpu"):
+        base = names.get(w["id"][:-4], w["id"][:-4]).replace(" q/s", "")
+        return f"{base} CPU/answer vs {peer['label']}"
     return f"{names.get(w['id'], w['id'])} vs {peer['label']}"
 
 
