@@ -153,25 +153,24 @@ class Processes:
         return pids
 
 
-def peak_rss_kb(pid):
+def status_kb(pid, field):
+    """A memory figure of /proc/PID/status (VmHWM: the peak; VmRSS: now),
+    in kB; 0 once the process is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except FileNotFoundError:
         pass
     return 0
+
+
+def peak_rss_kb(pid):
+    return status_kb(pid, "VmHWM")
 
 
 def rss_kb(pid):
-    """Resident memory now (VmRSS), in kB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return 0
+    return status_kb(pid, "VmRSS")
 
 
 def port_holder(port):

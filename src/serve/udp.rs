@@ -22,7 +22,9 @@
 //! a while (a cold walk). What it holds already it answers at once, on the
 //! receive path ([`super::Responder::answer_now`]: the resolver's message
 //! cache patches the TTLs); everything else is answered in a task of its
-//! own, leaving the readers free.
+//! own, leaving the readers free. Its readers run on threads of their own,
+//! so that a cached answer never waits for a turn among the cold walks
+//! (under a flood of names that do not exist, they are thousands).
 //!
 //! Datagrams from port 0 or an unspecified or broadcast address get
 //! nothing (a forged source would make us a reflector); so does a message
@@ -33,6 +35,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -52,20 +55,82 @@ pub async fn serve<R: Responder>(
     tasks: usize,
     shutdown: CancellationToken,
 ) {
+    if !pipeline.responder().replayable() {
+        return serve_on_threads(pipeline, socket, tasks, shutdown).await;
+    }
     let socket = Arc::new(socket);
+    let misses = Misses {
+        runtime: Handle::current(),
+        socket: Outgoing::Shared(socket.clone()),
+    };
+    keep_reading(pipeline, socket, misses, tasks, shutdown).await;
+}
+
+/// Where a question that cannot be answered at once is worked on: a task
+/// of `runtime`, answering through `socket`.
+#[derive(Clone)]
+struct Misses {
+    runtime: Handle,
+    socket: Outgoing,
+}
+
+/// The socket answers worked on elsewhere go out through: the readers' own,
+/// or (readers on threads of their own) a handle on it registered with no
+/// event loop, since one registered with the main runtime's would wake it
+/// for every datagram that arrives.
+#[derive(Clone)]
+enum Outgoing {
+    Shared(Arc<UdpSocket>),
+    Unregistered(Arc<std::net::UdpSocket>),
+}
+
+impl Outgoing {
+    async fn send(&self, bytes: &[u8], to: SocketAddr) {
+        match self {
+            Outgoing::Shared(socket) => send(socket, bytes, to).await,
+            Outgoing::Unregistered(socket) => {
+                // Non-blocking: a full send buffer is waited out briefly,
+                // then the answer is given up as a lost datagram would be.
+                for _ in 0..10 {
+                    match socket.send_to(bytes, to) {
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await
+                        }
+                        Err(error) => {
+                            debug!(%error, %to, "sending on UDP");
+                            return;
+                        }
+                        Ok(_) => return,
+                    }
+                }
+                debug!(%to, "sending on UDP: the send buffer stayed full");
+            }
+        }
+    }
+}
+
+/// `tasks` readers of `socket` until `shutdown`. A reader that panicked (a
+/// bug met by one question) is replaced, so one bad question never takes
+/// the server down.
+async fn keep_reading<R: Responder>(
+    pipeline: Arc<Pipeline<R>>,
+    socket: Arc<UdpSocket>,
+    misses: Misses,
+    tasks: usize,
+    shutdown: CancellationToken,
+) {
     let mut set = tokio::task::JoinSet::new();
     let spawn = |set: &mut tokio::task::JoinSet<()>| {
         set.spawn(serve_task(
             pipeline.clone(),
             socket.clone(),
+            misses.clone(),
             shutdown.clone(),
         ));
     };
     for _ in 0..tasks.max(1) {
         spawn(&mut set);
     }
-    // A reader that panicked (a bug met by one question) is replaced, so
-    // one bad question never takes the server down.
     while let Some(ended) = set.join_next().await {
         if let Err(error) = ended
             && error.is_panic()
@@ -77,9 +142,72 @@ pub async fn serve<R: Responder>(
     }
 }
 
+/// A resolver's readers, each on a thread of its own with an event loop
+/// and a registration of the socket of its own. A cached answer then waits
+/// only for the kernel to wake its reader, not for a turn among the cold
+/// resolutions the main runtime is busy with (under a flood of names that
+/// do not exist, the readers were polled after every one of them, and
+/// cached answers waited milliseconds). What cannot be answered at once is
+/// still worked on in the main runtime.
+async fn serve_on_threads<R: Responder>(
+    pipeline: Arc<Pipeline<R>>,
+    socket: UdpSocket,
+    readers: usize,
+    shutdown: CancellationToken,
+) {
+    let opened = socket.into_std().and_then(|socket| {
+        let misses = Misses {
+            runtime: Handle::current(),
+            socket: Outgoing::Unregistered(Arc::new(socket.try_clone()?)),
+        };
+        Ok((socket, misses))
+    });
+    let (socket, misses) = match opened {
+        Ok(opened) => opened,
+        Err(error) => {
+            tracing::error!(%error, "UDP: cannot share the socket with its readers");
+            return;
+        }
+    };
+    let mut ended = Vec::new();
+    for _ in 0..readers.max(1) {
+        let (pipeline, misses, shutdown) = (pipeline.clone(), misses.clone(), shutdown.clone());
+        let own = socket.try_clone();
+        let (done, wait) = tokio::sync::oneshot::channel::<()>();
+        let started = std::thread::Builder::new()
+            .name("dns-reader".into())
+            .spawn(move || {
+                let reader = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|runtime| Ok((own?, runtime)));
+                match reader {
+                    Ok((own, runtime)) => runtime.block_on(async move {
+                        match UdpSocket::from_std(own) {
+                            Ok(own) => {
+                                keep_reading(pipeline, Arc::new(own), misses, 1, shutdown).await
+                            }
+                            Err(error) => tracing::error!(%error, "UDP reader"),
+                        }
+                    }),
+                    Err(error) => tracing::error!(%error, "UDP reader"),
+                }
+                drop(done);
+            });
+        match started {
+            Ok(_) => ended.push(wait),
+            Err(error) => tracing::error!(%error, "starting a UDP reader"),
+        }
+    }
+    for wait in ended {
+        let _ = wait.await;
+    }
+}
+
 async fn serve_task<R: Responder>(
     pipeline: Arc<Pipeline<R>>,
     socket: Arc<UdpSocket>,
+    misses: Misses,
     shutdown: CancellationToken,
 ) {
     let mut replays = Replays::new(pipeline.version());
@@ -124,13 +252,13 @@ async fn serve_task<R: Responder>(
                 // The rest in a task of its own: a cold resolution (or a
                 // delaying fault) must not hold up the questions behind it.
                 let (pipeline, socket, packet) =
-                    (pipeline.clone(), socket.clone(), packet.to_vec());
-                tokio::spawn(async move {
+                    (pipeline.clone(), misses.socket.clone(), packet.to_vec());
+                misses.runtime.spawn(async move {
                     if let Some(answer) = pipeline
                         .handle_admitted(&packet, src, Transport::Udp, verdict)
                         .await
                     {
-                        send(&socket, &answer.bytes, src).await;
+                        socket.send(&answer.bytes, src).await;
                         if let Some(log) = answer.log {
                             querylog::record(log);
                         }
