@@ -1074,15 +1074,20 @@ def dnssec_workloads(procs, zones):
     wait_dns(procs, "dnssec_ours_auth", (LO, ours_port), "www.example.com")
     wait_dns(procs, "dnssec_nsd", (LO, nsd_port), "www.example.com")
     single = write_queries("dnssec-single", [("www.example.com", "A")])
+    auth_pids = {
+        label: (lambda name=name: procs.group_pids(name))
+        for label, name in [("dnstrail", "dnssec_ours_auth"), ("NSD", "dnssec_nsd")]
+    }
     title = "Name server, example.com signed: www.example.com A, DO=1 (A and its RRSIG)"
     log(f"{title}: dnsperf -D, {ARGS.rounds} rounds x {ARGS.secs} s")
     runs = alternate(
         list(auth),
         lambda label: dnsperf_checked(LO, auth[label], single, ARGS.secs, ARGS.dns_clients,
-                                      label, extra=["-D"]),
+                                      label, extra=["-D"], server=auth_pids[label]),
     )
     record("dnssec-auth", title, "queries/s", "q/s", True,
            {k: [x["qps"] for x in v] for k, v in runs.items()}, runs)
+    record_cpu("dnssec-auth", title, runs)
     procs.stop("dnssec_ours_auth")
     procs.stop("dnssec_nsd")
 
