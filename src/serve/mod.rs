@@ -274,6 +274,9 @@ pub struct Answer {
     /// Whether the same question's bytes will always get these bytes back
     /// (ID aside): the UDP transport may replay them.
     pub replayable: bool,
+    /// Where the query's COOKIE option was, as hickory read the query: a
+    /// replay patches one that ends it (see [`replay`]).
+    pub query_cookie: replay::QueryCookie,
 }
 
 /// The layers between transport and role, shared by every transport task.
@@ -396,6 +399,7 @@ impl<R: Responder> Pipeline<R> {
                     more: Vec::new(),
                     log: None,
                     replayable: false,
+                    query_cookie: replay::QueryCookie::None,
                 });
             }
         }
@@ -585,6 +589,7 @@ impl<R: Responder> Pipeline<R> {
                 && verdict == Verdict::Send
                 && fault.is_none()
                 && self.responder.replayable(),
+            query_cookie: replay::QueryCookie::of(packet, &message),
         })
     }
 
@@ -662,6 +667,7 @@ impl<R: Responder> Pipeline<R> {
                 answers: 0,
             }),
             replayable: false,
+            query_cookie: replay::QueryCookie::None,
         }
     }
 }

@@ -118,6 +118,28 @@ fn option_header(len: usize) -> [u8; 4] {
     [code_hi, code_lo, 0, len as u8]
 }
 
+/// Where a query's COOKIE option is, as hickory read the query (the full
+/// path reads it; a replay does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryCookie {
+    None,
+    /// Its data ends the query, and is this long.
+    Last(usize),
+    /// Anywhere else: an answer to it is not remembered, since its server
+    /// cookie would be made for this asker alone.
+    Elsewhere,
+}
+
+impl QueryCookie {
+    pub fn of(packet: &[u8], query: &Message) -> QueryCookie {
+        match cookies::option_data(query) {
+            None => QueryCookie::None,
+            Some(data) if packet.ends_with(data) => QueryCookie::Last(data.len()),
+            Some(_) => QueryCookie::Elsewhere,
+        }
+    }
+}
+
 /// An answer ready to send again, and where to patch it.
 struct Remembered {
     bytes: Box<[u8]>,
@@ -187,37 +209,34 @@ impl Replays {
         &mut self,
         packet: &[u8],
         shape: &Shape,
-        bytes: &[u8],
-        log: Option<LogEntry>,
+        answer: &super::Answer,
         secret: Option<&CookieSecret>,
     ) {
-        let name = shape.name.clone();
+        let (bytes, name) = (&answer.bytes[..], shape.name.clone());
         if bytes.len() < name.end || !bytes[name.clone()].eq_ignore_ascii_case(&packet[name]) {
             return;
         }
-        // hickory's reading of the query must agree about its cookie: none,
-        // or the one the key leaves out (a COOKIE option anywhere else
-        // would be answered with a server cookie for this asker alone).
-        let Ok(message) = Message::from_vec(packet) else {
-            return;
+        // hickory's reading of the query must agree with the key about its
+        // cookie: none, or the one the key leaves out.
+        let agrees = match (&shape.cookie, answer.query_cookie) {
+            (None, QueryCookie::None) => true,
+            (Some(data), QueryCookie::Last(len)) => data.len() == len,
+            _ => false,
         };
+        if !agrees {
+            return;
+        }
         let mut cookie = None;
-        match (&shape.cookie, cookies::option_data(&message)) {
-            (None, None) => {}
-            (Some(data), Some(found)) if found == &packet[data.clone()] => {
-                if secret.is_some() {
-                    // Ours is the answer's last COOKIE option, of a client
-                    // cookie and 16 bytes: the OPT record ends a replayable
-                    // answer, so nothing the zone holds comes after it.
-                    let mut wanted = option_header(24).to_vec();
-                    wanted.extend_from_slice(&packet[data.start..data.start + 8]);
-                    let Some(at) = rfind(bytes, &wanted) else {
-                        return;
-                    };
-                    cookie = Some(at + 4);
-                }
-            }
-            _ => return,
+        if let (Some(data), Some(_)) = (&shape.cookie, secret) {
+            // Ours is the answer's last COOKIE option, of a client cookie
+            // and 16 bytes: the OPT record ends a replayable answer, so
+            // nothing the zone holds comes after it.
+            let mut wanted = option_header(24).to_vec();
+            wanted.extend_from_slice(&packet[data.start..data.start + 8]);
+            let Some(at) = rfind(bytes, &wanted) else {
+                return;
+            };
+            cookie = Some(at + 4);
         }
         if self.remembered.len() >= MAX_ENTRIES {
             self.remembered.clear();
@@ -227,7 +246,7 @@ impl Replays {
             self.key[..].into(),
             Remembered {
                 bytes: bytes.into(),
-                log,
+                log: answer.log.clone(),
                 cookie,
             },
         );
@@ -261,6 +280,18 @@ mod tests {
             message.set_edns(edns);
         }
         message.to_vec().unwrap()
+    }
+
+    /// The query itself as its answer, with the cookie where the full
+    /// path would find it.
+    fn answer_of(packet: &[u8]) -> super::super::Answer {
+        super::super::Answer {
+            bytes: packet.to_vec(),
+            more: Vec::new(),
+            log: None,
+            replayable: true,
+            query_cookie: QueryCookie::of(packet, &Message::from_vec(packet).unwrap()),
+        }
     }
 
     fn key(packet: &[u8]) -> Vec<u8> {
@@ -325,7 +356,7 @@ mod tests {
         assert_eq!(shape.cookie, None);
         // The query's own bytes stand in for an answer: its question is
         // where the answer's is.
-        replays.remember(&middle, &shape, &middle, None, None);
+        replays.remember(&middle, &shape, &answer_of(&middle), None);
         assert!(
             replays
                 .replay(&middle, &shape, asker, None, &mut Vec::new())
@@ -335,7 +366,7 @@ mod tests {
         // The same with the cookie last is remembered.
         let last = query("www.example.com.", RecordType::A, Some(&[1; 8]));
         let shape = Shape::of(&last).unwrap();
-        replays.remember(&last, &shape, &last, None, None);
+        replays.remember(&last, &shape, &answer_of(&last), None);
         assert!(
             replays
                 .replay(&last, &shape, asker, None, &mut Vec::new())

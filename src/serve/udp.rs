@@ -177,20 +177,18 @@ async fn serve_on_threads<R: Responder>(
         let started = std::thread::Builder::new()
             .name("dns-reader".into())
             .spawn(move || {
-                let reader = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|runtime| Ok((own?, runtime)));
-                match reader {
-                    Ok((own, runtime)) => runtime.block_on(async move {
-                        match UdpSocket::from_std(own) {
-                            Ok(own) => {
-                                keep_reading(pipeline, Arc::new(own), misses, 1, shutdown).await
-                            }
-                            Err(error) => tracing::error!(%error, "UDP reader"),
-                        }
-                    }),
-                    Err(error) => tracing::error!(%error, "UDP reader"),
+                let read = || -> std::io::Result<()> {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(async move {
+                        let own = Arc::new(UdpSocket::from_std(own?)?);
+                        keep_reading(pipeline, own, misses, 1, shutdown).await;
+                        Ok(())
+                    })
+                };
+                if let Err(error) = read() {
+                    tracing::error!(%error, "UDP reader");
                 }
                 drop(done);
             });
@@ -295,7 +293,7 @@ async fn serve_task<R: Responder>(
             if answer.replayable
                 && let Some(shape) = &shape
             {
-                replays.remember(packet, shape, &answer.bytes, answer.log.clone(), secret);
+                replays.remember(packet, shape, &answer, secret);
             }
             if let Some(log) = answer.log {
                 querylog::record(log);
