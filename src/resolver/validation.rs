@@ -689,17 +689,7 @@ impl Walk<'_> {
                         zone_name(zone)
                     ),
                 );
-                self.tell(
-                    step,
-                    zone,
-                    zone,
-                    Some(RecordType::DNSKEY),
-                    Vec::new(),
-                    Security::Bogus,
-                    bogus.reason.clone(),
-                    Some(bogus.code),
-                );
-                return Trust::Bogus(failure(&bogus));
+                return self.keys_bogus(step, zone, Vec::new(), bogus);
             }
         };
         let mut data: Vec<Record> = records
@@ -738,17 +728,7 @@ impl Walk<'_> {
                     key_names(&keys)
                 ),
             );
-            self.tell(
-                step,
-                zone,
-                zone,
-                Some(RecordType::DNSKEY),
-                named,
-                Security::Bogus,
-                bogus.reason.clone(),
-                Some(bogus.code),
-            );
-            return Trust::Bogus(failure(&bogus));
+            return self.keys_bogus(step, zone, named, bogus);
         }
         let trusted_keys: Vec<DNSKEY> = trusted.iter().map(|k| (*k).clone()).collect();
         let trusted_tags = tags(&trusted);
@@ -779,20 +759,31 @@ impl Walk<'_> {
             }
             Err(bogus) => {
                 let reason = format!("{}'s DNSKEY: {}", zone_name(zone), bogus.reason);
-                let bogus = Bogus::new(bogus.code, reason);
-                self.tell(
-                    step,
-                    zone,
-                    zone,
-                    Some(RecordType::DNSKEY),
-                    trusted_tags,
-                    Security::Bogus,
-                    bogus.reason.clone(),
-                    Some(bogus.code),
-                );
-                Trust::Bogus(failure(&bogus))
+                self.keys_bogus(step, zone, trusted_tags, Bogus::new(bogus.code, reason))
             }
         }
+    }
+
+    /// `zone`'s keys do not check out: told, with the keys in question, and
+    /// the failure the walk ends with.
+    fn keys_bogus(
+        &mut self,
+        step: ChainStep,
+        zone: &Name,
+        key_tags: Vec<u16>,
+        bogus: Bogus,
+    ) -> Trust {
+        self.tell(
+            step,
+            zone,
+            zone,
+            Some(RecordType::DNSKEY),
+            key_tags,
+            Security::Bogus,
+            bogus.reason.clone(),
+            Some(bogus.code),
+        );
+        Trust::Bogus(failure(&bogus))
     }
 }
 
