@@ -8,14 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use dnstrail::clock::Clock;
 use dnstrail::dnssec::{KeyStore, Security, Signing};
 use dnstrail::exchange::{Transport, exchange, make_query};
 use dnstrail::fault::Fault;
 use dnstrail::nameserver::NameServer;
 use dnstrail::resolver::Config;
 use dnstrail::serve::ServeOptions;
-use dnstrail::stack::{ResolverSetup, Stack, StackConfig};
+use dnstrail::stack::StackConfig;
 use dnstrail::topology::Topology;
 use dnstrail::trace::{ChainStep, TraceEvent};
 use dnstrail::zone::Zone;
@@ -36,21 +35,11 @@ async fn signed_chain_on(topology: Topology, keys: &Path, faults: HashMap<String
     let mut config = StackConfig::name_servers(topology, 0);
     config.faults = faults;
     config.dnssec = Some(store(keys));
-    config.resolver = Some(ResolverSetup {
-        addrs: vec!["127.0.0.1:0".parse().unwrap()],
-        config: Config {
-            seed: 1,
-            ..Config::default()
-        },
-        options: ServeOptions::default(),
-        clock: Clock::new(),
-    });
-    let stack = Stack::start(config).await.expect("the signed chain starts");
-    Chain {
-        resolver: stack.resolver.clone().expect("a resolver"),
-        addr: stack.resolver_addr.expect("the resolver's address"),
-        stack,
-    }
+    let resolver = Config {
+        seed: 1,
+        ..Config::default()
+    };
+    start_chain_from(config, resolver, ServeOptions::default()).await
 }
 
 async fn signed_chain(faults: HashMap<String, Fault>) -> Chain {
@@ -84,6 +73,11 @@ async fn ask_flags(
         .await
         .expect("an answer")
         .response
+}
+
+/// Ask as a stub does (RD=1) with DO=1, CD and AD clear.
+async fn ask_dnssec(server: SocketAddr, qname: &str, rtype: RecordType) -> Message {
+    ask_flags(server, qname, rtype, true, false, false).await
 }
 
 /// Ask a name server (RD=0) with DO=1.
@@ -136,15 +130,7 @@ fn checks(chain: &Chain, qname: &str, rtype: RecordType) -> Vec<(ChainStep, Stri
 #[tokio::test]
 async fn a_signed_answer_is_validated_from_the_root_down_and_gets_ad() {
     let chain = signed_chain(HashMap::new()).await;
-    let response = ask_flags(
-        chain.addr,
-        "www.example.com.",
-        RecordType::A,
-        true,
-        false,
-        false,
-    )
-    .await;
+    let response = ask_dnssec(chain.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(response.metadata.response_code, ResponseCode::NoError);
     assert!(response.metadata.authentic_data, "AD=1");
     assert_eq!(types(&response.answers), [RecordType::A, RecordType::RRSIG]);
@@ -203,15 +189,7 @@ async fn a_signed_answer_is_validated_from_the_root_down_and_gets_ad() {
 #[tokio::test]
 async fn a_missing_name_is_nxdomain_proven_by_nsec_with_ad() {
     let chain = signed_chain(HashMap::new()).await;
-    let response = ask_flags(
-        chain.addr,
-        "nope.example.com.",
-        RecordType::A,
-        true,
-        false,
-        false,
-    )
-    .await;
+    let response = ask_dnssec(chain.addr, "nope.example.com.", RecordType::A).await;
     assert_eq!(response.metadata.response_code, ResponseCode::NXDomain);
     assert!(response.metadata.authentic_data);
     let authority = types(&response.authorities);
@@ -222,15 +200,7 @@ async fn a_missing_name_is_nxdomain_proven_by_nsec_with_ad() {
     assert!(authority.contains(&RecordType::RRSIG));
     // NODATA, the same way, and from the cache too.
     for _ in 0..2 {
-        let nodata = ask_flags(
-            chain.addr,
-            "www.example.com.",
-            RecordType::AAAA,
-            true,
-            false,
-            false,
-        )
-        .await;
+        let nodata = ask_dnssec(chain.addr, "www.example.com.", RecordType::AAAA).await;
         assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
         assert!(nodata.answers.is_empty());
         assert!(nodata.metadata.authentic_data);
@@ -256,15 +226,7 @@ async fn each_fault_of_the_chain_is_servfail_with_its_extended_dns_error() {
         ("root", Fault::BadSignature, 6),
     ] {
         let chain = signed_chain(failing(which, fault)).await;
-        let response = ask_flags(
-            chain.addr,
-            "www.example.com.",
-            RecordType::A,
-            true,
-            false,
-            false,
-        )
-        .await;
+        let response = ask_dnssec(chain.addr, "www.example.com.", RecordType::A).await;
         assert_eq!(
             response.metadata.response_code,
             ResponseCode::ServFail,
@@ -278,15 +240,7 @@ async fn each_fault_of_the_chain_is_servfail_with_its_extended_dns_error() {
             "{fault}: {steps:?}"
         );
         // Asked again, bogus stays bogus (never served from the cache as secure).
-        let again = ask_flags(
-            chain.addr,
-            "www.example.com.",
-            RecordType::A,
-            true,
-            false,
-            false,
-        )
-        .await;
+        let again = ask_dnssec(chain.addr, "www.example.com.", RecordType::A).await;
         assert_eq!(again.metadata.response_code, ResponseCode::ServFail);
         assert_eq!(ede(&again), Some(code));
         // CD=1: the data, unchecked, with its signatures and without AD.
@@ -313,30 +267,14 @@ async fn each_fault_of_the_chain_is_servfail_with_its_extended_dns_error() {
 #[tokio::test]
 async fn signatures_expire_as_the_resolvers_clock_moves_on() {
     let chain = signed_chain(HashMap::new()).await;
-    let response = ask_flags(
-        chain.addr,
-        "www.example.com.",
-        RecordType::A,
-        true,
-        false,
-        false,
-    )
-    .await;
+    let response = ask_dnssec(chain.addr, "www.example.com.", RecordType::A).await;
     assert!(response.metadata.authentic_data);
     // Fifteen days on, every signature made today has expired.
     chain
         .resolver
         .clock()
         .advance(Duration::from_secs(15 * 86_400));
-    let later = ask_flags(
-        chain.addr,
-        "www.example.com.",
-        RecordType::A,
-        true,
-        false,
-        false,
-    )
-    .await;
+    let later = ask_dnssec(chain.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(later.metadata.response_code, ResponseCode::ServFail);
     assert_eq!(ede(&later), Some(7), "Signature Expired");
     chain.stop().await;
@@ -376,15 +314,7 @@ async fn an_unsigned_child_is_followed_as_insecure() {
         ServeOptions::default(),
         stop.clone(),
     ));
-    let response = ask_flags(
-        chain.addr,
-        "www.plain.com.",
-        RecordType::A,
-        true,
-        false,
-        false,
-    )
-    .await;
+    let response = ask_dnssec(chain.addr, "www.plain.com.", RecordType::A).await;
     assert_eq!(response.metadata.response_code, ResponseCode::NoError);
     assert!(!response.metadata.authentic_data, "insecure: no AD");
     assert_eq!(types(&response.answers), [RecordType::A]);
@@ -473,15 +403,7 @@ async fn keys_are_kept_private_and_reused_across_restarts() {
         anchor
     );
     // The old anchor still validates the new run.
-    let response = ask_flags(
-        second.addr,
-        "www.example.com.",
-        RecordType::A,
-        true,
-        false,
-        false,
-    )
-    .await;
+    let response = ask_dnssec(second.addr, "www.example.com.", RecordType::A).await;
     assert!(response.metadata.authentic_data);
     second.stop().await;
 
