@@ -624,6 +624,26 @@ def write_queries(name, questions):
     return path
 
 
+def resolvers_side_by_side(procs, names, ours, what, ub, cpu=None):
+    """Start our resolver (`ours`, as `names[0]`) and Unbound (`ub`, as
+    `names[1]`) on their bench ports, pinned to `cpu` when given, and wait
+    until both resolve www.example.com (and ours has its control port)."""
+    pin = ["taskset", "-c", cpu] if cpu is not None else []
+    require_free(LO, P["ours_resolver"])
+    require_free(LO, P["ours_control"], udp=False)
+    command(what[0], ["RUST_LOG=warn"] + pin + ours)
+    procs.start(names[0], ours, {"RUST_LOG": "warn"}, cpu)
+    require_free(LO, P["unbound"])
+    require_free(LO, P["unbound_control"], udp=False)
+    command(what[1], pin + ub)
+    procs.start(names[1], ub, None, cpu)
+    addr = {"dnstrail": (LO, P["ours_resolver"]), "Unbound": (LO, P["unbound"])}
+    wait_dns(procs, names[0], addr["dnstrail"], "www.example.com", rd=True, want=WWW)
+    wait_dns(procs, names[1], addr["Unbound"], "www.example.com", rd=True, want=WWW)
+    wait_tcp(procs, names[0], (LO, P["ours_control"]))
+    return addr
+
+
 def resolver_workloads(procs, zones):
     """Workloads 1 and 2: our resolver and Unbound, both iterating over our
     name servers on port 53 of NS_NET.2-7."""
@@ -647,23 +667,12 @@ def resolver_workloads(procs, zones):
         for ip in ips:
             wait_dns(procs, name, (ip, 53), "www.example.com", deadline=10)
 
-    require_free(LO, P["ours_resolver"])
-    require_free(LO, P["ours_control"], udp=False)
     ours = [
         str(BIN), "resolver", "--listen", f"{LO}:{P['ours_resolver']}", "--dns-port", "53",
         "--root-hints", str(zones / "root.hints"), "--control", f"{LO}:{P['ours_control']}",
     ]
-    command("dnstrail resolver", ["RUST_LOG=warn", "taskset", "-c", cpu] + ours)
-    procs.start("ours_resolver", ours, env, cpu)
-    require_free(LO, P["unbound"])
-    require_free(LO, P["unbound_control"], udp=False)
-    ub = unbound_conf(zones)
-    command("unbound", ["taskset", "-c", cpu] + ub)
-    procs.start("unbound", ub, None, cpu)
-    addr = {"dnstrail": (LO, P["ours_resolver"]), "Unbound": (LO, P["unbound"])}
-    wait_dns(procs, "ours_resolver", addr["dnstrail"], "www.example.com", rd=True, want=WWW)
-    wait_dns(procs, "unbound", addr["Unbound"], "www.example.com", rd=True, want=WWW)
-    wait_tcp(procs, "ours_resolver", (LO, P["ours_control"]))
+    addr = resolvers_side_by_side(procs, ("ours_resolver", "unbound"), ours,
+                                  ("dnstrail resolver", "unbound"), unbound_conf(zones), cpu)
 
     pids_of = {
         "dnstrail": lambda: procs.group_pids("ours_resolver"),
@@ -814,17 +823,9 @@ def resolver_workloads(procs, zones):
     #    core) against Unbound with num-threads: 2.
     procs.stop("ours_resolver")
     procs.stop("unbound")
-    require_free(LO, P["ours_resolver"])
-    require_free(LO, P["ours_control"], udp=False)
-    command("dnstrail resolver (unpinned)", ["RUST_LOG=warn"] + ours)
-    procs.start("ours_resolver_2", ours, env)
-    require_free(LO, P["unbound"])
-    require_free(LO, P["unbound_control"], udp=False)
-    ub2 = unbound_conf(zones, threads=2)
-    command("unbound (num-threads: 2, unpinned)", ub2)
-    procs.start("unbound_2", ub2)
-    wait_dns(procs, "ours_resolver_2", addr["dnstrail"], "www.example.com", rd=True, want=WWW)
-    wait_dns(procs, "unbound_2", addr["Unbound"], "www.example.com", rd=True, want=WWW)
+    resolvers_side_by_side(procs, ("ours_resolver_2", "unbound_2"), ours,
+                           ("dnstrail resolver (unpinned)", "unbound (num-threads: 2, unpinned)"),
+                           unbound_conf(zones, threads=2))
     title = "Resolver, cached: www.example.com A, both cores, nobody pinned (Unbound 2 threads)"
     log(f"{title}: dnsperf, {ARGS.rounds} rounds x {ARGS.secs} s")
     runs = alternate(
@@ -1100,22 +1101,13 @@ def dnssec_workloads(procs, zones):
     procs.start("dnssec_ns", ns, env, cpu)
     wait_dns(procs, "dnssec_ns", (f"{NS_NET}.4", 53), "www.example.com")
     anchor = keys / "root.key"
-    require_free(LO, P["ours_resolver"])
-    require_free(LO, P["ours_control"], udp=False)
     resolver = [str(BIN), "resolver", "--listen", f"{LO}:{P['ours_resolver']}", "--dns-port",
                 "53", "--root-hints", str(zones / "root.hints"), "--trust-anchor", str(anchor),
                 "--control", f"{LO}:{P['ours_control']}"]
-    command("dnstrail resolver --trust-anchor", ["RUST_LOG=warn", "taskset", "-c", cpu] + resolver)
-    procs.start("dnssec_resolver", resolver, env, cpu)
-    require_free(LO, P["unbound"])
-    require_free(LO, P["unbound_control"], udp=False)
-    ub = unbound_conf(zones, anchor)
-    command("unbound (validator iterator)", ["taskset", "-c", cpu] + ub)
-    procs.start("dnssec_unbound", ub, None, cpu)
-    addr = {"dnstrail": (LO, P["ours_resolver"]), "Unbound": (LO, P["unbound"])}
-    wait_dns(procs, "dnssec_resolver", addr["dnstrail"], "www.example.com", rd=True, want=WWW)
-    wait_dns(procs, "dnssec_unbound", addr["Unbound"], "www.example.com", rd=True, want=WWW)
-    wait_tcp(procs, "dnssec_resolver", (LO, P["ours_control"]))
+    addr = resolvers_side_by_side(procs, ("dnssec_resolver", "dnssec_unbound"), resolver,
+                                  ("dnstrail resolver --trust-anchor",
+                                   "unbound (validator iterator)"),
+                                  unbound_conf(zones, anchor), cpu)
     title = "Validating resolver, cached: www.example.com A"
     log(f"{title}: dnsperf -D, {ARGS.rounds} rounds x {ARGS.secs} s")
     runs = alternate(
