@@ -25,7 +25,7 @@ use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::process::Command;
 
-use crate::process::{Process, dns_ports, require_free, run};
+use crate::process::{Output, Process, dns_ports, require_free, run};
 use crate::report::{Report, find_tool};
 use crate::subjects::{DNS_PORT, UNBOUND, dnstrail};
 
@@ -219,6 +219,22 @@ fn tools(report: &mut Report, names: &[&str]) -> Option<Vec<PathBuf>> {
     Some(found)
 }
 
+/// `delv -a ANCHORS @SERVER www.example.com A +vtrace`, its output in `log`.
+async fn delv_vtrace(
+    delv: &Path,
+    anchors: &Path,
+    server: IpAddr,
+    log: &Path,
+) -> Result<Output, String> {
+    let mut command = Command::new(delv);
+    command
+        .arg("-a")
+        .arg(anchors)
+        .arg(format!("@{server}"))
+        .args(["www.example.com", "A", "+vtrace"]);
+    run(command, Duration::from_secs(20), log).await
+}
+
 #[tokio::test]
 #[ignore = "needs root and Debian's unbound and bind9-dnsutils: make interop"]
 async fn dnssec_our_signed_chain_under_unbound_and_delv() {
@@ -278,18 +294,8 @@ async fn dnssec_our_signed_chain_under_unbound_and_delv() {
         expect(UNBOUND, "nope.example.com.", ResponseCode::NXDomain, true).await,
     );
     // delv, with the anchor in its own syntax, through Unbound.
-    let mut command = Command::new(&delv);
-    command
-        .arg("-a")
-        .arg(keys.join("root.anchors"))
-        .arg(format!("@{UNBOUND}"))
-        .args(["www.example.com", "A", "+vtrace"]);
-    let outcome = run(
-        command,
-        Duration::from_secs(20),
-        &dir.join("delv-unbound.txt"),
-    )
-    .await;
+    let anchors = keys.join("root.anchors");
+    let outcome = delv_vtrace(&delv, &anchors, UNBOUND, &dir.join("delv-unbound.txt")).await;
     report.check(
         "delv +vtrace with our anchor (through Unbound): fully validated",
         match outcome {
@@ -328,15 +334,10 @@ async fn dnssec_our_signed_chain_under_unbound_and_delv() {
                 )
                 .await,
             );
-            let mut command = Command::new(&delv);
-            command
-                .arg("-a")
-                .arg(keys.join("root.anchors"))
-                .arg(format!("@{OUR_RESOLVER}"))
-                .args(["www.example.com", "A", "+vtrace"]);
-            let outcome = run(
-                command,
-                Duration::from_secs(20),
+            let outcome = delv_vtrace(
+                &delv,
+                &anchors,
+                OUR_RESOLVER,
                 &dir.join("delv-dnstrail.txt"),
             )
             .await;
